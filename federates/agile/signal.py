@@ -1,0 +1,59 @@
+"""Dispatch signals: the reference ``*_vpp.csv`` layout and the seeded random signal of phase 2."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from vppfed.errors import UserError
+from vppfed.federates.agile.portfolio import _csv_rows, _number
+
+SIGNAL_COLUMNS = ("Timestep", "VPP Power")
+PHASE2_VALUES = (0.0, 5.0, 10.0)
+PHASE2_PROBABILITIES = (0.3, 0.3, 0.4)
+
+
+def read_signal_csv(path: str | Path) -> np.ndarray:
+    """Read ``Timestep,VPP Power`` [kW]; timesteps must be 1, 2, 3, ... (step k is element k-1).
+
+    Raises
+    ------
+    UserError
+        Naming file, line and column of a bad value or a gap in the timesteps.
+    """
+    path = Path(path)
+    values = []
+    for line_no, row in _csv_rows(path, SIGNAL_COLUMNS):
+        step = _number(row[0], path, line_no, "Timestep")
+        if step != len(values) + 1:
+            raise UserError(f"{path}: line {line_no}, column 'Timestep': expected {len(values) + 1}, got {row[0].strip()}")
+        values.append(_number(row[1], path, line_no, "VPP Power"))
+    if not values:
+        raise UserError(f"{path}: no timesteps (only a header)")
+    return np.asarray(values, dtype=np.float64)
+
+
+def write_signal_csv(signal: Sequence[float], path: str | Path) -> None:
+    """Write a signal [kW] in the reference layout, 6 decimals."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(",".join(SIGNAL_COLUMNS) + "\n")
+        for k, v in enumerate(signal, start=1):
+            fh.write(f"{k},{float(v):.6f}\n")
+
+
+def random_signal(steps: int, seed: int, values: Sequence[float] = PHASE2_VALUES,
+                  probabilities: Sequence[float] = PHASE2_PROBABILITIES) -> np.ndarray:
+    """The phase-2 stochastic signal: each step independently one of ``values`` [kW] with ``probabilities``.
+
+    Same seed -> same signal (``numpy.random.default_rng(seed)``).
+    """
+    if steps < 1:
+        raise ValueError("steps: must be >= 1")
+    p = np.asarray(probabilities, dtype=np.float64)
+    if len(values) != len(p) or np.any(p < 0) or not np.isclose(p.sum(), 1.0):
+        raise ValueError("probabilities: must be non-negative, one per value, and sum to 1")
+    rng = np.random.default_rng(seed)
+    return np.asarray(values, dtype=np.float64)[rng.choice(len(values), size=steps, p=p / p.sum())]

@@ -1,0 +1,181 @@
+"""Run a portfolio against a whole signal and write/compare the reference output layout."""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from vppfed.errors import UserError
+from vppfed.federates.agile.fleet import AgileFleet
+from vppfed.federates.agile.portfolio import Portfolio
+from vppfed.federates.agile.reference import LoopEngine
+from vppfed.federates.agile.rules import StepSummary
+
+OUTPUT_COLUMNS = ("Timestep", "Residual", "Pbak", "Pbat", "PBkt", "VppOut")
+"""Layout of the reference ``scenario1_combined_output.csv``."""
+
+Engine = Literal["vector", "loop"]
+
+
+@dataclass
+class Trace:
+    """Everything a run produced: one summary per step and, if asked for, per-unit power and energy.
+
+    ``power[s, i]`` is the power given to unit i at step s+1 [kW]; ``energy[s, i]`` its energy at the start of that
+    step, after integration and before dispatch [kWh]; ``energy_end`` the energy after the last step's power has
+    been integrated once more.
+    """
+
+    steps: list[StepSummary] = field(default_factory=list)
+    power: np.ndarray | None = None
+    energy: np.ndarray | None = None
+    energy_end: np.ndarray | None = None
+
+    def column(self, name: str) -> np.ndarray:
+        """One StepSummary attribute over all steps."""
+        return np.array([getattr(s, name) for s in self.steps], dtype=np.float64)
+
+
+def make_engine(portfolio: Portfolio, rules: str, engine: Engine = "vector", Ts: float = 1.0):
+    """An :class:`AgileFleet` (``vector``) or :class:`LoopEngine` (``loop``)."""
+    if engine == "vector":
+        return AgileFleet(portfolio, rules=rules, Ts=Ts)
+    if engine == "loop":
+        return LoopEngine(portfolio, rules=rules, Ts=Ts)
+    raise ValueError(f"engine: must be 'vector' or 'loop', got {engine!r}")
+
+
+def simulate(portfolio: Portfolio, signal: np.ndarray, rules: str = "strict", engine: Engine = "vector",
+             Ts: float = 1.0, record_units: bool = False) -> Trace:
+    """Dispatch ``signal[k-1]`` [kW] at steps k = 1..len(signal).
+
+    Parameters
+    ----------
+    record_units : bool
+        Keep per-unit power and energy (steps x units arrays); leave off for large portfolios.
+    """
+    eng = make_engine(portfolio, rules, engine, Ts)
+    n, m = len(signal), len(portfolio)
+    trace = Trace()
+    if record_units:
+        trace.power = np.empty((n, m))
+        trace.energy = np.empty((n, m))
+    for s, value in enumerate(signal):
+        summary = eng.step(s + 1, float(value))
+        trace.steps.append(summary)
+        if record_units:
+            trace.power[s] = eng.unit_power()
+            trace.energy[s] = eng.unit_energy()
+    if record_units:
+        trace.energy_end = trace.energy[-1] + Ts * trace.power[-1] if n else portfolio.E0.copy()
+    return trace
+
+
+def write_output_csv(trace: Trace, path: str | Path) -> None:
+    """Write the per-step aggregates in the reference output layout (6 decimals), flushed row by row."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(",".join(OUTPUT_COLUMNS) + "\n")
+        for s in trace.steps:
+            fh.write(f"{s.k},{s.residual:.6f},{s.p_bakery:.6f},{s.p_battery:.6f},{s.p_bucket:.6f},"
+                     f"{s.delivered:.6f}\n")
+            fh.flush()
+
+
+UNIT_TRACE_COLUMNS = ("Timestep", "Type-ID", "P", "E", "Emin", "Emax", "Pmin", "Pmax")
+
+
+def write_unit_trace_csv(trace: Trace, portfolio: Portfolio, path: str | Path) -> None:
+    """Long-format per-unit trace (one row per step and unit) for plots of energy against limits."""
+    if trace.power is None or trace.energy is None:
+        raise ValueError("trace: run simulate(..., record_units=True) to write a unit trace")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(",".join(UNIT_TRACE_COLUMNS) + "\n")
+        for s in range(trace.power.shape[0]):
+            for i, name in enumerate(portfolio.names):
+                fh.write(f"{s + 1},{name},{trace.power[s, i]:.9g},{trace.energy[s, i]:.9g},{portfolio.Emin[i]:.9g},"
+                         f"{portfolio.Emax[i]:.9g},{portfolio.Pmin[i]:.9g},{portfolio.Pmax[i]:.9g}\n")
+        fh.flush()
+
+
+def read_output_csv(path: str | Path) -> dict[str, np.ndarray]:
+    """Read an output CSV (any numeric columns, header first) into arrays; errors name file, line and column."""
+    path = Path(path)
+    try:
+        fh = path.open(newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    with fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if not header:
+            raise UserError(f"{path}: empty file (expected a header such as {','.join(OUTPUT_COLUMNS)})")
+        header = [h.strip().lstrip("\ufeff") for h in header]
+        if len(set(header)) != len(header):
+            raise UserError(f"{path}: line 1: duplicate column names in {','.join(header)}")
+        cols: dict[str, list[float]] = {h: [] for h in header}
+        for row in reader:
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != len(header):
+                raise UserError(f"{path}: line {reader.line_num}: expected {len(header)} columns, got {len(row)}")
+            for h, cell in zip(header, row):
+                try:
+                    v = float(cell)
+                except ValueError:
+                    raise UserError(f"{path}: line {reader.line_num}, column '{h}': expected a number, "
+                                    f"got {cell.strip()!r}") from None
+                if not math.isfinite(v):
+                    raise UserError(f"{path}: line {reader.line_num}, column '{h}': must be finite, got {cell!r}")
+                cols[h].append(v)
+    return {h: np.asarray(v, dtype=np.float64) for h, v in cols.items()}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Result of comparing two output CSVs column by column."""
+
+    max_diff: dict[str, float]
+    sum_abs_residual: tuple[float, float]
+    tol: float
+    rows: int
+
+    @property
+    def ok(self) -> bool:
+        return all(d <= self.tol for d in self.max_diff.values())
+
+
+def compare_outputs(out_path: str | Path, ref_path: str | Path, tol: float = 1e-5,
+                    key: str = "Timestep", residual: str = "Residual") -> Comparison:
+    """Compare ``out_path`` with ``ref_path``: same columns and timesteps, ``|out - ref| <= tol`` everywhere.
+
+    Returns per-column maximum absolute differences and ``sum |Residual|`` of both files.
+
+    Raises
+    ------
+    UserError
+        When the files cannot be compared at all (different columns, different timesteps).
+    """
+    out, ref = read_output_csv(out_path), read_output_csv(ref_path)
+    if list(out) != list(ref):
+        raise UserError(f"{out_path}: columns {','.join(out)} differ from {ref_path}: {','.join(ref)}")
+    n_out, n_ref = len(next(iter(out.values()))), len(next(iter(ref.values())))
+    if n_out != n_ref:
+        raise UserError(f"{out_path}: {n_out} rows but {ref_path} has {n_ref}")
+    if key in out and not np.array_equal(out[key], ref[key]):
+        bad = int(np.flatnonzero(out[key] != ref[key])[0])
+        raise UserError(f"{out_path}: line {bad + 2}, column '{key}': {out[key][bad]:g} but {ref_path} has "
+                        f"{ref[key][bad]:g}")
+    diffs = {h: float(np.max(np.abs(out[h] - ref[h]))) if n_out else 0.0 for h in out if h != key}
+    sums = (float(np.sum(np.abs(out[residual]))) if residual in out else math.nan,
+            float(np.sum(np.abs(ref[residual]))) if residual in ref else math.nan)
+    return Comparison(max_diff=diffs, sum_abs_residual=sums, tol=float(tol), rows=n_out)

@@ -1,0 +1,206 @@
+"""Peak shaving: the load-threshold rule and the optimal day-ahead schedule (an LP solved by HiGHS).
+
+Units are whatever the caller uses consistently (the tests use kW, kWh and h; the manager uses W, Wh and h).
+Sign convention inside this module: ``charge`` and ``discharge`` are both >= 0; net load = load - discharge + charge.
+
+LP (GridLAB-D devices reference §8)::
+
+    minimise T
+    s.t. L_t - d_t + c_t <= T,  L_t - d_t + c_t >= 0           (no export)
+         E_{t+1} = E_t + eta_c c_t dt - d_t dt / eta_d,  E_min <= E_t <= E_max
+         0 <= c_t <= P_ch,  0 <= d_t <= P_dis
+
+A second LP keeps the peak at T* and minimises the energy moved, so the battery does not cycle for nothing and the
+schedule is unique where it matters (no simultaneous charge and discharge).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import linprog
+from scipy.sparse import coo_matrix, hstack, identity, vstack
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A battery schedule over a horizon of ``n`` steps.
+
+    Attributes
+    ----------
+    peak : float
+        Highest net load [kW] (the LP objective T*, or the realised peak for the threshold rule).
+    charge, discharge : ndarray, shape (n,)
+        Charging and discharging power per step [kW], both >= 0.
+    energy : ndarray, shape (n,)
+        Stored energy at the end of each step [kWh].
+    net : ndarray, shape (n,)
+        Net load ``load - discharge + charge`` [kW].
+    """
+
+    peak: float
+    charge: NDArray[np.float64]
+    discharge: NDArray[np.float64]
+    energy: NDArray[np.float64]
+    net: NDArray[np.float64]
+
+    @property
+    def power(self) -> NDArray[np.float64]:
+        """Battery output [kW], > 0 discharging (the inverter ``P_Out`` sign)."""
+        return self.discharge - self.charge
+
+
+def threshold_power(load: float, energy: float, dt_h: float, *, e_min: float, e_max: float, p_ch: float,
+                    p_dis: float, charge_below: float, discharge_above: float, eta_c: float = 1.0,
+                    eta_d: float = 1.0) -> float:
+    """One step of the threshold rule: the battery output [kW] (> 0 discharge) for this ``load`` [kW].
+
+    Discharge ``load - discharge_above`` above the upper threshold and charge ``charge_below - load`` below the lower one,
+    limited by the power ratings and by the energy [kWh] available / the room left over ``dt_h`` [h].
+    """
+    if load > discharge_above:
+        available = max(energy - e_min, 0.0) * eta_d / dt_h
+        return min(load - discharge_above, p_dis, available)
+    if load < charge_below:
+        room = max(e_max - energy, 0.0) / (eta_c * dt_h)
+        return -min(charge_below - load, p_ch, room)
+    return 0.0
+
+
+def threshold_rule(load: ArrayLike, dt_h: float, *, e0: float, e_max: float, p_ch: float, p_dis: float,
+                   charge_below: float, discharge_above: float, e_min: float = 0.0, eta_c: float = 1.0,
+                   eta_d: float = 1.0) -> Schedule:
+    """Simulate the threshold rule over a load series.
+
+    Parameters
+    ----------
+    load : array_like
+        Load per step [kW].
+    dt_h : float
+        Step length [h].
+    e0, e_min, e_max : float
+        Initial, minimum and maximum stored energy [kWh].
+    p_ch, p_dis : float
+        Charge / discharge power limits [kW].
+    charge_below, discharge_above : float
+        Charge while the load is below the first, discharge while it is above the second [kW].
+    eta_c, eta_d : float
+        Charge and discharge efficiencies.
+
+    Returns
+    -------
+    Schedule
+        E.g. load [2, 5, 7, 4, 2], 4 kWh full, 3 kW limits, thresholds 2 / 4 -> net [2, 4, 4, 4, 2].
+    """
+    load = np.asarray(load, dtype=float)
+    n = load.size
+    charge, discharge, energy = np.zeros(n), np.zeros(n), np.zeros(n)
+    e = e0
+    for t in range(n):
+        p = threshold_power(load[t], e, dt_h, e_min=e_min, e_max=e_max, p_ch=p_ch, p_dis=p_dis,
+                            charge_below=charge_below, discharge_above=discharge_above, eta_c=eta_c, eta_d=eta_d)
+        if p > 0:
+            discharge[t] = p
+            e -= p * dt_h / eta_d
+        else:
+            charge[t] = -p
+            e += eta_c * -p * dt_h
+        energy[t] = e
+    net = load - discharge + charge
+    return Schedule(float(net.max(initial=0.0)), charge, discharge, energy, net)
+
+
+def optimal_schedule(load: ArrayLike, dt_h: float, *, e0: float, e_max: float, p_ch: float, p_dis: float,
+                     e_min: float = 0.0, eta_c: float = 1.0, eta_d: float = 1.0, e_final: float | None = None,
+                     allow_export: bool = False) -> Schedule:
+    """Minimum-peak day-ahead schedule from a load forecast (LP, HiGHS through :func:`scipy.optimize.linprog`).
+
+    Parameters
+    ----------
+    load : array_like
+        Forecast load per step [kW].
+    dt_h : float
+        Step length [h].
+    e0, e_min, e_max : float
+        Initial, minimum and maximum stored energy [kWh].
+    p_ch, p_dis : float
+        Charge / discharge power limits [kW].
+    eta_c, eta_d : float
+        Charge and discharge efficiencies in (0, 1].
+    e_final : float, optional
+        Stored energy required at the end of the horizon [kWh] (at least); None leaves it free.
+    allow_export : bool
+        False adds ``net >= 0`` (the battery never pushes power back through the substation).
+
+    Returns
+    -------
+    Schedule
+        ``peak`` is T*; e.g. [1, 1, 6, 6, 1, 7] kW, E0 = 0, E_max = 4 kWh, 2 / 3 kW -> 13/3 (13.6/3 with eta_c 0.9).
+
+    Raises
+    ------
+    ValueError
+        When the inputs are inconsistent or the LP is infeasible (e.g. ``e0`` outside the limits).
+    """
+    load = np.asarray(load, dtype=float)
+    n = load.size
+    if n == 0:
+        raise ValueError("load forecast is empty")
+    if not (e_min <= e0 <= e_max):
+        raise ValueError(f"e0 = {e0} outside [e_min, e_max] = [{e_min}, {e_max}]")
+    # variables x = [c_0..c_{n-1}, d_0..d_{n-1}, T]; E_t = e0 + cumsum(eta_c c dt - d dt / eta_d) is linear in x.
+    lower = np.tril(np.ones((n, n)))
+    a_e = np.hstack([lower * (eta_c * dt_h), lower * (-dt_h / eta_d), np.zeros((n, 1))])  # E_t - e0
+    eye = identity(n, format="coo")
+    zero_col = coo_matrix((n, 1))
+    ones_col = coo_matrix(np.ones((n, 1)))
+    a_peak = hstack([eye, -eye, -ones_col])  # c - d - T <= -L
+    rows = [a_peak, coo_matrix(a_e), coo_matrix(-a_e)]
+    rhs = [-load, np.full(n, e_max - e0), np.full(n, e0 - e_min)]
+    if not allow_export:
+        rows.append(hstack([-eye, eye, zero_col]))  # d - c <= L
+        rhs.append(load)
+    if e_final is not None:
+        rows.append(coo_matrix(-a_e[-1:]))
+        rhs.append(np.array([e0 - e_final]))
+    a_ub = vstack(rows).tocsr()
+    b_ub = np.concatenate(rhs)
+    bounds = [(0.0, p_ch)] * n + [(0.0, p_dis)] * n + [(None, None)]
+    cost = np.zeros(2 * n + 1)
+    cost[-1] = 1.0
+    first = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    if first.status != 0:
+        raise ValueError(f"peak-shaving LP failed: {first.message}")
+    peak = float(first.x[-1])
+    # second stage: same peak (within solver tolerance), least energy moved
+    bounds[-1] = (None, peak + 1e-9 * max(1.0, abs(peak)))
+    cost = np.concatenate([np.ones(2 * n), [0.0]])
+    second = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    x = second.x if second.status == 0 else first.x
+    charge, discharge = np.clip(x[:n], 0, None), np.clip(x[n:2 * n], 0, None)
+    energy = e0 + a_e[:, :-1] @ x[:-1]
+    net = load - discharge + charge
+    return Schedule(peak, charge, discharge, energy, net)
+
+
+def min_peak_discharge_only(load: ArrayLike, dt_h: float, *, e_avail: float, p_dis: float,
+                            tol: float = 1e-12) -> float:
+    """Lowest peak [kW] reachable by discharge alone (no recharge), by bisection on T.
+
+    Feasible when ``sum(max(0, L_t - T)) dt <= e_avail`` and ``max(L_t - T) <= p_dis``. An independent check of
+    :func:`optimal_schedule` on horizons where recharging cannot help.
+    """
+    load = np.asarray(load, dtype=float)
+
+    def feasible(peak: float) -> bool:
+        excess = np.clip(load - peak, 0.0, None)
+        return bool(excess.sum() * dt_h <= e_avail + tol and excess.max(initial=0.0) <= p_dis + tol)
+
+    lo, hi = 0.0, float(load.max(initial=0.0))
+    if feasible(lo):
+        return lo
+    while hi - lo > tol * max(1.0, hi):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if feasible(mid) else (mid, hi)
+    return hi

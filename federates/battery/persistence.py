@@ -1,0 +1,169 @@
+"""Crash-safe storage of the battery manager state: SQLite in WAL mode, one transaction per step.
+
+Why SQLite: a commit is atomic and durable (``synchronous=FULL``), a process killed mid-write leaves the previous
+step intact (a torn WAL frame fails its checksum and is ignored on the next open), and keeping one row per step lets a
+case-level resume pick the last step that *every* federate completed, not only this federate's last one.
+
+Each row holds the manager's whole state as JSON plus its SHA-256, so a damaged row is detected even when SQLite
+itself still reads the page. Anything unexpected on load (not a database, malformed pages, wrong schema version,
+another battery configuration, a checksum mismatch, no state at all) raises :class:`~vppfed.errors.UserError` with the
+file name: a resume never silently becomes a fresh start.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from vppfed.errors import UserError
+
+LOG = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_MAGIC = b"SQLite format 3\x00"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class StateStore:
+    """One SQLite file holding the per-step state of one battery manager.
+
+    Use :meth:`create` for a fresh run (an existing file is replaced) and :meth:`open_existing` to resume.
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+
+    # ------------------------------------------------------------------ opening
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(path), isolation_level=None)  # explicit BEGIN/COMMIT below
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    @classmethod
+    def create(cls, path: str | Path, fingerprint: str) -> "StateStore":
+        """Start a new state file at ``path`` (replacing any old one, with its WAL) for a config ``fingerprint``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            old = Path(str(path) + suffix)
+            if old.exists():
+                LOG.warning("replacing old battery state %s (run without --resume)", old)
+                old.unlink()
+        conn = cls._connect(path)
+        with conn:
+            conn.execute("BEGIN")
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute("CREATE TABLE steps (step INTEGER PRIMARY KEY, t_s REAL NOT NULL, "
+                         "state TEXT NOT NULL, sha256 TEXT NOT NULL)")
+            conn.executemany("INSERT INTO meta VALUES (?, ?)",
+                             [("schema_version", str(SCHEMA_VERSION)), ("config_fingerprint", fingerprint)])
+            conn.execute("COMMIT")
+        return cls(path, conn)
+
+    @classmethod
+    def open_existing(cls, path: str | Path, fingerprint: str | None = None) -> "StateStore":
+        """Open a state file for resuming, checking integrity, schema version and (optionally) the config.
+
+        Raises
+        ------
+        UserError
+            Missing file, not an SQLite database, malformed database, wrong schema version or another config.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"{path}: no battery state to resume from (file not found); run without --resume")
+        with path.open("rb") as fh:
+            head = fh.read(len(_MAGIC))
+        if head != _MAGIC:
+            raise UserError(f"{path}: not a battery state database (corrupt or half-written header); "
+                            "delete it and run without --resume")
+        try:
+            conn = cls._connect(path)
+            check = conn.execute("PRAGMA quick_check").fetchall()
+            if check != [("ok",)]:
+                raise UserError(f"{path}: battery state database is damaged ({check[0][0]}); "
+                                "delete it and run without --resume")
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            conn.execute("SELECT step, t_s, state, sha256 FROM steps LIMIT 0")
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{path}: battery state database is unreadable ({exc}); "
+                            "delete it and run without --resume") from None
+        version = meta.get("schema_version")
+        if version != str(SCHEMA_VERSION):
+            conn.close()
+            raise UserError(f"{path}: battery state schema version {version!r}, this vppfed reads {SCHEMA_VERSION}; "
+                            "finish the run with the vppfed that started it or start afresh")
+        if fingerprint is not None and meta.get("config_fingerprint") != fingerprint:
+            conn.close()
+            raise UserError(f"{path}: battery state was written with another battery configuration "
+                            f"({meta.get('config_fingerprint')} != {fingerprint}); resume with the original config")
+        return cls(path, conn)
+
+    # ------------------------------------------------------------------ writing / reading
+    def save(self, step: int, t_s: float, state: dict[str, Any]) -> None:
+        """Write the whole state of ``step`` (at ``t_s`` seconds) in one durable transaction.
+
+        A row for the same step replaces the old one, so re-running a step after a resume is idempotent.
+        """
+        text = json.dumps(state, sort_keys=True, allow_nan=True)
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DELETE FROM steps WHERE step >= ?", (step,))  # a resumed run rewrites the future
+            conn.execute("INSERT INTO steps VALUES (?, ?, ?, ?)", (step, t_s, text, _digest(text)))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def load(self, at_or_before_s: float | None = None) -> tuple[int, float, dict[str, Any]]:
+        """The last saved ``(step, t_s, state)``, or the last one at or before ``at_or_before_s`` seconds.
+
+        Raises
+        ------
+        UserError
+            No saved step (in range), or a row whose checksum or JSON does not match.
+        """
+        query = "SELECT step, t_s, state, sha256 FROM steps"
+        args: tuple[Any, ...] = ()
+        if at_or_before_s is not None:
+            query += " WHERE t_s <= ?"
+            args = (at_or_before_s,)
+        try:
+            row = self._conn.execute(query + " ORDER BY step DESC LIMIT 1", args).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{self.path}: battery state database is unreadable ({exc})") from None
+        if row is None:
+            when = "" if at_or_before_s is None else f" at or before t = {at_or_before_s:g} s"
+            raise UserError(f"{self.path}: no saved battery step{when} to resume from; run without --resume")
+        step, t_s, text, digest = row
+        if _digest(text) != digest:
+            raise UserError(f"{self.path}: battery state of step {step} fails its checksum (corrupt); "
+                            "delete the file and run without --resume")
+        try:
+            state = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{self.path}: battery state of step {step} is not valid JSON ({exc.msg})") from None
+        return int(step), float(t_s), state
+
+    def close(self) -> None:
+        """Checkpoint the WAL into the main file and close."""
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._conn.close()
+
+    def __enter__(self) -> "StateStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,226 @@
+"""COHDA messages and their compact binary encoding.
+
+Step messages carry *deltas*: the ``(agent, counter, schedule index)`` entries that changed since the last message to
+that neighbour, and the solution candidate as its key ``(creator, serial)`` and perf, with the body (one schedule
+index per covered agent) only when the neighbour is not known to hold it. "Agent" on the wire is the agent's slot in
+the negotiation's participant list (sent once in the init message), so entries are fixed-size integers.
+
+``nbytes`` gives the exact encoded size without encoding, so the in-process transport can count bytes for free; a
+test checks ``len(encode(m)) == m.nbytes()`` for every type.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vppfed.federates.cohda.data import SolutionCandidate
+from vppfed.federates.cohda.dyadic import Dyadic
+
+#: Message type tags (first byte on the wire).
+INIT, STEP, WEIGHT, STOP, RESULT = 1, 2, 3, 4, 5
+
+_HEAD = struct.Struct("<BiiI")          # type, sender, receiver, negotiation
+_CAND = struct.Struct("<iIdIIB")        # creator, serial, perf, coverage, n_slots, body kind
+_ENTRY_BYTES = 4 + 4 + 2                # slot int32, counter int32, index int16
+_DENSE, _SPARSE = 0, 1
+CONTROLLER = -1
+
+
+def candidate_nbytes(cand: SolutionCandidate | None) -> int:
+    """Encoded size of an optional candidate: flag byte, header, and the cheaper of a dense or sparse body."""
+    if cand is None:
+        return 1
+    n = cand.sel.size
+    return 1 + _CAND.size + min(2 * n, 6 * cand.coverage)
+
+
+def _encode_candidate(cand: SolutionCandidate | None) -> bytes:
+    if cand is None:
+        return b"\x00"
+    n = cand.sel.size
+    if 2 * n <= 6 * cand.coverage:
+        return b"\x01" + _CAND.pack(cand.creator, cand.serial, cand.perf, cand.coverage, n, _DENSE) + \
+            cand.sel.astype("<i2").tobytes()
+    slots = np.flatnonzero(cand.sel >= 0)
+    return b"\x01" + _CAND.pack(cand.creator, cand.serial, cand.perf, cand.coverage, n, _SPARSE) + \
+        slots.astype("<i4").tobytes() + cand.sel[slots].astype("<i2").tobytes()
+
+
+def _decode_candidate(buf: bytes, off: int) -> tuple[SolutionCandidate | None, int]:
+    if buf[off] == 0:
+        return None, off + 1
+    creator, serial, perf, coverage, n, kind = _CAND.unpack_from(buf, off + 1)
+    off += 1 + _CAND.size
+    if kind == _DENSE:
+        sel = np.frombuffer(buf, "<i2", n, off).astype(np.int32)
+        off += 2 * n
+    else:
+        slots = np.frombuffer(buf, "<i4", coverage, off)
+        vals = np.frombuffer(buf, "<i2", coverage, off + 4 * coverage)
+        sel = np.full(n, -1, dtype=np.int32)
+        sel[slots] = vals
+        off += 6 * coverage
+    return SolutionCandidate.create(creator, serial, sel, perf), off
+
+
+@dataclass
+class StepMessage:
+    """Agent-to-agent COHDA step: sysconf delta, optional candidate, and a share of the termination weight."""
+
+    sender: int
+    receiver: int
+    slots: np.ndarray
+    cnts: np.ndarray
+    sels: np.ndarray
+    candidate: SolutionCandidate | None
+    weight: Dyadic
+    negotiation: int = 0
+
+    def nbytes(self) -> int:
+        return _HEAD.size + 4 + _ENTRY_BYTES * int(self.slots.size) + candidate_nbytes(self.candidate) + \
+            self.weight.nbytes()
+
+    def encode(self) -> bytes:
+        return b"".join([
+            _HEAD.pack(STEP, self.sender, self.receiver, self.negotiation),
+            struct.pack("<I", self.slots.size),
+            self.slots.astype("<i4").tobytes(), self.cnts.astype("<i4").tobytes(), self.sels.astype("<i2").tobytes(),
+            _encode_candidate(self.candidate), self.weight.to_bytes()])
+
+
+@dataclass
+class InitMessage:
+    """Controller to agent: participants, the agent's neighbours, planning horizon, target, start schedule, weight.
+
+    ``start`` is s since the epoch (UTC), ``res`` the interval length in s. ``target`` (kW) and ``weights`` define
+    the L1 objective; ``objective`` names it (``l1``, ``peak``, ``valley``). The catalogue of possible schedules is
+    distributed once per process, not per message (it is counted separately as ``catalogue_bytes``).
+    """
+
+    sender: int
+    receiver: int
+    participants: np.ndarray
+    neighbours: np.ndarray
+    start: float
+    res: int
+    target: np.ndarray
+    weights: np.ndarray | None
+    init_index: int
+    weight: Dyadic
+    objective: str = "l1"
+    negotiation: int = 0
+
+    def nbytes(self) -> int:
+        return len(self.encode())
+
+    def encode(self) -> bytes:
+        obj = self.objective.encode()
+        w = self.weights if self.weights is not None else np.zeros(0)
+        return b"".join([
+            _HEAD.pack(INIT, self.sender, self.receiver, self.negotiation),
+            struct.pack("<IIIdiiB", self.participants.size, self.neighbours.size, self.target.size, self.start,
+                        self.res, self.init_index, len(obj)), obj,
+            self.participants.astype("<i8").tobytes(), self.neighbours.astype("<i4").tobytes(),
+            self.target.astype("<f8").tobytes(), struct.pack("<I", w.size), w.astype("<f8").tobytes(),
+            self.weight.to_bytes()])
+
+
+@dataclass
+class WeightMessage:
+    """Agent to controller: return of termination weight when the agent has gone idle."""
+
+    sender: int
+    receiver: int
+    weight: Dyadic
+    negotiation: int = 0
+
+    def nbytes(self) -> int:
+        return _HEAD.size + self.weight.nbytes()
+
+    def encode(self) -> bytes:
+        return _HEAD.pack(WEIGHT, self.sender, self.receiver, self.negotiation) + self.weight.to_bytes()
+
+
+@dataclass
+class StopMessage:
+    """Controller to agent: stop now (terminated or anytime stop) and report the candidate."""
+
+    sender: int
+    receiver: int
+    negotiation: int = 0
+
+    def nbytes(self) -> int:
+        return _HEAD.size
+
+    def encode(self) -> bytes:
+        return _HEAD.pack(STOP, self.sender, self.receiver, self.negotiation)
+
+
+@dataclass
+class ResultMessage:
+    """Agent to controller: its candidate and its own current schedule index (for anytime merges)."""
+
+    sender: int
+    receiver: int
+    candidate: SolutionCandidate
+    own_index: int
+    own_slot: int
+    negotiation: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def nbytes(self) -> int:
+        return _HEAD.size + 8 + candidate_nbytes(self.candidate)
+
+    def encode(self) -> bytes:
+        return _HEAD.pack(RESULT, self.sender, self.receiver, self.negotiation) + \
+            struct.pack("<ii", self.own_index, self.own_slot) + _encode_candidate(self.candidate)
+
+
+Message = StepMessage | InitMessage | WeightMessage | StopMessage | ResultMessage
+
+
+def decode(buf: bytes) -> Message:
+    """Decode any message produced by ``encode``."""
+    kind, sender, receiver, neg = _HEAD.unpack_from(buf, 0)
+    off = _HEAD.size
+    if kind == STEP:
+        (k,) = struct.unpack_from("<I", buf, off)
+        off += 4
+        slots = np.frombuffer(buf, "<i4", k, off).astype(np.int64)
+        cnts = np.frombuffer(buf, "<i4", k, off + 4 * k).astype(np.int32)
+        sels = np.frombuffer(buf, "<i2", k, off + 8 * k).astype(np.int16)
+        off += _ENTRY_BYTES * k
+        cand, off = _decode_candidate(buf, off)
+        weight, off = Dyadic.from_bytes(buf, off)
+        return StepMessage(sender, receiver, slots, cnts, sels, cand, weight, neg)
+    if kind == INIT:
+        fmt = struct.Struct("<IIIdiiB")
+        n, nn, t, start, res, init_index, lo = fmt.unpack_from(buf, off)
+        off += fmt.size
+        objective = bytes(buf[off:off + lo]).decode()
+        off += lo
+        participants = np.frombuffer(buf, "<i8", n, off).copy()
+        off += 8 * n
+        neighbours = np.frombuffer(buf, "<i4", nn, off).astype(np.int64)
+        off += 4 * nn
+        target = np.frombuffer(buf, "<f8", t, off).copy()
+        off += 8 * t
+        (nw,) = struct.unpack_from("<I", buf, off)
+        off += 4
+        weights = np.frombuffer(buf, "<f8", nw, off).copy() if nw else None
+        off += 8 * nw
+        weight, off = Dyadic.from_bytes(buf, off)
+        return InitMessage(sender, receiver, participants, neighbours, start, res, target, weights, init_index,
+                           weight, objective, neg)
+    if kind == WEIGHT:
+        weight, _ = Dyadic.from_bytes(buf, off)
+        return WeightMessage(sender, receiver, weight, neg)
+    if kind == STOP:
+        return StopMessage(sender, receiver, neg)
+    if kind == RESULT:
+        own_index, own_slot = struct.unpack_from("<ii", buf, off)
+        cand, _ = _decode_candidate(buf, off + 8)
+        return ResultMessage(sender, receiver, cand, own_index, own_slot, neg)
+    raise ValueError(f"unknown COHDA message type {kind}")

@@ -1,0 +1,7 @@
+"""CoSSMic-style neighbourhood: households with shiftable jobs buy local PV energy from neighbours before the grid.
+
+Pure core (no HELICS): :mod:`.model` (profiles, jobs, contracts), :mod:`.profiles` (time-linear interpolation and
+prediction updates), :mod:`.objective` (the producer's scheduling objective), :mod:`.optimisers` (scipy basin-hopping
+and the exact MILP), :mod:`.negotiation` (manager, producer scores, producers), :mod:`.simulation` (one run),
+:mod:`.metrics` and :mod:`.runs` (repeated seeded runs). The HELICS adapter lives in :mod:`.federate`.
+"""

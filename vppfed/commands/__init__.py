@@ -1,0 +1,1 @@
+"""Subcommands of ``vppfed``: each module here defines ``register(subparsers)`` and is discovered by :mod:`vppfed.cli`."""

@@ -1,0 +1,373 @@
+"""The one launcher: run a ``helics run`` runner JSON with a private broker port and a clean teardown.
+
+Why not ``helics run``: it starts the broker on the default port 23404 (two runs at once collide, and a leftover
+broker silently captures new federates), it cannot say which federate failed, and it leaves processes behind when a
+federate dies. This launcher keeps the runner format (the same file still works with ``helics run --path``) and adds:
+
+- a free port per run, passed to every federate through HELICS's own ``HELICS_BROKER_PORT``;
+- every process (the real ``helics_broker`` binary, not its Python wrapper, and each federate) in its own process
+  group, one log file per federate in the run folder;
+- on the first federate that exits non-zero, on a timeout or on Ctrl-C: SIGTERM to every group, SIGKILL after a
+  grace period, and the child processes the federates recorded (GridLAB-D workers) ended too;
+- a progress bar over simulated time (from the files the federate runtime writes) and a summary at the end.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from vppfed.errors import CosimError, UserError
+
+log = logging.getLogger(__name__)
+
+ENV_PROGRESS_DIR = "VPPFED_PROGRESS_DIR"  # same names as vppfed.federates.runtime (no helics import here)
+ENV_PID_DIR = "VPPFED_PID_DIR"
+ENV_RESUME = "VPPFED_RESUME"
+GRACE_SECONDS = 3.0
+LOG_TAIL_LINES = 25
+
+
+def helics_broker_binary() -> str:
+    """Path of the real ``helics_broker`` binary shipped in the helics wheel (not the console-script wrapper)."""
+    try:
+        import helics  # noqa: F401  (only to locate the wheel)
+        from helics._build import PYHELICS_INSTALL
+
+        path = Path(PYHELICS_INSTALL) / "bin" / "helics_broker"
+        if path.exists():
+            return str(path)
+    except Exception:  # noqa: BLE001 - fall back to PATH
+        pass
+    found = subprocess.run(["which", "helics_broker"], capture_output=True, text=True).stdout.strip()
+    if not found:
+        raise UserError("helics_broker not found: install the 'helics' package (pip install helics)")
+    return found
+
+
+def free_port(host: str = "127.0.0.1", span: int = 2) -> int:
+    """A port whose ``span`` consecutive ports are free now (ZMQ brokers use the port and the next one)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+        if port + span >= 65535:
+            continue
+        ok = True
+        for extra in range(1, span):
+            with socket.socket() as other:
+                try:
+                    other.bind((host, port + extra))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return port
+    raise CosimError("no free port pair found for the broker")
+
+
+@dataclass
+class ProcessRecord:
+    """A process the launcher started."""
+
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+    started: float
+    ended: float | None = None
+    returncode: int | None = None
+
+    @property
+    def wall_seconds(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+
+@dataclass
+class RunSummary:
+    """What a run did: success, wall time, simulated time reached, and each federate's status."""
+
+    ok: bool
+    wall_seconds: float
+    simulated_seconds: float
+    stop_seconds: float
+    federates: list[dict[str, Any]] = field(default_factory=list)
+    failed: str | None = None
+    reason: str = ""
+    port: int = 0
+
+    def table(self) -> str:
+        """A human summary: one line per federate with its exit code and wall time."""
+        lines = [f"{'federate':<22} {'status':<10} {'exit':>5} {'wall s':>8}"]
+        for fed in self.federates:
+            lines.append(f"{fed['name']:<22} {fed['status']:<10} {str(fed['returncode']):>5} {fed['wall_s']:>8.1f}")
+        verdict = "finished" if self.ok else f"FAILED ({self.failed}: {self.reason})"
+        lines.append(f"run {verdict}: {self.simulated_seconds / 3600:.2f} of {self.stop_seconds / 3600:.2f} "
+                     f"simulated h in {self.wall_seconds:.1f} s wall (broker port {self.port})")
+        return "\n".join(lines)
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a log file (empty if it does not exist)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class Launcher:
+    """Start a broker and the federates of a runner JSON, watch them, and always clean up.
+
+    Parameters
+    ----------
+    runner_path : path
+        ``helics run`` runner JSON; federate ``directory`` entries are relative to its folder.
+    timeout : float, optional
+        Wall seconds before the run is ended as failed (default: the runner's ``vppfed.timeout`` or 1 hour).
+    resume : bool
+        Set ``VPPFED_RESUME=1`` for every federate (those with saved state continue from it).
+    progress : callable, optional
+        Called with (simulated seconds reached, stop seconds) about every 0.5 s.
+    """
+
+    def __init__(self, runner_path: str | Path, *, timeout: float | None = None, resume: bool = False,
+                 progress: Callable[[float, float], None] | None = None, log_dir: str | Path | None = None,
+                 broker_log_level: str = "warning") -> None:
+        self.runner_path = Path(runner_path).resolve()
+        try:
+            self.runner = json.loads(self.runner_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{runner_path}: runner file not found") from None
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{runner_path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+        feds = self.runner.get("federates")
+        if not isinstance(feds, list) or not feds:
+            raise UserError(f"{runner_path}: federates: must be a non-empty list")
+        for i, fed in enumerate(feds):
+            for key in ("name", "exec"):
+                if not isinstance(fed, dict) or not isinstance(fed.get(key), str) or not fed.get(key):
+                    raise UserError(f"{runner_path}: federates[{i}].{key}: required string is missing")
+        names = [f["name"] for f in feds]
+        if len(set(names)) != len(names):
+            raise UserError(f"{runner_path}: federates: repeated names {sorted({n for n in names if names.count(n) > 1})}")
+        extra = self.runner.get("vppfed", {})
+        self.stop_seconds = float(extra.get("stop_seconds", 0.0))
+        self.timeout = float(timeout or extra.get("timeout") or 0.0) or 3600.0
+        self.resume = resume
+        self.progress = progress
+        self.base = self.runner_path.parent
+        self.log_dir = Path(log_dir) if log_dir else self.base
+        self.broker_log_level = broker_log_level
+        self.state_dir = self.base / ".vppfed"
+        self.processes: list[ProcessRecord] = []
+        self.broker: ProcessRecord | None = None
+        self.port = 0
+
+    # -------------------------------------------------------------- starting
+    def _environment(self, extra: dict[str, str]) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({k: str(v) for k, v in extra.items()})
+        env["HELICS_BROKER_PORT"] = str(self.port)
+        env.pop("HELICS_BROKER_ADDRESS", None)
+        env[ENV_PROGRESS_DIR] = str(self.state_dir / "progress")
+        env[ENV_PID_DIR] = str(self.state_dir / "pids")
+        env["PYTHONUNBUFFERED"] = "1"
+        # a federate started by python must find the same vppfed as the launcher
+        env.setdefault("MPLBACKEND", "Agg")
+        if self.resume:
+            env[ENV_RESUME] = "1"
+        else:
+            env.pop(ENV_RESUME, None)
+        return env
+
+    @staticmethod
+    def _command(exec_line: str) -> list[str]:
+        args = shlex.split(exec_line)
+        if args and args[0] in ("python", "python3"):
+            args[0] = sys.executable
+        return args
+
+    def _spawn(self, name: str, args: Sequence[str], cwd: Path, env: dict[str, str]) -> ProcessRecord:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        with open(log_path, "wb") as log_file:
+            try:
+                popen = subprocess.Popen(list(args), cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT, env=env,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            except FileNotFoundError:
+                raise CosimError(f"federate '{name}': command not found: {args[0]}") from None
+        return ProcessRecord(name=name, popen=popen, log_path=log_path, started=time.monotonic())
+
+    def _start_broker(self, count: int) -> None:
+        for attempt in range(3):
+            self.port = free_port()
+            args = [helics_broker_binary(), "-f", str(count), f"--loglevel={self.broker_log_level}",
+                    f"--port={self.port}", f"--name=vppfed_{os.getpid()}_{self.port}", "--terminate_on_error",
+                    "--timeout=60s"]
+            self.broker = self._spawn("broker", args, self.base, dict(os.environ))
+            time.sleep(0.2)
+            if self.broker.popen.poll() is None:
+                return
+            log.warning("broker exited at once on port %d (attempt %d): %s", self.port, attempt + 1,
+                        tail(self.broker.log_path, 3))
+        raise CosimError(f"the broker could not start: {tail(self.broker.log_path) if self.broker else ''}")
+
+    # ------------------------------------------------------------- teardown
+    def _all_records(self) -> list[ProcessRecord]:
+        return self.processes + ([self.broker] if self.broker else [])
+
+    def _recorded_children(self) -> list[int]:
+        pids = []
+        pid_dir = self.state_dir / "pids"
+        if pid_dir.exists():
+            for path in pid_dir.glob("*.pid"):
+                try:
+                    pids.append(int(path.read_text().strip()))
+                except (OSError, ValueError):
+                    continue
+        return pids
+
+    @staticmethod
+    def _signal_group(popen: subprocess.Popen, sig: int) -> None:
+        try:
+            os.killpg(popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def teardown(self) -> None:
+        """End every process this run started: federates, their recorded children and the broker."""
+        for record in self._all_records():
+            if record.popen.poll() is None:
+                self._signal_group(record.popen, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_SECONDS
+        while time.monotonic() < deadline and any(r.popen.poll() is None for r in self._all_records()):
+            time.sleep(0.05)
+        for record in self._all_records():
+            if record.popen.poll() is None:
+                self._signal_group(record.popen, signal.SIGKILL)
+            try:
+                record.popen.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+            if record.ended is None:
+                record.ended = time.monotonic()
+                record.returncode = record.popen.returncode
+        for pid in self._recorded_children():
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    try:
+                        os.kill(pid, sig)
+                    except (ProcessLookupError, PermissionError):
+                        break
+                time.sleep(0.05)
+
+    def _first_failure(self, failed: str, reason: str) -> tuple[str, str]:
+        """The federate whose own error came first (from the notes the runtime leaves), else the first seen."""
+        notes = []
+        for path in (self.state_dir / "failures").glob("*.json"):
+            try:
+                notes.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue
+        own = [n for n in notes if "terminate" not in n.get("error", "").lower()] or notes
+        if not own:
+            return failed, reason
+        first = min(own, key=lambda n: n.get("time", 0.0))
+        return str(first["name"]), f"{first.get('error', reason)} at t={first.get('sim_time', 0)} s"
+
+    # ------------------------------------------------------------------ run
+    def _simulated_seconds(self) -> float:
+        progress_dir = self.state_dir / "progress"
+        values = []
+        for record in self.processes:
+            path = progress_dir / record.name
+            try:
+                values.append(float(path.read_text().strip() or 0.0))
+            except (OSError, ValueError):
+                continue
+        return min(values) if values else 0.0
+
+    def run(self) -> RunSummary:
+        """Run the federation to the end; never leaves a process behind. Raises CosimError on failure."""
+        started = time.monotonic()
+        if self.state_dir.exists():
+            for sub in ("progress", "pids", "failures"):
+                for path in (self.state_dir / sub).glob("*"):
+                    path.unlink(missing_ok=True)
+        feds = self.runner["federates"]
+        failed: str | None = None
+        reason = ""
+        interrupted = False
+        try:
+            self._start_broker(len(feds))
+            for fed in feds:
+                cwd = (self.base / fed.get("directory", ".")).resolve()
+                env = self._environment(fed.get("env") or {})
+                self.processes.append(self._spawn(fed["name"], self._command(fed["exec"]), cwd, env))
+            last_progress = 0.0
+            while True:
+                for record in self.processes:
+                    if record.ended is None and record.popen.poll() is not None:
+                        record.ended = time.monotonic()
+                        record.returncode = record.popen.returncode
+                        if record.returncode != 0 and failed is None:
+                            failed, reason = record.name, f"exit code {record.returncode}"
+                if failed is None and self.broker and self.broker.popen.poll() not in (None, 0):
+                    failed, reason = "broker", f"exit code {self.broker.popen.returncode}"
+                if failed or all(r.ended is not None for r in self.processes):
+                    break
+                if time.monotonic() - started > self.timeout:
+                    running = [r.name for r in self.processes if r.ended is None]
+                    failed, reason = running[0] if running else "broker", f"timeout after {self.timeout:.0f} s"
+                    break
+                now = time.monotonic()
+                if self.progress and now - last_progress >= 0.5:
+                    last_progress = now
+                    self.progress(self._simulated_seconds(), self.stop_seconds)
+                time.sleep(0.1)
+            if failed is None and self.broker is not None:
+                try:
+                    self.broker.popen.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    log.warning("broker still running 10 s after the last federate ended; ending it")
+        except KeyboardInterrupt:
+            interrupted = True
+            failed, reason = failed or "launcher", "interrupted (Ctrl-C)"
+        finally:
+            self.teardown()
+        if failed is not None and not interrupted:
+            failed, reason = self._first_failure(failed, reason)
+        simulated = self._simulated_seconds()
+        if self.progress:
+            self.progress(simulated, self.stop_seconds)
+        summary = RunSummary(ok=failed is None, wall_seconds=time.monotonic() - started,
+                             simulated_seconds=simulated, stop_seconds=self.stop_seconds, failed=failed,
+                             reason=reason, port=self.port)
+        for record in self.processes:
+            status = "ok" if record.returncode == 0 else ("FAILED" if record.name == failed else "stopped")
+            summary.federates.append({"name": record.name, "status": status, "returncode": record.returncode,
+                                      "wall_s": record.wall_seconds, "log": str(record.log_path)})
+        (self.state_dir).mkdir(exist_ok=True)
+        (self.state_dir / "summary.json").write_text(json.dumps(summary.__dict__, indent=1), encoding="utf-8")
+        if interrupted:
+            raise KeyboardInterrupt
+        if failed is not None:
+            log_path = self.log_dir / f"{failed}.log"
+            raise CosimError(f"federate '{failed}' failed ({reason}); last lines of {log_path}:\n"
+                             f"{tail(log_path)}\n\n{summary.table()}")
+        return summary
