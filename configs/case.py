@@ -318,12 +318,12 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[s
 
 def parse_case(raw: Mapping[str, Any], source: str) -> CaseSettings:
     """Parse and check the ``case:`` section and the section names of a case description."""
+    if "case" not in raw:
+        raise UserError(f"{source}: case: required section is missing")
     builders = _section_builders()
     unknown = [k for k in raw if k != "case" and k not in builders]
     if unknown:
         raise UserError(f"{source}: {unknown[0]}: unknown section (known sections: {', '.join(known_sections())})")
-    if "case" not in raw:
-        raise UserError(f"{source}: case: required section is missing")
     return parse_dataclass(CaseSettings, raw["case"], f"{source}: case")
 
 

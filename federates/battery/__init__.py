@@ -4,3 +4,18 @@ The pure core (everything here except :mod:`.federate` and :mod:`.__main__`) imp
 on its own; the HELICS adapter in :mod:`.federate` only maps feeder measurements onto
 :meth:`~vppfed.federates.battery.manager.BatteryManager.step` and publishes the inverter setpoint it returns.
 """
+from vppfed.federates.battery.config import BatteryConfig
+from vppfed.federates.battery.coulomb import CoulombCounter
+from vppfed.federates.battery.manager import BatteryManager, StepInput, StepOutput
+from vppfed.federates.battery.state_machine import BatteryState, StateMachine, Transition
+
+__all__ = [
+    "BatteryConfig",
+    "BatteryManager",
+    "BatteryState",
+    "CoulombCounter",
+    "StateMachine",
+    "StepInput",
+    "StepOutput",
+    "Transition",
+]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -32,6 +33,15 @@ __all__ = ["GridlabdError", "GridlabdSession", "SessionStats"]
 
 # Creating the worker swaps sys.stderr for a moment (the bindings pass it to Popen): one spawn at a time.
 _SPAWN_LOCK = threading.Lock()
+
+
+_TZ_RE = re.compile(r"^\s*timezone\s+([^;\s]+)\s*;", re.MULTILINE)
+
+
+def _glm_timezone(glm: Path) -> str | None:
+    """The ``timezone`` of a GLM's clock block (first match), or None."""
+    match = _TZ_RE.search(glm.read_text(encoding="utf-8", errors="replace"))
+    return match.group(1).strip("'\"") if match else None
 
 
 class GridlabdError(RuntimeError):
@@ -65,11 +75,14 @@ class GridlabdSession:
         Where to write the worker's pid while it lives (the launcher ends it if this process dies uncleanly).
     worker_log : path, optional
         File for the worker's stderr (GridLAB-D's parser and solver diagnostics); a temporary file if None.
+    timezone : str, optional
+        GridLAB-D zone name of the model; read from the GLM's ``clock`` block if None (the bindings do not expose it).
     """
 
     def __init__(self, glm: str | Path, *, pid_file: str | Path | None = None,
-                 worker_log: str | Path | None = None) -> None:
+                 worker_log: str | Path | None = None, timezone: str | None = None) -> None:
         self.glm = Path(glm).resolve()
+        self.timezone = timezone
         self.pid_file = Path(pid_file) if pid_file else None
         self._worker_log_given = worker_log is not None
         self.worker_log = Path(worker_log) if worker_log else None
@@ -98,6 +111,9 @@ class GridlabdSession:
                 self._gld = gridlabd.GridLabD(verbose=True)
             finally:
                 sys.stderr = saved
+        # verbose only served to route the worker's stderr to our file; off again, so the bindings do not echo
+        # GridLAB-D's stdout chatter onto our stderr
+        self._gld._verbose = False
         try:
             if self.pid_file is not None:
                 self.pid_file.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +123,10 @@ class GridlabdSession:
                 raise GridlabdError(f"{self.glm.name}: GridLAB-D could not load the model (code {code}):\n"
                                     + self._diagnostics())
             start = self._gld.global_getvar("starttime").strip()
-            zone = self._gld.global_getvar("timezone").strip()
+            # the bindings answer '' for the global 'timezone': take it from the GLM's clock block
+            zone = self.timezone or _glm_timezone(self.glm)
+            if not zone:
+                raise GridlabdError(f"{self.glm.name}: no 'timezone' in the clock block; pass timezone=...")
             self.clock = GldClock(start=start[:19], timezone=zone)
             self.clock.zone  # noqa: B018 - fail now on a zone we cannot convert
         except BaseException:

@@ -1,0 +1,299 @@
+"""The battery manager: one :meth:`BatteryManager.step` per control period, whole state persisted after each.
+
+Per step, in this order (the order matters for the resume test: a resumed step must do exactly what the original did):
+
+1. count the charge that flowed since the last step (the delivered power, or the last command when the inverter
+   reports nothing) and recalibrate at a long enough rest (:mod:`.coulomb`);
+2. reconcile the estimate with the SOC the battery reports (log the gap; blend by ``reconcile_gain``);
+3. ask the policy for a wanted power (threshold rule, day-ahead LP schedule, or the cleared price on our bid);
+4. let the state machine decide the state (guards, minimum rest, windows, voltage limits) and clip the power to it
+   and to the energy left over one period;
+5. save the whole state in one transaction (:mod:`.persistence`) and return the command.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vppfed.errors import UserError
+from vppfed.federates.battery import market, peak_shaving
+from vppfed.federates.battery.config import BatteryConfig
+from vppfed.federates.battery.coulomb import CoulombCounter, RecalibrationEvent
+from vppfed.federates.battery.persistence import StateStore
+from vppfed.federates.battery.state_machine import BatteryState, Observation, StateMachine, Transition
+
+LOG = logging.getLogger(__name__)
+
+STATE_FORMAT = "vppfed.battery.manager/1"
+
+
+@dataclass
+class StepInput:
+    """Measurements for one step.
+
+    Attributes
+    ----------
+    t_s : float
+        Simulation time [s] (strictly increasing between steps).
+    hour : float
+        Local hour of day [h] for the time windows and the day-ahead schedule.
+    load_w : float
+        Sensed feeder load [W] (real power).
+    measured_soc : float or None
+        SOC reported by the battery [pu].
+    delivered_w : float or None
+        Power the inverter actually delivered since the last step [W, > 0 discharge]; None -> assume the last command.
+    voltage_v : float or None
+        String voltage [V]; None disables the voltage guards and recalibration.
+    cleared_price : float or None
+        Cleared market price for this interval [$/kWh] (market policy).
+    """
+
+    t_s: float
+    hour: float
+    load_w: float
+    measured_soc: float | None = None
+    delivered_w: float | None = None
+    voltage_v: float | None = None
+    cleared_price: float | None = None
+
+
+@dataclass
+class StepOutput:
+    """What the manager decided on one step (everything the metrics and the adapter need)."""
+
+    t_s: float
+    command_w: float  # inverter P_Out [W], > 0 discharge
+    state: BatteryState
+    soc_estimate: float
+    eta_c: float
+    wanted_w: float
+    gross_load_w: float
+    acked: bool | None
+    recalibration: RecalibrationEvent | None = None
+    transitions: list[Transition] = field(default_factory=list)
+    bid: list[list[float]] | None = None
+
+
+class BatteryManager:
+    """Pure core of the battery federate (no HELICS): state, policy and persistence.
+
+    Parameters
+    ----------
+    config : BatteryConfig
+        Validated configuration.
+    store : StateStore, optional
+        Where each step's state is saved; None keeps it in memory only (unit tests).
+    """
+
+    def __init__(self, config: BatteryConfig, store: StateStore | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.counter = CoulombCounter.from_soc(
+            config.capacity_ah, config.coulombic_efficiency, config.soc_initial,
+            rest_current_a=config.rest_current_a, rest_min_s=config.rest_min_s, v_empty=config.v_empty,
+            v_full=config.v_full, ocv_table=[list(r) for r in config.ocv_table],
+            eta_same_state_tol=config.eta_same_state_tol, eta_min_ah_in=config.eta_min_ah_in)
+        self.machine = StateMachine(config)
+        self.step_index = 0
+        self.t_s: float | None = None
+        self.last_hour: float | None = None
+        self.last_command_w = 0.0
+        self.last_command_acked: bool | None = None
+        self.day_loads: list[float] = []  # gross load of the current day, one value per step
+        self.yesterday: list[float] = []
+        self.schedule_peak_w: float | None = None
+        self.schedule_charge_w: list[float] = []
+        self.market_q_kw: list[float] = []
+
+    # ------------------------------------------------------------------ energy helpers
+    @property
+    def energy_capacity_wh(self) -> float:
+        """Nominal energy [Wh] = C_nom [Ah] x V_nom [V]."""
+        return self.config.capacity_ah * self.config.nominal_voltage_v
+
+    @property
+    def soc(self) -> float:
+        """Estimated SOC [pu]."""
+        return self.counter.soc
+
+    def _headroom_w(self, state: BatteryState) -> float:
+        """Largest power [W] that keeps the SOC inside [soc_low, soc_high] over one period."""
+        cfg = self.config
+        period_h = cfg.period_s / 3600.0
+        if state is BatteryState.CHARGE:
+            return max(cfg.soc_high - self.soc, 0.0) * self.energy_capacity_wh / (self.counter.eta_c * period_h)
+        if state is BatteryState.SELL:
+            return max(self.soc - cfg.soc_low, 0.0) * self.energy_capacity_wh / period_h
+        return 0.0
+
+    # ------------------------------------------------------------------ policies
+    def _new_day(self, hour: float) -> bool:
+        return self.last_hour is None or hour % 24.0 < self.last_hour
+
+    def _plan_day(self) -> None:
+        """Day-ahead planning at midnight (or at the first step): the LP schedule or the market schedule."""
+        cfg = self.config
+        e_cap_kwh = self.energy_capacity_wh / 1000.0
+        e0 = min(max(self.soc, cfg.soc_low), cfg.soc_high) * e_cap_kwh
+        if cfg.policy == "schedule":
+            forecast = list(cfg.forecast_w) or list(self.yesterday)
+            steps = int(round(86400.0 / cfg.period_s))
+            if len(forecast) < steps:
+                self.schedule_peak_w, self.schedule_charge_w = None, []
+                LOG.info("no full-day load forecast yet (%d of %d values): threshold rule today", len(forecast), steps)
+                return
+            sched = peak_shaving.optimal_schedule(
+                np.asarray(forecast[:steps]) / 1000.0, cfg.period_s / 3600.0, e0=e0, e_min=cfg.soc_low * e_cap_kwh,
+                e_max=cfg.soc_high * e_cap_kwh, p_ch=cfg.max_charge_w / 1000.0, p_dis=cfg.max_discharge_w / 1000.0,
+                eta_c=self.counter.eta_c)
+            self.schedule_peak_w = sched.peak * 1000.0
+            self.schedule_charge_w = [float(c) * 1000.0 for c in sched.charge]
+            LOG.info("day-ahead schedule: forecast peak %.1f kW -> target %.1f kW", max(forecast) / 1000.0, sched.peak)
+        elif cfg.policy == "market":
+            q = market.arbitrage_schedule(
+                cfg.price_forecast, 1.0, e0=e0, e_min=cfg.soc_low * e_cap_kwh, e_max=cfg.soc_high * e_cap_kwh,
+                p_ch=cfg.max_charge_w / 1000.0, p_dis=cfg.max_discharge_w / 1000.0, eta_c=self.counter.eta_c,
+                deg=cfg.degradation_cost)
+            self.market_q_kw = [float(v) for v in q]
+
+    def _threshold_w(self, gross_w: float, charge_below_w: float, discharge_above_w: float) -> float:
+        cfg = self.config
+        e_cap = self.energy_capacity_wh
+        return peak_shaving.threshold_power(
+            gross_w, self.soc * e_cap, cfg.period_s / 3600.0, e_min=cfg.soc_low * e_cap, e_max=cfg.soc_high * e_cap,
+            p_ch=cfg.max_charge_w, p_dis=cfg.max_discharge_w, charge_below=charge_below_w,
+            discharge_above=discharge_above_w, eta_c=self.counter.eta_c)
+
+    def current_bid(self, hour: float) -> market.BatteryBid:
+        """This hour's four-point bid, clipped to what the SOC allows over one period (market policy)."""
+        cfg = self.config
+        h = int(hour) % 24
+        prices = cfg.price_forecast
+        bid = market.four_point_bid(
+            self.market_q_kw[h], prices[h], max(prices), min(prices), rc=cfg.max_charge_w / 1000.0,
+            rd=cfg.max_discharge_w / 1000.0, deg=cfg.degradation_cost, profit_margin=cfg.profit_margin,
+            slider=cfg.slider)
+        q_lo, q_hi = market.quantity_limits(self.soc, self.energy_capacity_wh / 1000.0, cfg.period_s / 3600.0,
+                                            rc=cfg.max_charge_w / 1000.0, rd=cfg.max_discharge_w / 1000.0,
+                                            soc_min=cfg.soc_low, soc_max=cfg.soc_high)
+        return bid.clipped(q_lo, q_hi)
+
+    def _wanted_w(self, inp: StepInput, gross_w: float) -> tuple[float, list[list[float]] | None]:
+        cfg = self.config
+        if cfg.policy == "market":
+            bid = self.current_bid(inp.hour)
+            points = bid.points
+            if inp.cleared_price is None:
+                return -1000.0 * float(points[1][0]), points.tolist()
+            return 1000.0 * market.setpoint_from_price(points, inp.cleared_price), points.tolist()
+        if cfg.policy == "schedule" and self.schedule_peak_w is not None:
+            k = int(((inp.hour % 24.0) * 3600.0) // cfg.period_s) % len(self.schedule_charge_w)
+            if gross_w > self.schedule_peak_w:
+                return self._threshold_w(gross_w, -math.inf, self.schedule_peak_w), None
+            return -self.schedule_charge_w[k], None
+        return self._threshold_w(gross_w, cfg.charge_below_w, cfg.discharge_above_w), None
+
+    # ------------------------------------------------------------------ the step
+    def step(self, inp: StepInput) -> StepOutput:
+        """Advance the manager to ``inp.t_s`` and return the inverter command for the coming period."""
+        cfg = self.config
+        if self.t_s is not None and inp.t_s <= self.t_s:
+            raise ValueError(f"battery manager time must increase: got t = {inp.t_s} after {self.t_s}")
+        dt = 0.0 if self.t_s is None else inp.t_s - self.t_s
+        flowed_w = self.last_command_w if inp.delivered_w is None else inp.delivered_w
+        if inp.delivered_w is not None and self.t_s is not None:
+            self.last_command_acked = abs(inp.delivered_w - self.last_command_w) <= cfg.ack_tolerance_w
+            if not self.last_command_acked:
+                LOG.info("t=%.0f s: command %.0f W not followed (delivered %.0f W)", inp.t_s, self.last_command_w,
+                         inp.delivered_w)
+        current_a = -flowed_w / cfg.nominal_voltage_v
+        recal = self.counter.update(current_a, dt, inp.voltage_v)
+        if inp.measured_soc is not None:
+            gap = inp.measured_soc - self.soc
+            if abs(gap) > cfg.reconcile_warn:
+                LOG.warning("t=%.0f s: SOC estimate %.3f differs from the battery's %.3f", inp.t_s, self.soc,
+                            inp.measured_soc)
+            if cfg.reconcile_gain > 0:
+                self.counter.reconcile(inp.measured_soc, cfg.reconcile_gain)
+        gross_w = inp.load_w + (flowed_w if cfg.load_includes_battery else 0.0)
+        if self._new_day(inp.hour):
+            if self.last_hour is not None:
+                self.yesterday, self.day_loads = self.day_loads, []
+            self._plan_day()
+        self.day_loads.append(gross_w)
+        wanted_w, bid = self._wanted_w(inp, gross_w)
+        n_before = len(self.machine.transitions)
+        state = self.machine.step(Observation(inp.t_s, inp.hour, self.soc, inp.voltage_v, wanted_w))
+        command = self.machine.clip(wanted_w)
+        limit = self._headroom_w(state)
+        command = float(min(max(command, -limit), limit))
+        self.last_command_w = command
+        self.t_s = inp.t_s
+        self.last_hour = inp.hour % 24.0
+        self.step_index += 1
+        if self.store is not None:
+            self.store.save(self.step_index, inp.t_s, self.state_dict())
+        return StepOutput(inp.t_s, command, state, self.soc, self.counter.eta_c, wanted_w, gross_w,
+                          self.last_command_acked, recal, self.machine.transitions[n_before:], bid)
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self) -> dict[str, Any]:
+        """The whole manager state as plain JSON-able data (what is saved every step)."""
+        return {
+            "format": STATE_FORMAT,
+            "step": self.step_index,
+            "t_s": self.t_s,
+            "last_hour": self.last_hour,
+            "last_command_w": self.last_command_w,
+            "last_command_acked": self.last_command_acked,
+            "counter": self.counter.to_dict(),
+            "machine": self.machine.to_dict(),
+            "day_loads": list(self.day_loads),
+            "yesterday": list(self.yesterday),
+            "schedule_peak_w": self.schedule_peak_w,
+            "schedule_charge_w": list(self.schedule_charge_w),
+            "market_q_kw": list(self.market_q_kw),
+        }
+
+    def load_state(self, data: dict[str, Any], where: str = "battery state") -> None:
+        """Restore from :meth:`state_dict` output; anything missing or malformed is a UserError naming ``where``."""
+        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+            got = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise UserError(f"{where}: not a battery manager state (format {got!r}, expected {STATE_FORMAT!r})")
+        try:
+            counter = CoulombCounter.from_dict(dict(data["counter"]))
+            machine = StateMachine.from_dict(self.config, data["machine"])
+            step_index = int(data["step"])
+            t_s = None if data["t_s"] is None else float(data["t_s"])
+            last_hour = None if data["last_hour"] is None else float(data["last_hour"])
+            last_command_w = float(data["last_command_w"])
+            acked = data["last_command_acked"]
+            day_loads = [float(v) for v in data["day_loads"]]
+            yesterday = [float(v) for v in data["yesterday"]]
+            peak = None if data["schedule_peak_w"] is None else float(data["schedule_peak_w"])
+            charge = [float(v) for v in data["schedule_charge_w"]]
+            market_q = [float(v) for v in data["market_q_kw"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"{where}: battery manager state is incomplete or malformed ({exc!r})") from None
+        if not (0.0 <= counter.soc <= 1.0) or not (0.0 < counter.eta_c <= 1.0):
+            raise UserError(f"{where}: battery manager state out of range (soc {counter.soc}, eta_c {counter.eta_c})")
+        self.counter, self.machine, self.step_index, self.t_s = counter, machine, step_index, t_s
+        self.last_hour, self.last_command_w, self.last_command_acked = last_hour, last_command_w, acked
+        self.day_loads, self.yesterday = day_loads, yesterday
+        self.schedule_peak_w, self.schedule_charge_w, self.market_q_kw = peak, charge, market_q
+
+    @classmethod
+    def resume(cls, config: BatteryConfig, store: StateStore,
+               at_or_before_s: float | None = None) -> "BatteryManager":
+        """A manager restored from the last saved step (or the last one at or before ``at_or_before_s``)."""
+        step, t_s, data = store.load(at_or_before_s)
+        manager = cls(config, store)
+        manager.load_state(data, where=f"{store.path} step {step}")
+        LOG.info("resumed battery manager at step %d, t = %.0f s, state %s, SOC %.4f", step, t_s,
+                 manager.machine.state.value, manager.soc)
+        return manager

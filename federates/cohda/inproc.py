@@ -1,0 +1,214 @@
+"""Deterministic in-process transport: a discrete-event simulator with seeded message and wake-up delays.
+
+Like Hinrichs' simulator, a delivered message wakes its receiver after a random delay and the agent then drains its
+whole inbox in one activation (perceive all, decide once, act once). Links are FIFO. An agent that stays idle for
+``idle_timeout`` returns its termination weight to the controller; the controller alone decides that the
+negotiation has terminated (no global observer is consulted). Same seed, same event order, same bytes.
+"""
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vppfed.federates.cohda.agent import CohdaAgent
+from vppfed.federates.cohda.controller import CohdaController
+from vppfed.federates.cohda.data import Catalogue
+from vppfed.federates.cohda.messages import (CONTROLLER, InitMessage, ResultMessage, StepMessage, StopMessage,
+                                             WeightMessage)
+
+log = logging.getLogger(__name__)
+
+_DELIVER, _WAKE, _IDLE, _ANYTIME = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class InprocConfig:
+    """Timing of the simulated network, in abstract time units (think milliseconds).
+
+    ``msg_delay`` and ``wake_delay`` are uniform ranges; ``idle_timeout`` is how long an agent waits with no new
+    message before returning its weight; ``stop_at`` forces an anytime stop at that simulated time;
+    ``max_events`` bounds the run (safety net, the result is then an anytime result).
+    """
+
+    msg_delay: tuple[float, float] = (1.0, 2.0)
+    wake_delay: tuple[float, float] = (0.0, 2.0)
+    idle_timeout: float = 4.0
+    stop_at: float | None = None
+    max_events: int = 50_000_000
+    trace: bool = True
+
+
+@dataclass
+class TraceRow:
+    """One point of the convergence trace: the best complete candidate known anywhere so far."""
+
+    sim_time: float
+    messages: int
+    wall: float
+    perf: float
+
+
+@dataclass
+class RunStats:
+    """Counts and timings of one negotiation on the in-process transport."""
+
+    messages: int = 0
+    bytes: int = 0
+    control_messages: int = 0
+    control_bytes: int = 0
+    catalogue_bytes: int = 0
+    activations: int = 0
+    sim_time: float = 0.0
+    termination_time: float | None = None
+    terminated: bool = False
+    max_message_bytes: int = 0
+    trace: list[TraceRow] = field(default_factory=list)
+
+
+class _Rand:
+    """Buffered uniform draws (one numpy call per 65,536 draws instead of one per message)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.buf = np.empty(0)
+        self.i = 0
+
+    def uniform(self, lo: float, hi: float) -> float:
+        if self.i >= self.buf.size:
+            self.buf = self.rng.random(65536)
+            self.i = 0
+        u = self.buf[self.i]
+        self.i += 1
+        return lo + (hi - lo) * float(u)
+
+
+def run_inproc(controller: CohdaController, agents: list[CohdaAgent], catalogue: Catalogue,
+               inits: list[InitMessage], seed: int = 0, config: InprocConfig = InprocConfig()) -> RunStats:
+    """Run one negotiation to termination (or to ``config.stop_at``) and collect all results at the controller.
+
+    ``agents[s]`` is the agent in slot ``s``. Returns the counts; the result is read from
+    ``controller.final_selection()``.
+    """
+    rand = _Rand(seed)
+    stats = RunStats(catalogue_bytes=int(catalogue.schedules[:, :-1].nbytes))
+    n = len(agents)
+    heap: list = []
+    seq = 0
+    inbox: list[list[StepMessage]] = [[] for _ in range(n)]
+    wake_pending = np.zeros(n, dtype=bool)
+    activations = np.zeros(n, dtype=np.int64)
+    link_last: dict[int, float] = {}
+    wall0 = time.perf_counter()
+    best = float("inf")
+    best_cov = 0
+    collected = False
+    lo_d, hi_d = config.msg_delay
+    lo_w, hi_w = config.wake_delay
+
+    def send(t: float, msg, control: bool) -> None:
+        nonlocal seq
+        size = msg.nbytes()
+        if control:
+            stats.control_messages += 1
+            stats.control_bytes += size
+        else:
+            stats.messages += 1
+            stats.bytes += size
+            if size > stats.max_message_bytes:
+                stats.max_message_bytes = size
+        dst = msg.receiver
+        key = (msg.sender + 1) * (n + 1) + dst + 1
+        at = t + rand.uniform(lo_d, hi_d)
+        last = link_last.get(key)
+        if last is not None and at <= last:
+            at = last + 1e-9
+        link_last[key] = at
+        seq += 1
+        heapq.heappush(heap, (at, seq, _DELIVER, dst, msg))
+
+    def schedule(at: float, kind: int, dst: int, payload=None) -> None:
+        nonlocal seq
+        seq += 1
+        heapq.heappush(heap, (at, seq, kind, dst, payload))
+
+    def after_activation(t: float, s: int, out: list[StepMessage]) -> None:
+        nonlocal best, best_cov
+        for m in out:
+            send(t, m, False)
+        activations[s] += 1
+        stats.activations += 1
+        schedule(t + config.idle_timeout, _IDLE, s, int(activations[s]))
+        if config.trace:
+            c = agents[s].wm.candidate
+            if c.coverage > best_cov or (c.coverage == best_cov and c.perf < best):
+                best_cov, best = c.coverage, c.perf
+                if c.coverage == n:
+                    stats.trace.append(TraceRow(t, stats.messages, time.perf_counter() - wall0, c.perf))
+
+    for msg in inits:
+        send(0.0, msg, True)
+    if config.stop_at is not None:
+        schedule(config.stop_at, _ANYTIME, CONTROLLER)
+
+    def begin_stop(t: float) -> None:
+        for m in controller.stop_messages():
+            send(t, m, True)
+
+    events = 0
+    t = 0.0
+    while heap:
+        t, _, kind, dst, payload = heapq.heappop(heap)
+        events += 1
+        if events > config.max_events and not controller.current.stopping:
+            log.warning("event budget exhausted at t=%.1f: anytime stop", t)
+            begin_stop(t)
+        if kind == _DELIVER:
+            if dst == CONTROLLER:
+                if isinstance(payload, WeightMessage):
+                    if controller.on_weight(payload):
+                        stats.terminated = True
+                        stats.termination_time = t
+                        if not controller.current.stopping:
+                            begin_stop(t)
+                elif isinstance(payload, ResultMessage):
+                    if controller.on_result(payload):
+                        collected = True
+                        break
+                continue
+            agent = agents[dst]
+            if isinstance(payload, StepMessage):
+                inbox[dst].append(payload)
+                if not wake_pending[dst]:
+                    wake_pending[dst] = True
+                    schedule(t + rand.uniform(lo_w, hi_w), _WAKE, dst)
+            elif isinstance(payload, InitMessage):
+                after_activation(t, dst, agent.on_init(payload, catalogue))
+            elif isinstance(payload, StopMessage):
+                if inbox[dst] and not agent.stopped:  # finish the step being processed, as the design says
+                    msgs, inbox[dst] = inbox[dst], []
+                    for m in agent.on_messages(msgs):
+                        send(t, m, False)
+                send(t, agent.on_stop(), True)
+        elif kind == _WAKE:
+            wake_pending[dst] = False
+            msgs, inbox[dst] = inbox[dst], []
+            out = agents[dst].on_messages(msgs)
+            if agents[dst].stopped:
+                continue
+            after_activation(t, dst, out)
+        elif kind == _IDLE:
+            if payload == activations[dst] and not wake_pending[dst]:
+                w = agents[dst].release_weight()
+                if w is not None:
+                    send(t, w, True)
+        elif kind == _ANYTIME:
+            if not controller.current.stopping:
+                begin_stop(t)
+    stats.sim_time = t
+    if not collected:
+        raise RuntimeError("negotiation ended without collecting every result")
+    return stats

@@ -1,0 +1,273 @@
+"""Market figures from TESP-layout metrics: cleared price vs LMP, the highest bidder's bids, cumulative surpluses,
+total bid quantity, and a comparison of runs (market / no market / VPP) on common axes.
+
+Inputs per run folder: ``auction_<root>_metrics.json`` and ``controller_<root>_metrics.json`` (this package's market
+federate or TESP's substation), optionally ``bus_<root>_metrics.json`` (PYPOWER, column ``LMP_P``) and
+``substation_<root>_metrics.json`` (feeder, ``real_power_avg`` in W). Figures are PNG + PDF, Agg backend, sized for a
+journal column.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: Column width figure size (inches) and the double-height variant.
+COLUMN = (3.5, 2.6)
+COLUMN_TALL = (3.5, 4.6)
+
+
+@dataclass(frozen=True)
+class MetricsTable:
+    """One metrics file as arrays: sample times (s, sorted) and ``values[uid][column]`` aligned with them."""
+
+    start_time: str
+    times: np.ndarray
+    values: dict[str, dict[str, np.ndarray]]
+    units: dict[str, str]
+
+    def column(self, name: str) -> dict[str, np.ndarray]:
+        """``{uid: series}`` of one column; KeyError names the file's columns when absent."""
+        if name not in self.units:
+            raise KeyError(f"no column {name!r} (have {sorted(self.units)})")
+        return {uid: cols[name] for uid, cols in self.values.items()}
+
+
+def read_metrics(path: str | Path) -> MetricsTable:
+    """Read a TESP-layout metrics JSON into arrays (missing samples of a uid become NaN).
+
+    Uses the shared reader :mod:`vppfed.postprocess.metrics_reader` when present for the file parsing (it tolerates
+    a partial last line of a killed run); otherwise the shared writer's :func:`~vppfed.federates.metrics.recover`.
+    """
+    doc = _load_document(Path(path))
+    start = str(doc.pop("StartTime", ""))
+    meta = doc.pop("Metadata", {})
+    names = sorted(meta, key=lambda n: int(meta[n]["index"]))
+    units = {n: str(meta[n].get("units", "")) for n in names}
+    keys = sorted(doc, key=int)
+    times = np.array([int(k) for k in keys], dtype=float)
+    uids = sorted({uid for k in keys for uid in doc[k]})
+    values: dict[str, dict[str, np.ndarray]] = {}
+    for uid in uids:
+        mat = np.full((len(keys), len(names)), np.nan)
+        for r, k in enumerate(keys):
+            row = doc[k].get(uid)
+            if row is not None:
+                mat[r] = [np.nan if v is None else float(v) for v in row]
+        values[uid] = {n: mat[:, int(meta[n]["index"])] for n in names}
+    return MetricsTable(start, times, values, units)
+
+
+def _load_document(path: Path) -> dict:
+    """Parse one metrics JSON document (one place to swap the parser)."""
+    try:
+        from vppfed.postprocess import metrics_reader  # lead-owned shared reader
+        loader = getattr(metrics_reader, "load_document", None) or getattr(metrics_reader, "recover", None)
+    except ImportError:
+        loader = None
+    if loader is None:
+        from vppfed.federates.metrics import recover as loader
+    return dict(loader(path))
+
+
+def find_metrics(run_dir: str | Path, prefix: str) -> Path | None:
+    """The ``<prefix>_<root>_metrics.json`` file in ``run_dir`` (None when absent; first by name when several)."""
+    found = sorted(Path(run_dir).glob(f"{prefix}_*_metrics.json"))
+    if len(found) > 1:
+        logger.info("%s: several %s metrics files, using %s", run_dir, prefix, found[0].name)
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class MarketRun:
+    """The market-related series of one run (hours from the start; NaN-free where the run had the data)."""
+
+    label: str
+    hours: np.ndarray
+    clear_price: np.ndarray
+    clearing_type: np.ndarray
+    consumer_surplus: np.ndarray
+    supplier_surplus: np.ndarray
+    bid_hours: np.ndarray
+    bid_price: dict[str, np.ndarray]
+    bid_quantity: dict[str, np.ndarray]
+    lmp_hours: np.ndarray | None = None
+    lmp: np.ndarray | None = None
+    feeder_hours: np.ndarray | None = None
+    feeder_kw: np.ndarray | None = None
+
+    @property
+    def total_bid_kw(self) -> np.ndarray:
+        """Sum of all controllers' bid quantities per period (kW)."""
+        if not self.bid_quantity:
+            return np.zeros_like(self.bid_hours)
+        return np.nansum(np.vstack(list(self.bid_quantity.values())), axis=0)
+
+    def highest_bidder(self) -> str | None:
+        """Controller with the highest mean bid price (None without controllers)."""
+        if not self.bid_price:
+            return None
+        return max(self.bid_price, key=lambda k: float(np.nanmean(self.bid_price[k])))
+
+
+def load_market_run(run_dir: str | Path, label: str | None = None, bus: str | None = None) -> MarketRun:
+    """Collect a run's auction, controller, bus-LMP and feeder series.
+
+    Parameters
+    ----------
+    run_dir : path
+        Folder with the metrics files.
+    label : str, optional
+        Legend label (default: the folder name).
+    bus : str, optional
+        PYPOWER bus uid for the LMP (default: the first bus in the file).
+    """
+    run_dir = Path(run_dir)
+    auction_path = find_metrics(run_dir, "auction")
+    if auction_path is None:
+        raise FileNotFoundError(f"{run_dir}: no auction_<root>_metrics.json")
+    auction = read_metrics(auction_path)
+    uid = next(iter(auction.values))
+    a = auction.values[uid]
+    bid_hours = np.array([])
+    bid_price: dict[str, np.ndarray] = {}
+    bid_quantity: dict[str, np.ndarray] = {}
+    ctl_path = find_metrics(run_dir, "controller")
+    if ctl_path is not None:
+        ctl = read_metrics(ctl_path)
+        bid_hours = ctl.times / 3600.0
+        bid_price = ctl.column("bid_price")
+        bid_quantity = ctl.column("bid_quantity")
+    lmp_hours = lmp = None
+    bus_path = find_metrics(run_dir, "bus")
+    if bus_path is not None:
+        buses = read_metrics(bus_path)
+        key = bus if bus is not None else next(iter(buses.values), None)
+        if key in buses.values:
+            lmp_hours, lmp = buses.times / 3600.0, buses.values[key]["LMP_P"]
+    feeder_hours = feeder_kw = None
+    sub_path = find_metrics(run_dir, "substation")
+    if sub_path is not None:
+        sub = read_metrics(sub_path)
+        if "real_power_avg" in sub.units and sub.values:
+            feeder_hours = sub.times / 3600.0
+            feeder_kw = np.nansum(np.vstack(list(sub.column("real_power_avg").values())), axis=0) / 1000.0
+    return MarketRun(label or run_dir.name, auction.times / 3600.0, a["clearing_price"], a["clearing_type"],
+                     a["consumer_surplus"], a["supplier_surplus"], bid_hours, bid_price, bid_quantity,
+                     lmp_hours, lmp, feeder_hours, feeder_kw)
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({"font.size": 8, "axes.titlesize": 8, "legend.fontsize": 7, "lines.linewidth": 1.0})
+    return plt
+
+
+def _save(fig, out_dir: Path, stem: str) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        path = out_dir / f"{stem}.{ext}"
+        fig.savefig(path, dpi=200)
+        paths.append(path)
+    return paths
+
+
+def _hour_axis(ax, hours: np.ndarray) -> None:
+    ax.set_xlabel("time (h)")
+    if hours.size:
+        ax.set_xlim(0, max(float(np.nanmax(hours)), 1.0))
+        step = 6 if hours.max() > 12 else 1
+        ax.set_xticks(np.arange(0, hours.max() + step, step))
+    ax.grid(True, alpha=0.3)
+
+
+def plot_market(run_dir: str | Path, out_dir: str | Path | None = None, label: str | None = None) -> list[Path]:
+    """Write the four market figures of one run; returns the written paths (PNG and PDF each)."""
+    plt = _pyplot()
+    run = load_market_run(run_dir, label)
+    out = Path(out_dir) if out_dir is not None else Path(run_dir) / "figures"
+    paths: list[Path] = []
+
+    fig, ax = plt.subplots(figsize=COLUMN)
+    ax.step(run.hours, run.clear_price, where="post", label="cleared price")
+    if run.lmp is not None:
+        ax.plot(run.lmp_hours, run.lmp, "--", label="LMP")
+    ax.set_ylabel("price ($/kWh)")
+    _hour_axis(ax, run.hours)
+    ax.legend(loc="upper left")
+    paths += _save(fig, out, "market_price_vs_lmp")
+    plt.close(fig)
+
+    who = run.highest_bidder()
+    if who is not None:
+        fig, ax = plt.subplots(figsize=COLUMN)
+        ax.step(run.bid_hours, run.bid_price[who], where="post", color="C0")
+        ax.set_ylabel("bid price ($/kWh)", color="C0")
+        ax2 = ax.twinx()
+        ax2.step(run.bid_hours, run.bid_quantity[who], where="post", color="C1")
+        ax2.set_ylabel("bid quantity (kW)", color="C1")
+        ax.set_title(f"bids of {who} (highest mean bid price)")
+        _hour_axis(ax, run.bid_hours)
+        paths += _save(fig, out, "market_highest_bidder")
+        plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=COLUMN)
+    ax.plot(run.hours, np.nancumsum(run.consumer_surplus), label="consumer")
+    ax.plot(run.hours, np.nancumsum(run.supplier_surplus), label="supplier")
+    ax.set_ylabel("cumulative surplus (USD)")
+    _hour_axis(ax, run.hours)
+    ax.legend(loc="upper left")
+    paths += _save(fig, out, "market_cumulative_surplus")
+    plt.close(fig)
+
+    if run.bid_quantity:
+        fig, ax = plt.subplots(figsize=COLUMN)
+        ax.step(run.bid_hours, run.total_bid_kw, where="post")
+        ax.set_ylabel("total bid quantity (kW)")
+        _hour_axis(ax, run.bid_hours)
+        paths += _save(fig, out, "market_total_bid_quantity")
+        plt.close(fig)
+    return paths
+
+
+def plot_comparison(run_dirs: Sequence[str | Path], out_dir: str | Path, labels: Sequence[str] | None = None,
+                    stem: str = "market_comparison") -> list[Path]:
+    """Runs side by side on common axes: LMP, cleared price, total bid quantity and (when present) feeder load.
+
+    Panels without data in any run are left out; the legend gives each run's peak of the plotted quantity.
+    """
+    if not 1 <= len(run_dirs) <= 4:
+        raise ValueError("run_dirs: give one to four runs")
+    labels = list(labels) if labels is not None else [Path(d).name for d in run_dirs]
+    runs = [load_market_run(d, lab) for d, lab in zip(run_dirs, labels)]
+    panels = [("LMP ($/kWh)", lambda r: (r.lmp_hours, r.lmp)),
+              ("cleared price ($/kWh)", lambda r: (r.hours, r.clear_price)),
+              ("total bids (kW)", lambda r: (r.bid_hours, r.total_bid_kw) if r.bid_quantity else (None, None)),
+              ("feeder load (kW)", lambda r: (r.feeder_hours, r.feeder_kw))]
+    panels = [(name, get) for name, get in panels if any(get(r)[1] is not None for r in runs)]
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(panels), 1, figsize=(COLUMN[0], 1.5 * len(panels) + 0.6), sharex=True,
+                             squeeze=False)
+    for ax, (name, get) in zip(axes[:, 0], panels):
+        for k, run in enumerate(runs):
+            x, y = get(run)
+            if y is None:
+                continue
+            ax.plot(x, y, color=f"C{k}", label=f"{run.label} (peak {np.nanmax(y):.3g})")
+        ax.set_ylabel(name)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left")
+    last = axes[-1, 0]
+    _hour_axis(last, np.concatenate([r.hours for r in runs]))
+    paths = _save(fig, Path(out_dir), stem)
+    plt.close(fig)
+    return paths

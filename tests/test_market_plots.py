@@ -1,0 +1,59 @@
+"""Market figures and the metrics reading behind them, on small synthetic runs in TESP's layout."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vppfed.federates.metrics import MetricsWriter
+from vppfed.postprocess.market_plots import load_market_run, plot_comparison, plot_market, read_metrics
+
+AUCTION_COLS = [("clearing_price", "USD"), ("clearing_type", "[0..5]=[Null,Fail,Price,Exact,Seller,Buyer]"),
+                ("consumer_surplus", "USD"), ("average_consumer_surplus", "USD"), ("supplier_surplus", "USD")]
+
+
+def fake_run(folder, lmp_scale: float, n: int = 24):
+    """GIVEN a run of n 5-min periods with two controllers (h1 bids higher) and a bus-7 LMP."""
+    with MetricsWriter(folder, "auction", "R", AUCTION_COLS, "2013-07-01 00:00:00 -0800") as auc, \
+            MetricsWriter(folder, "controller", "R", [("bid_price", "USD"), ("bid_quantity", "kW")],
+                          "2013-07-01 00:00:00 -0800") as ctl, \
+            MetricsWriter(folder, "bus", "R", [("LMP_P", "USD/kwh"), ("PD", "MW")], "2013-07-01 00:00:00") as bus:
+        for k in range(1, n + 1):
+            t = 300 * k
+            auc.write(t, {"Market_1": [0.02 * lmp_scale + 0.001 * k, 4, 0.5, 0.1, 0.0]})
+            ctl.write(t, {"h0": [0.02, 3.0], "h1": [0.05 + 0.001 * k, 4.0]})
+            bus.write(t - 15, {"7": [0.02 * lmp_scale + 0.001 * k, 150.0]})
+    return folder
+
+
+def test_reader_aligns_uids_and_columns(tmp_path):
+    fake_run(tmp_path, 1.0, n=3)
+    table = read_metrics(tmp_path / "controller_R_metrics.json")
+    assert list(table.times) == [300, 600, 900]
+    assert table.values["h1"]["bid_quantity"].tolist() == [4.0, 4.0, 4.0]
+    with pytest.raises(KeyError):
+        table.column("nope")
+
+
+def test_run_summary_finds_highest_bidder_and_total_bids(tmp_path):
+    run = load_market_run(fake_run(tmp_path, 1.0))
+    assert run.highest_bidder() == "h1"
+    assert np.allclose(run.total_bid_kw, 7.0)
+    assert np.nancumsum(run.consumer_surplus)[-1] == pytest.approx(0.5 * 24)
+    assert run.lmp is not None and run.lmp.size == 24
+
+
+def test_market_figures_and_comparison_are_written(tmp_path):
+    a = fake_run(tmp_path / "market", 1.0)
+    b = fake_run(tmp_path / "vpp", 0.5)
+    paths = plot_market(a, tmp_path / "fig")
+    names = {p.name for p in paths}
+    for stem in ("market_price_vs_lmp", "market_highest_bidder", "market_cumulative_surplus",
+                 "market_total_bid_quantity"):
+        assert {f"{stem}.png", f"{stem}.pdf"} <= names
+    cmp = plot_comparison([a, b], tmp_path / "fig", labels=["market", "VPP"])
+    assert all(p.stat().st_size > 1000 for p in paths + cmp)
+
+
+def test_missing_auction_metrics_is_reported(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_market_run(tmp_path)

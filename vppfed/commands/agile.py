@@ -1,0 +1,98 @@
+"""Agile-VPP commands: ``vv`` (run a portfolio against a signal), ``compare`` (check an output against a reference),
+``agile-scenario`` (draw a portfolio and a random signal from a YAML) and ``agile-plot``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vppfed.errors import UserError
+from vppfed.federates.agile.rules import RULES
+
+
+def _vv(args: argparse.Namespace) -> int:
+    from vppfed.federates.agile.portfolio import read_params_csv
+    from vppfed.federates.agile.signal import read_signal_csv
+    from vppfed.federates.agile.simulate import simulate, write_output_csv, write_unit_trace_csv
+
+    portfolio = read_params_csv(args.params)
+    signal = read_signal_csv(args.signal)
+    if args.ts <= 0:
+        raise UserError(f"--ts: must be > 0, got {args.ts}")
+    trace = simulate(portfolio, signal, rules=args.rules, engine=args.engine, Ts=args.ts,
+                     record_units=args.units_out is not None)
+    write_output_csv(trace, args.out)
+    if args.units_out is not None:
+        write_unit_trace_csv(trace, portfolio, args.units_out)
+    res = trace.column("residual")
+    print(f"{args.out}: {len(trace.steps)} steps, {len(portfolio)} units, rules {args.rules}, "
+          f"sum|S| = {abs(res).sum():.6f} kW·step")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from vppfed.federates.agile.simulate import compare_outputs
+
+    if args.tol < 0:
+        raise UserError(f"--tol: must be >= 0, got {args.tol}")
+    cmp = compare_outputs(args.out, args.ref, tol=args.tol)
+    width = max(len(c) for c in cmp.max_diff)
+    for col, diff in cmp.max_diff.items():
+        flag = "ok" if diff <= cmp.tol else "MISMATCH"
+        print(f"{col:<{width}}  max|diff| = {diff:.3e}  {flag}")
+    print(f"sum|S|: {cmp.sum_abs_residual[0]:.6f} ({args.out}), {cmp.sum_abs_residual[1]:.6f} ({args.ref})")
+    print(f"{'MATCH' if cmp.ok else 'MISMATCH'} within {cmp.tol:g} over {cmp.rows} rows")
+    return 0 if cmp.ok else 1
+
+
+def _scenario(args: argparse.Namespace) -> int:
+    from vppfed.configs.agile_scenario import write_scenario
+
+    params, signal = write_scenario(args.yaml, args.out)
+    print(f"wrote {params}" + (f" and {signal}" if signal else ""))
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from vppfed.postprocess.agile_plots import plot_run
+
+    written = plot_run(args.output, units_csv=args.units, signal_csv=args.signal, out_dir=args.out)
+    for path in written:
+        print(path)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``vv``, ``compare``, ``agile-scenario`` and ``agile-plot``."""
+    p = subparsers.add_parser("vv", help="dispatch a BBB portfolio against a signal (reference output layout)",
+                              description="Run the agile-balancing dispatch of a params CSV against a signal CSV "
+                                          "and write Timestep,Residual,Pbak,Pbat,PBkt,VppOut.")
+    p.add_argument("--params", required=True, type=Path, help="units: Type-ID,P,E,Pmax,Pmin,Emax,Emin,Tend,Trun")
+    p.add_argument("--signal", required=True, type=Path, help="dispatch signal: Timestep,VPP Power [kW]")
+    p.add_argument("--rules", choices=RULES, default="strict",
+                   help="strict (paper), 2015b (105-unit reference), 2015a (3-unit reference); default strict")
+    p.add_argument("--out", required=True, type=Path, help="output CSV")
+    p.add_argument("--engine", choices=("vector", "loop"), default="vector",
+                   help="numpy engine (default) or the per-unit reference loop")
+    p.add_argument("--units-out", type=Path, default=None, help="also write a per-unit power/energy trace CSV")
+    p.add_argument("--ts", type=float, default=1.0, help="step length Ts [h] (default 1)")
+    p.set_defaults(func=_vv)
+
+    c = subparsers.add_parser("compare", help="compare an output CSV with a reference within a tolerance",
+                              description="Per-column maximum |OUT - REF| and sum|Residual|; exit 1 on mismatch.")
+    c.add_argument("out", type=Path)
+    c.add_argument("ref", type=Path)
+    c.add_argument("--tol", type=float, default=1e-5, help="two-sided absolute tolerance (default 1e-5)")
+    c.set_defaults(func=_compare)
+
+    s = subparsers.add_parser("agile-scenario", help="draw a BBB portfolio (and random signal) from a YAML",
+                              description="Write params.csv (reference layout) and vpp.csv into --out.")
+    s.add_argument("yaml", type=Path)
+    s.add_argument("--out", required=True, type=Path, help="output folder")
+    s.set_defaults(func=_scenario)
+
+    g = subparsers.add_parser("agile-plot", help="figures of a vv run (signal vs delivered, stacks, energies)")
+    g.add_argument("output", type=Path, help="output CSV written by vv")
+    g.add_argument("--units", type=Path, default=None, help="per-unit trace written by vv --units-out")
+    g.add_argument("--signal", type=Path, default=None, help="signal CSV (else signal = VppOut + Residual)")
+    g.add_argument("--out", type=Path, required=True, help="folder for PNG/PDF files")
+    g.set_defaults(func=_plot)
