@@ -123,6 +123,20 @@ GLD_TIMEZONES = {
 }
 
 
+def tz_meridian_deg(gld_tz: str) -> float:
+    """Standard-time meridian of a GridLAB-D zone (``PST+8PDT`` -> -120), degrees east.
+
+    The climate object only sets ``tz_meridian`` from a TMY header; in manual mode it stays 0 and the sun position is
+    hours off (measured: solar zenith 102 degrees at noon in July). The generator writes it explicitly.
+    """
+    import re
+
+    match = re.match(r"^[A-Za-z]+([+-]?\d+(?:\.\d+)?)", gld_tz)
+    if not match:
+        raise ValueError(f"timezone: cannot read the UTC offset of {gld_tz!r}")
+    return -15.0 * float(match.group(1))
+
+
 def _iana_zone(gld_tz: str) -> str:
     try:
         return GLD_TIMEZONES[gld_tz]
@@ -296,6 +310,7 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
 
     out.append(_obj("climate", [
         ("name", CLIMATE_NAME), ("latitude", _f(spec.latitude_deg, 4)), ("longitude", _f(spec.longitude_deg, 4)),
+        ("tz_meridian", _f(tz_meridian_deg(spec.timezone), 2)),
         ("temperature", "75.0"), ("humidity", "0.4"), ("solar_direct", "0.0"), ("solar_diffuse", "0.0"),
         ("pressure", "1000.0"), ("wind_speed", "0.0"),
     ]))

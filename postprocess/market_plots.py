@@ -15,6 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
+from vppfed.postprocess.metrics_reader import Metrics, find_metrics, read_metrics
+
 logger = logging.getLogger(__name__)
 
 #: Column width figure size (inches) and the double-height variant.
@@ -22,65 +24,10 @@ COLUMN = (3.5, 2.6)
 COLUMN_TALL = (3.5, 4.6)
 
 
-@dataclass(frozen=True)
-class MetricsTable:
-    """One metrics file as arrays: sample times (s, sorted) and ``values[uid][column]`` aligned with them."""
-
-    start_time: str
-    times: np.ndarray
-    values: dict[str, dict[str, np.ndarray]]
-    units: dict[str, str]
-
-    def column(self, name: str) -> dict[str, np.ndarray]:
-        """``{uid: series}`` of one column; KeyError names the file's columns when absent."""
-        if name not in self.units:
-            raise KeyError(f"no column {name!r} (have {sorted(self.units)})")
-        return {uid: cols[name] for uid, cols in self.values.items()}
-
-
-def read_metrics(path: str | Path) -> MetricsTable:
-    """Read a TESP-layout metrics JSON into arrays (missing samples of a uid become NaN).
-
-    Uses the shared reader :mod:`vppfed.postprocess.metrics_reader` when present for the file parsing (it tolerates
-    a partial last line of a killed run); otherwise the shared writer's :func:`~vppfed.federates.metrics.recover`.
-    """
-    doc = _load_document(Path(path))
-    start = str(doc.pop("StartTime", ""))
-    meta = doc.pop("Metadata", {})
-    names = sorted(meta, key=lambda n: int(meta[n]["index"]))
-    units = {n: str(meta[n].get("units", "")) for n in names}
-    keys = sorted(doc, key=int)
-    times = np.array([int(k) for k in keys], dtype=float)
-    uids = sorted({uid for k in keys for uid in doc[k]})
-    values: dict[str, dict[str, np.ndarray]] = {}
-    for uid in uids:
-        mat = np.full((len(keys), len(names)), np.nan)
-        for r, k in enumerate(keys):
-            row = doc[k].get(uid)
-            if row is not None:
-                mat[r] = [np.nan if v is None else float(v) for v in row]
-        values[uid] = {n: mat[:, int(meta[n]["index"])] for n in names}
-    return MetricsTable(start, times, values, units)
-
-
-def _load_document(path: Path) -> dict:
-    """Parse one metrics JSON document (one place to swap the parser)."""
-    try:
-        from vppfed.postprocess import metrics_reader  # lead-owned shared reader
-        loader = getattr(metrics_reader, "load_document", None) or getattr(metrics_reader, "recover", None)
-    except ImportError:
-        loader = None
-    if loader is None:
-        from vppfed.federates.metrics import recover as loader
-    return dict(loader(path))
-
-
-def find_metrics(run_dir: str | Path, prefix: str) -> Path | None:
-    """The ``<prefix>_<root>_metrics.json`` file in ``run_dir`` (None when absent; first by name when several)."""
-    found = sorted(Path(run_dir).glob(f"{prefix}_*_metrics.json"))
-    if len(found) > 1:
-        logger.info("%s: several %s metrics files, using %s", run_dir, prefix, found[0].name)
-    return found[0] if found else None
+def _by_uid(metrics: Metrics, column: str) -> dict[str, np.ndarray]:
+    """``{uid: series}`` of one column of a shared-reader :class:`Metrics`."""
+    values = metrics.column(column)
+    return {uid: values[:, i] for i, uid in enumerate(metrics.uids)}
 
 
 @dataclass(frozen=True)
@@ -132,8 +79,7 @@ def load_market_run(run_dir: str | Path, label: str | None = None, bus: str | No
     if auction_path is None:
         raise FileNotFoundError(f"{run_dir}: no auction_<root>_metrics.json")
     auction = read_metrics(auction_path)
-    uid = next(iter(auction.values))
-    a = auction.values[uid]
+    a = {name: auction.column(name)[:, 0] for name in auction.columns}
     bid_hours = np.array([])
     bid_price: dict[str, np.ndarray] = {}
     bid_quantity: dict[str, np.ndarray] = {}
@@ -141,22 +87,22 @@ def load_market_run(run_dir: str | Path, label: str | None = None, bus: str | No
     if ctl_path is not None:
         ctl = read_metrics(ctl_path)
         bid_hours = ctl.times / 3600.0
-        bid_price = ctl.column("bid_price")
-        bid_quantity = ctl.column("bid_quantity")
+        bid_price = _by_uid(ctl, "bid_price")
+        bid_quantity = _by_uid(ctl, "bid_quantity")
     lmp_hours = lmp = None
     bus_path = find_metrics(run_dir, "bus")
     if bus_path is not None:
         buses = read_metrics(bus_path)
-        key = bus if bus is not None else next(iter(buses.values), None)
-        if key in buses.values:
-            lmp_hours, lmp = buses.times / 3600.0, buses.values[key]["LMP_P"]
+        key = bus if bus is not None else (buses.uids[0] if buses.uids else None)
+        if key in buses.uids:
+            lmp_hours, lmp = buses.times / 3600.0, buses.column("LMP_P")[:, buses.uids.index(key)]
     feeder_hours = feeder_kw = None
     sub_path = find_metrics(run_dir, "substation")
     if sub_path is not None:
         sub = read_metrics(sub_path)
-        if "real_power_avg" in sub.units and sub.values:
+        if "real_power_avg" in sub.columns and sub.uids:
             feeder_hours = sub.times / 3600.0
-            feeder_kw = np.nansum(np.vstack(list(sub.column("real_power_avg").values())), axis=0) / 1000.0
+            feeder_kw = np.nansum(sub.column("real_power_avg"), axis=1) / 1000.0
     return MarketRun(label or run_dir.name, auction.times / 3600.0, a["clearing_price"], a["clearing_type"],
                      a["consumer_surplus"], a["supplier_surplus"], bid_hours, bid_price, bid_quantity,
                      lmp_hours, lmp, feeder_hours, feeder_kw)
@@ -213,7 +159,7 @@ def plot_market(run_dir: str | Path, out_dir: str | Path | None = None, label: s
         ax.step(run.bid_hours, run.bid_price[who], where="post", color="C0")
         ax.set_ylabel("bid price ($/kWh)", color="C0")
         ax2 = ax.twinx()
-        ax2.step(run.bid_hours, run.bid_quantity[who], where="post", color="C1")
+        ax2.step(run.bid_hours, run.bid_quantity[who], where="post", color="C1", linestyle="--")
         ax2.set_ylabel("bid quantity (kW)", color="C1")
         ax.set_title(f"bids of {who} (highest mean bid price)")
         _hour_axis(ax, run.bid_hours)
@@ -271,3 +217,10 @@ def plot_comparison(run_dirs: Sequence[str | Path], out_dir: str | Path, labels:
     paths = _save(fig, Path(out_dir), stem)
     plt.close(fig)
     return paths
+
+
+def plot_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """The market figures of ``run_dir`` for ``vppfed plot`` (none when the run has no auction metrics)."""
+    if find_metrics(run_dir, "auction") is None:
+        return []
+    return plot_market(run_dir, out_dir)

@@ -123,3 +123,18 @@ def test_bad_runner_is_a_user_error(tmp_path):
     path.write_text('{"name": ')
     with pytest.raises(UserError, match="invalid JSON"):
         Launcher(path)
+
+
+def test_broker_hierarchy_root_and_two_sub_brokers(tmp_path):
+    # GIVEN A under sub-broker s1 and B under s2 WHEN run THEN values cross the root and both finish
+    runner_path = write_toy_case(tmp_path, hours=0.25)
+    runner = json.loads(runner_path.read_text())
+    runner["vppfed"]["brokers"] = {"fedA": "sub1", "fedB": "sub2"}
+    runner_path.write_text(json.dumps(runner))
+    launcher = Launcher(runner_path, timeout=60)
+    summary = launcher.run()
+    assert summary.ok
+    assert [r.name for r in launcher.sub_brokers] == ["sub1", "sub2"]
+    assert "received=15" in (tmp_path / "fedB.log").read_text()
+    for record in launcher._all_records():
+        assert not pid_alive(record.popen.pid)

@@ -29,7 +29,7 @@ def test_reader_aligns_uids_and_columns(tmp_path):
     fake_run(tmp_path, 1.0, n=3)
     table = read_metrics(tmp_path / "controller_R_metrics.json")
     assert list(table.times) == [300, 600, 900]
-    assert table.values["h1"]["bid_quantity"].tolist() == [4.0, 4.0, 4.0]
+    assert table.column("bid_quantity")[:, table.uids.index("h1")].tolist() == [4.0, 4.0, 4.0]
     with pytest.raises(KeyError):
         table.column("nope")
 
@@ -57,3 +57,15 @@ def test_market_figures_and_comparison_are_written(tmp_path):
 def test_missing_auction_metrics_is_reported(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_market_run(tmp_path)
+
+
+def test_market_plot_command_writes_figures_and_rejects_bad_labels(tmp_path, capsys):
+    from vppfed.cli import main
+
+    a = fake_run(tmp_path / "a", 1.0)
+    b = fake_run(tmp_path / "b", 2.0)
+    assert main(["market-plot", str(a), str(b), "--labels", "market,vpp", "--out", str(tmp_path / "f")]) == 0
+    assert (tmp_path / "f" / "market_comparison.png").exists()
+    assert (tmp_path / "f" / "vpp" / "market_price_vs_lmp.pdf").exists()
+    assert main(["market-plot", str(a), "--labels", "x,y"]) == 2
+    assert "--labels" in capsys.readouterr().err

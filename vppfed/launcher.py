@@ -174,13 +174,14 @@ class Launcher:
         self.state_dir = self.base / ".vppfed"
         self.processes: list[ProcessRecord] = []
         self.broker: ProcessRecord | None = None
+        self.sub_brokers: list[ProcessRecord] = []
         self.port = 0
 
     # -------------------------------------------------------------- starting
-    def _environment(self, extra: dict[str, str]) -> dict[str, str]:
+    def _environment(self, extra: dict[str, str], port: int) -> dict[str, str]:
         env = dict(os.environ)
         env.update({k: str(v) for k, v in extra.items()})
-        env["HELICS_BROKER_PORT"] = str(self.port)
+        env["HELICS_BROKER_PORT"] = str(port)
         env.pop("HELICS_BROKER_ADDRESS", None)
         env[ENV_PROGRESS_DIR] = str(self.state_dir / "progress")
         env[ENV_PID_DIR] = str(self.state_dir / "pids")
@@ -211,23 +212,48 @@ class Launcher:
                 raise CosimError(f"federate '{name}': command not found: {args[0]}") from None
         return ProcessRecord(name=name, popen=popen, log_path=log_path, started=time.monotonic())
 
-    def _start_broker(self, count: int) -> None:
+    def _spawn_broker(self, name: str, count: int, parent_port: int | None = None) -> tuple[ProcessRecord, int]:
+        """Start a broker (the root, or a sub-broker under ``parent_port``) on a free port; retried on a clash."""
+        record: ProcessRecord | None = None
         for attempt in range(3):
-            self.port = free_port()
+            port = free_port()
             args = [helics_broker_binary(), "-f", str(count), f"--loglevel={self.broker_log_level}",
-                    f"--port={self.port}", f"--name=vppfed_{os.getpid()}_{self.port}", "--terminate_on_error",
+                    f"--port={port}", f"--name={name}_{os.getpid()}_{port}", "--terminate_on_error",
                     "--timeout=60s"]
-            self.broker = self._spawn("broker", args, self.base, dict(os.environ))
+            if parent_port is not None:
+                args.append(f"--broker_address=tcp://127.0.0.1:{parent_port}")
+            record = self._spawn(name, args, self.base, dict(os.environ))
             time.sleep(0.2)
-            if self.broker.popen.poll() is None:
-                return
-            log.warning("broker exited at once on port %d (attempt %d): %s", self.port, attempt + 1,
-                        tail(self.broker.log_path, 3))
-        raise CosimError(f"the broker could not start: {tail(self.broker.log_path) if self.broker else ''}")
+            if record.popen.poll() is None:
+                return record, port
+            log.warning("%s exited at once on port %d (attempt %d): %s", name, port, attempt + 1,
+                        tail(record.log_path, 3))
+        raise CosimError(f"{name} could not start: {tail(record.log_path) if record else ''}")
+
+    def _start_brokers(self, feds: list[dict[str, Any]]) -> dict[str, int]:
+        """Start the root broker and the sub-brokers the runner asks for; returns each federate's broker port.
+
+        The runner's ``vppfed.brokers`` maps a federate name to a sub-broker name; federates not listed connect to
+        the root. This is HELICS's own broker hierarchy (sub-brokers register with the root over zmq), the same
+        structure a multi-host run uses with real addresses.
+        """
+        placement: dict[str, str] = dict((self.runner.get("vppfed") or {}).get("brokers") or {})
+        unknown = sorted(set(placement) - {f["name"] for f in feds})
+        if unknown:
+            raise UserError(f"{self.runner_path}: vppfed.brokers names unknown federates {unknown}")
+        self.broker, self.port = self._spawn_broker("broker", len(feds))
+        ports: dict[str, int] = {}
+        for sub in sorted(set(placement.values())):
+            members = [name for name, b in placement.items() if b == sub]
+            record, port = self._spawn_broker(sub, len(members), parent_port=self.port)
+            self.sub_brokers.append(record)
+            for name in members:
+                ports[name] = port
+        return {f["name"]: ports.get(f["name"], self.port) for f in feds}
 
     # ------------------------------------------------------------- teardown
     def _all_records(self) -> list[ProcessRecord]:
-        return self.processes + ([self.broker] if self.broker else [])
+        return self.processes + self.sub_brokers + ([self.broker] if self.broker else [])
 
     def _recorded_children(self) -> list[int]:
         pids = []
@@ -314,10 +340,10 @@ class Launcher:
         reason = ""
         interrupted = False
         try:
-            self._start_broker(len(feds))
+            ports = self._start_brokers(feds)
             for fed in feds:
                 cwd = (self.base / fed.get("directory", ".")).resolve()
-                env = self._environment(fed.get("env") or {})
+                env = self._environment(fed.get("env") or {}, ports[fed["name"]])
                 self.processes.append(self._spawn(fed["name"], self._command(fed["exec"]), cwd, env))
             last_progress = 0.0
             while True:
@@ -327,8 +353,9 @@ class Launcher:
                         record.returncode = record.popen.returncode
                         if record.returncode != 0 and failed is None:
                             failed, reason = record.name, f"exit code {record.returncode}"
-                if failed is None and self.broker and self.broker.popen.poll() not in (None, 0):
-                    failed, reason = "broker", f"exit code {self.broker.popen.returncode}"
+                for broker in ([self.broker] if self.broker else []) + self.sub_brokers:
+                    if failed is None and broker.popen.poll() not in (None, 0):
+                        failed, reason = broker.name, f"exit code {broker.popen.returncode}"
                 if failed or all(r.ended is not None for r in self.processes):
                     break
                 if time.monotonic() - started > self.timeout:
@@ -340,11 +367,12 @@ class Launcher:
                     last_progress = now
                     self.progress(self._simulated_seconds(), self.stop_seconds)
                 time.sleep(0.1)
-            if failed is None and self.broker is not None:
-                try:
-                    self.broker.popen.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    log.warning("broker still running 10 s after the last federate ended; ending it")
+            if failed is None:
+                for broker in self.sub_brokers + ([self.broker] if self.broker else []):
+                    try:
+                        broker.popen.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        log.warning("%s still running 10 s after the last federate ended; ending it", broker.name)
         except KeyboardInterrupt:
             interrupted = True
             failed, reason = failed or "launcher", "interrupted (Ctrl-C)"

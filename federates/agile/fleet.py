@@ -100,6 +100,13 @@ class AgileFleet:
             k_bak = np.where(self.running, 0.0, k_bak)
         return kb, np.where(self.is_bak, k_bak, k_bat)
 
+    def forced(self, k: int) -> np.ndarray:
+        """Forced power [kW] of every unit (file order; 0 for buckets) at step ``k`` with the current energies."""
+        room = np.maximum(np.minimum(self.d_Pmax, (self.d_Emax - self.d_E) / self.Ts), 0.0)
+        out = np.zeros(len(self.portfolio), dtype=np.float64)
+        out[self.dfr] = self._forced(self.agility(k)[1], room)
+        return out
+
     def _forced(self, K: np.ndarray, room: np.ndarray) -> np.ndarray:
         f_bat = np.where(K > 1, 0.0, np.where(K > 0, np.minimum(self.d_Pmax * (1 - K), room), room))
         if self.rules == "strict":
@@ -114,6 +121,27 @@ class AgileFleet:
     def step(self, k: int, signal: float) -> StepSummary:
         """Integrate, then dispatch ``signal`` [kW] at step ``k``; returns the step's aggregates."""
         self._integrate(k)
+        return self.dispatch(k, signal)
+
+    def set_state(self, energy: np.ndarray, power: np.ndarray, running: np.ndarray, last_k: int | np.ndarray) -> None:
+        """Overwrite the state (file order): energy [kWh] at the start of the step, power [kW], bakery running flags.
+
+        Used by an aggregator that dispatches on its *estimates* of the units' energies (then calls
+        :meth:`dispatch`, which does not integrate).
+        """
+        self.b_E = np.asarray(energy, dtype=np.float64)[self.bkt]
+        self.d_E = np.asarray(energy, dtype=np.float64)[self.dfr]
+        self.b_P = np.asarray(power, dtype=np.float64)[self.bkt]
+        self.d_P = np.asarray(power, dtype=np.float64)[self.dfr]
+        run = np.asarray(running, dtype=bool)[self.dfr] & self.is_bak
+        self.running = run.copy()
+        self.ever_on = self.ever_on | run
+        last = np.broadcast_to(np.asarray(last_k, dtype=np.int64), (len(self.portfolio),))
+        self.b_last = last[self.bkt].copy()
+        self.d_last = last[self.dfr].copy()
+
+    def dispatch(self, k: int, signal: float) -> StepSummary:
+        """Dispatch ``signal`` [kW] at step ``k`` on the current energies (no integration)."""
         rules, Ts = self.rules, self.Ts
         signal = float(signal)
         room = np.maximum(np.minimum(self.d_Pmax, (self.d_Emax - self.d_E) / Ts), 0.0)
@@ -127,6 +155,7 @@ class AgileFleet:
             want = np.where(self.is_bak, np.where(self.running | (F > 0), 0.0, room), room - F)
             P = F.copy()
             P[order] = P[order] + greedy_fill(want[order], self.is_bak[order], signal - sum_f)
+            P = np.minimum(P, room)  # forced + top-up can round one ulp above the headroom
         elif sum_f > signal and rules == "2015b":
             P = F
         elif sum_f > signal:

@@ -135,7 +135,7 @@ class LoopEngine:
                     for i in order]
             give = greedy_fill_loop(want, [is_bak[i] for i in order], signal - sum_f)
             for g, i in zip(give, order):
-                P[i] = P[i] + g
+                P[i] = min(P[i] + g, room[i])  # forced + top-up can round one ulp above the headroom
         elif sum_f > signal and rules == "2015b":
             P = list(F)
         elif sum_f > signal:  # 2015a: forced powers in file order against signal + what buckets can give back

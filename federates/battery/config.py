@@ -31,6 +31,9 @@ class BatteryConfig:
         DC string voltage [V] used to turn inverter power into string current (I = -P / V_nom).
     coulombic_efficiency : float
         Initial charge efficiency eta_c in (0, 1]; re-estimated between rests at the same state.
+    conversion_efficiency : float
+        AC-to-DC efficiency of the inverter path, each way, (0, 1]: charging ``P`` W at the grid puts
+        ``P * eff / V_nom`` A into the string, discharging ``P`` W takes ``P / (eff V_nom)`` A out of it.
     soc_initial : float
         SOC [pu] when no state is resumed.
     max_charge_w, max_discharge_w : float
@@ -84,6 +87,7 @@ class BatteryConfig:
     max_charge_w: float
     max_discharge_w: float
     coulombic_efficiency: float = 0.95
+    conversion_efficiency: float = 1.0
     soc_initial: float = 0.5
     soc_low: float = 0.2
     soc_high: float = 0.95
@@ -117,6 +121,8 @@ class BatteryConfig:
         require(self.nominal_voltage_v > 0, "nominal_voltage_v", f"must be > 0 V, got {self.nominal_voltage_v}")
         require(0 < self.coulombic_efficiency <= 1, "coulombic_efficiency",
                 f"must be in (0, 1], got {self.coulombic_efficiency}")
+        require(0 < self.conversion_efficiency <= 1, "conversion_efficiency",
+                f"must be in (0, 1], got {self.conversion_efficiency}")
         require(self.max_charge_w > 0, "max_charge_w", f"must be > 0 W, got {self.max_charge_w}")
         require(self.max_discharge_w > 0, "max_discharge_w", f"must be > 0 W, got {self.max_discharge_w}")
         for name in ("soc_initial", "soc_low", "soc_high"):

@@ -79,6 +79,13 @@ class StepOutput:
     bid: list[list[float]] | None = None
 
 
+def string_current(p_out_w: float, nominal_voltage_v: float, conversion_efficiency: float) -> float:
+    """String current [A, > 0 charging] for an inverter output ``p_out_w`` [W, > 0 discharging]."""
+    if p_out_w >= 0:
+        return -p_out_w / (conversion_efficiency * nominal_voltage_v)
+    return -p_out_w * conversion_efficiency / nominal_voltage_v
+
+
 class BatteryManager:
     """Pure core of the battery federate (no HELICS): state, policy and persistence.
 
@@ -125,10 +132,11 @@ class BatteryManager:
         """Largest power [W] that keeps the SOC inside [soc_low, soc_high] over one period."""
         cfg = self.config
         period_h = cfg.period_s / 3600.0
+        eff = cfg.conversion_efficiency
         if state is BatteryState.CHARGE:
-            return max(cfg.soc_high - self.soc, 0.0) * self.energy_capacity_wh / (self.counter.eta_c * period_h)
+            return max(cfg.soc_high - self.soc, 0.0) * self.energy_capacity_wh / (self.counter.eta_c * eff * period_h)
         if state is BatteryState.SELL:
-            return max(self.soc - cfg.soc_low, 0.0) * self.energy_capacity_wh / period_h
+            return max(self.soc - cfg.soc_low, 0.0) * self.energy_capacity_wh * eff / period_h
         return 0.0
 
     # ------------------------------------------------------------------ policies
@@ -150,14 +158,15 @@ class BatteryManager:
             sched = peak_shaving.optimal_schedule(
                 np.asarray(forecast[:steps]) / 1000.0, cfg.period_s / 3600.0, e0=e0, e_min=cfg.soc_low * e_cap_kwh,
                 e_max=cfg.soc_high * e_cap_kwh, p_ch=cfg.max_charge_w / 1000.0, p_dis=cfg.max_discharge_w / 1000.0,
-                eta_c=self.counter.eta_c)
+                eta_c=self.counter.eta_c * cfg.conversion_efficiency, eta_d=cfg.conversion_efficiency)
             self.schedule_peak_w = sched.peak * 1000.0
             self.schedule_charge_w = [float(c) * 1000.0 for c in sched.charge]
             LOG.info("day-ahead schedule: forecast peak %.1f kW -> target %.1f kW", max(forecast) / 1000.0, sched.peak)
         elif cfg.policy == "market":
             q = market.arbitrage_schedule(
                 cfg.price_forecast, 1.0, e0=e0, e_min=cfg.soc_low * e_cap_kwh, e_max=cfg.soc_high * e_cap_kwh,
-                p_ch=cfg.max_charge_w / 1000.0, p_dis=cfg.max_discharge_w / 1000.0, eta_c=self.counter.eta_c,
+                p_ch=cfg.max_charge_w / 1000.0, p_dis=cfg.max_discharge_w / 1000.0,
+                eta_c=self.counter.eta_c * cfg.conversion_efficiency, eta_d=cfg.conversion_efficiency,
                 deg=cfg.degradation_cost)
             self.market_q_kw = [float(v) for v in q]
 
@@ -167,7 +176,8 @@ class BatteryManager:
         return peak_shaving.threshold_power(
             gross_w, self.soc * e_cap, cfg.period_s / 3600.0, e_min=cfg.soc_low * e_cap, e_max=cfg.soc_high * e_cap,
             p_ch=cfg.max_charge_w, p_dis=cfg.max_discharge_w, charge_below=charge_below_w,
-            discharge_above=discharge_above_w, eta_c=self.counter.eta_c)
+            discharge_above=discharge_above_w, eta_c=self.counter.eta_c * cfg.conversion_efficiency,
+            eta_d=cfg.conversion_efficiency)
 
     def current_bid(self, hour: float) -> market.BatteryBid:
         """This hour's four-point bid, clipped to what the SOC allows over one period (market policy)."""
@@ -211,7 +221,7 @@ class BatteryManager:
             if not self.last_command_acked:
                 LOG.info("t=%.0f s: command %.0f W not followed (delivered %.0f W)", inp.t_s, self.last_command_w,
                          inp.delivered_w)
-        current_a = -flowed_w / cfg.nominal_voltage_v
+        current_a = string_current(flowed_w, cfg.nominal_voltage_v, cfg.conversion_efficiency)
         recal = self.counter.update(current_a, dt, inp.voltage_v)
         if inp.measured_soc is not None:
             gap = inp.measured_soc - self.soc

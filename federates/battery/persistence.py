@@ -155,6 +155,19 @@ class StateStore:
             raise UserError(f"{self.path}: battery state of step {step} is not valid JSON ({exc.msg})") from None
         return int(step), float(t_s), state
 
+    def commands(self) -> dict[float, float]:
+        """``{t_s: command_w}`` of every saved step: what was published, for replaying up to a resume point."""
+        out: dict[float, float] = {}
+        try:
+            rows = self._conn.execute("SELECT step, t_s, state, sha256 FROM steps ORDER BY step").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{self.path}: battery state database is unreadable ({exc})") from None
+        for step, t_s, text, digest in rows:
+            if _digest(text) != digest:
+                raise UserError(f"{self.path}: battery state of step {step} fails its checksum (corrupt)")
+            out[float(t_s)] = float(json.loads(text)["last_command_w"])
+        return out
+
     def close(self) -> None:
         """Checkpoint the WAL into the main file and close."""
         try:

@@ -47,6 +47,9 @@ def _new_highs():
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    # HiGHS's QP solver adds a 1e-7 proximal term by default, which moved a dispatch by 0.05 MW against rundcopf
+    # where a quadratic bid meets a piecewise-linear cost; exact is affordable for OPF-sized problems
+    h.setOptionValue("qp_regularization_value", 0.0)
     return h
 
 
@@ -96,13 +99,15 @@ class DcOpfSolver:
         lo = np.full(nx, -inf)
         hi = np.full(nx, inf)
         va_ref = bus[ref, VA] * np.pi / 180.0
-        lo[ref], hi[ref] = va_ref, va_ref
+        # angles enter as base·theta ("MW-radians") so that matrix entries are O(10), not O(1000): HiGHS's QP
+        # solver reported primal infeasibilities after "optimality" on the unscaled model
+        lo[ref], hi[ref] = base_mva * va_ref, base_mva * va_ref
         lo[nb:nb + ng] = gen[on, PMIN]
         hi[nb:nb + ng] = gen[on, PMAX]
 
-        # nodal balance rows: -base*Bbus*theta + Cg*Pg = Pd + Gs + base*Pbusinj
+        # nodal balance rows: -Bbus*(base*theta) + Cg*Pg = Pd + Gs + base*Pbusinj
         cg = sp.csr_matrix((np.ones(ng), (gen[on, GEN_BUS].astype(int), np.arange(ng))), shape=(nb, ng))
-        a_bal = sp.hstack([-base_mva * net.bbus, cg, sp.csr_matrix((nb, npwl))], format="csr")
+        a_bal = sp.hstack([-net.bbus, cg, sp.csr_matrix((nb, npwl))], format="csr")
         rhs = bus[:, PD] + bus[:, GS] + base_mva * net.pbusinj
         blocks = [a_bal]
         rlo, rhi = [rhs], [rhs]
@@ -111,7 +116,7 @@ class DcOpfSolver:
         rate = branch[:, RATE_A]
         lim = np.flatnonzero((rate > 0) & (rate < 1e10) & (branch[:, BR_STATUS] > 0))
         if lim.size:
-            bf = base_mva * net.bf[lim]
+            bf = net.bf[lim]
             blocks.append(sp.hstack([bf, sp.csr_matrix((lim.size, ng + npwl))], format="csr"))
             shift = base_mva * net.pfinj[lim]
             rlo.append(-rate[lim] - shift)
@@ -158,6 +163,12 @@ class DcOpfSolver:
             model.hessian_ = hess
         h.passModel(model)
         h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal and qi.size:
+            # without regularisation a singular reduced Hessian can stall the QP: retry with HiGHS's default
+            h.setOptionValue("qp_regularization_value", 1e-7)
+            h.passModel(model)
+            h.run()
+            h.setOptionValue("qp_regularization_value", 0.0)
         status = h.modelStatusToString(h.getModelStatus())
         pg = np.zeros(gen.shape[0])
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
@@ -166,5 +177,5 @@ class DcOpfSolver:
         x = np.asarray(sol.col_value)
         duals = np.asarray(sol.row_dual)
         pg[on] = x[nb:nb + ng]
-        return DcOpfResult(True, pg, duals[:nb].copy(), x[:nb].copy(), float(h.getInfo().objective_function_value),
+        return DcOpfResult(True, pg, duals[:nb].copy(), x[:nb] / base_mva, float(h.getInfo().objective_function_value),
                            status)

@@ -43,11 +43,13 @@ class Network:
     dense: bool
 
     @classmethod
-    def build(cls, base_mva: float, bus: np.ndarray, branch: np.ndarray) -> "Network":
-        """Admittance (AC) and susceptance (DC) matrices of ``branch`` rows in service (``BR_STATUS`` > 0)."""
+    def build(cls, base_mva: float, bus: np.ndarray, branch: np.ndarray, dense: bool | None = None) -> "Network":
+        """Admittance (AC) and susceptance (DC) matrices of ``branch`` rows in service (``BR_STATUS`` > 0);
+        ``dense`` None chooses dense storage up to :data:`DENSE_LIMIT` buses."""
         ybus, yf, yt = makeYbus(base_mva, bus, branch)
         bbus, bf, pbusinj, pfinj = makeBdc(base_mva, bus, branch)
-        dense = bus.shape[0] <= DENSE_LIMIT
+        if dense is None:
+            dense = bus.shape[0] <= DENSE_LIMIT
         y = ybus.toarray() if dense else ybus.tocsr()
         return cls(y, yf.tocsr(), yt.tocsr(), bbus.tocsr(), bf.tocsr(), np.asarray(pbusinj).ravel(),
                    np.asarray(pfinj).ravel(), dense)

@@ -21,14 +21,7 @@ from vppfed.federates.cohda.objectives import Objective, objective_by_name
 log = logging.getLogger(__name__)
 
 _SELF = -2  # change-log source of the agent's own entry
-
-
-def candidate_from_sysconf(creator: int, serial: int, sysconf: SystemConfig, own: int, index: int,
-                           perf: float) -> SolutionCandidate:
-    """A new candidate: the agent's whole sysconf with its own schedule replaced by ``index``."""
-    sel = sysconf.selection()
-    sel[own] = index
-    return SolutionCandidate.create(creator, serial, sel, perf)
+_EMPTY = np.zeros(0, dtype=np.int64)
 
 
 def merge_candidates(own: SolutionCandidate, other: SolutionCandidate, me: int, serial: int,
@@ -46,8 +39,8 @@ def merge_candidates(own: SolutionCandidate, other: SolutionCandidate, me: int, 
     n = own.sel.size
     if own.coverage == n and other.coverage == n:
         return other if other.rank() < own.rank() else own
-    own_cov = own.sel >= 0
-    oth_cov = other.sel >= 0
+    own_cov = own.covered
+    oth_cov = other.covered
     own_extra = bool(np.any(own_cov & ~oth_cov))
     oth_extra = bool(np.any(oth_cov & ~own_cov))
     if oth_extra and not own_extra:
@@ -55,8 +48,7 @@ def merge_candidates(own: SolutionCandidate, other: SolutionCandidate, me: int, 
     if own_extra and not oth_extra:
         return own
     if own_extra and oth_extra:
-        sel = np.where(own_cov, own.sel, other.sel)
-        return SolutionCandidate.create(me, serial, sel, catalogue.performance(sel, objective))
+        return catalogue.candidate(me, serial, np.where(own_cov, own.sel, other.sel), objective)
     return other if other.rank() < own.rank() else own
 
 
@@ -65,7 +57,6 @@ class _Neighbour:
     """What an agent remembers about one neighbour, for delta messages."""
 
     slot: int
-    next_seq: int = 0                 # first change-log sequence number not yet sent to this neighbour
     cand_key: tuple[int, int] | None = None
     cand_rank: tuple | None = None    # rank of the best complete candidate known to be held by the neighbour
 
@@ -101,34 +92,37 @@ class CohdaAgent:
 
     # ------------------------------------------------------------------ lifecycle
     def on_init(self, msg: InitMessage, catalogue: Catalogue) -> list[StepMessage]:
-        """Start a negotiation: build the working memory, decide once, send the first steps."""
+        """Start a negotiation: build the working memory; the starter decides at once, the others wait."""
         self.catalogue = catalogue
         self.slot = int(msg.receiver)
-        if catalogue.schedules.shape[1] - 1 != self.schedules.shape[0]:
+        if catalogue.n_options != self.schedules.shape[0]:
             raise ValueError(f"agent {self.aid}: catalogue has {catalogue.n_options} options, agent has "
                              f"{self.schedules.shape[0]}")
+        self.m = catalogue.n_options
         objective = objective_by_name(msg.objective, msg.target, msg.weights)
         sysconf = SystemConfig.empty(catalogue)
         own = np.array([self.slot])
-        sysconf.apply(catalogue, own, np.array([0], dtype=np.int32), np.array([msg.init_index]))
-        sel = sysconf.selection()
-        cand = SolutionCandidate(self.aid, 0, sel, 1, float("inf"))
-        sel.setflags(write=False)
+        sysconf.set(own, np.array([0], dtype=np.int32), np.array([msg.init_index]))
+        cand = catalogue.candidate(self.aid, 0, sysconf.sel, objective)
+        # the initial candidate is rated +inf so that the first decide always replaces it
+        cand = SolutionCandidate(cand.creator, 0, cand.sel, cand.coverage, float("inf"), cand.total, cand.cost,
+                                 cand.n_options)
         self.wm = WorkingMemory(msg.start, msg.res, msg.target.size, objective, self.schedules, sysconf, cand)
         self.neighbours = {int(n): _Neighbour(int(n)) for n in msg.neighbours}
         self.serial = 0
-        self.log_base = 0
-        self.log: list[tuple[np.ndarray, int]] = [(own, _SELF)]
+        self.log: list[tuple[np.ndarray, np.ndarray]] = [(own, np.array([_SELF]))]
         self.weight = msg.weight
         self.stopped = False
         self.stats = AgentStats()
+        if not msg.starter:
+            return []  # wait for the first step message, like every agent but the speaker in Hinrichs' COHDA
         self.decide()
         return self.act()
 
     def on_messages(self, msgs: list[StepMessage]) -> list[StepMessage]:
         """Process a whole inbox: perceive all, decide once if anything changed, act."""
         if self.stopped or self.wm is None:
-            # a late message after stop: its weight must not be lost
+            # a late message after stop: keep its weight so nothing is lost
             for m in msgs:
                 self.weight = self.weight + m.weight
             return []
@@ -159,26 +153,22 @@ class CohdaAgent:
         for m in msgs:
             self.weight = self.weight + m.weight
         if len(msgs) == 1:
-            slots, cnts, sels, srcs = msgs[0].slots, msgs[0].cnts, msgs[0].sels, None
+            m = msgs[0]
+            if m.slots.size:
+                updated, _ = wm.sysconf.merge(m.slots, m.cnts, m.sels)
+                if updated.size:
+                    self.log.append((updated, np.full(updated.size, m.sender)))
+                    changed = True
         else:
             slots = np.concatenate([m.slots for m in msgs])
-            cnts = np.concatenate([m.cnts for m in msgs])
-            sels = np.concatenate([m.sels for m in msgs])
-            srcs = np.concatenate([np.full(m.slots.size, m.sender) for m in msgs])
-        if slots.size:
-            before = wm.sysconf.cnt[slots] if srcs is not None else None
-            updated = wm.sysconf.merge(self.catalogue, slots, cnts, sels)
-            if updated.size:
-                changed = True
-                if srcs is None:
-                    self.log.append((updated, msgs[0].sender))
-                else:
-                    # attribute each adopted entry to the message that carried the winning counter
-                    won = (cnts == wm.sysconf.cnt[slots]) & (cnts > before)
-                    for m in msgs:
-                        mask = won & (srcs == m.sender)
-                        if mask.any():
-                            self.log.append((np.unique(slots[mask]), m.sender))
+            if slots.size:
+                cnts = np.concatenate([m.cnts for m in msgs])
+                sels = np.concatenate([m.sels for m in msgs])
+                srcs = np.concatenate([np.full(m.slots.size, m.sender) for m in msgs])
+                updated, srcs = wm.sysconf.merge(slots, cnts, sels, srcs)
+                if updated.size:
+                    self.log.append((updated, srcs))
+                    changed = True
         for m in msgs:
             c = m.candidate
             if c is None:
@@ -198,30 +188,40 @@ class CohdaAgent:
         return changed
 
     def decide(self) -> bool:
-        """Pick the own schedule minimising the objective with the others fixed (from the sysconf); vectorised."""
+        """Pick the own schedule minimising the objective with the others fixed (from the sysconf); vectorised.
+
+        All M own schedules are scored in one numpy expression from the sysconf's aggregate without the own one.
+        """
         wm = self.wm
         sc = wm.sysconf
         cat = self.catalogue
         own = self.slot
+        cand = wm.candidate
         self.stats.decides += 1
         cur = int(sc.sel[own])
-        x_others = sc.total - cat.schedules[own, cur]
+        total, cost = sc.aggregate_via(cat, cand)
+        x_others = total - cat.schedules[own, cur]
         vals = wm.objective.evaluate(x_others + self.schedules)
         if cat.costs is not None and cat.cost_weight:
-            vals = vals + cat.cost_weight * (sc.cost_total - cat.costs[own, cur] + cat.costs[own, :-1])
+            vals = vals + cat.cost_weight * (cost - cat.costs[own, cur] + cat.costs[own, :-1])
         best = int(np.argmin(vals))
         perf = float(vals[best])
-        cand = wm.candidate
         tol = 1e-9 * max(1.0, abs(perf))
         if sc.n_known > cand.coverage or perf < cand.perf - tol:
             self.serial += 1
             self.stats.candidates_created += 1
-            wm.candidate = candidate_from_sysconf(self.aid, self.serial, sc, own, best, perf)
+            sel = sc.sel.copy()
+            sel[own] = best
+            new_cost = cost
+            if cat.costs is not None:
+                new_cost = cost - cat.costs[own, cur] + cat.costs[own, best]
+            wm.candidate = SolutionCandidate.create(self.aid, self.serial, sel, perf,
+                                                    x_others + cat.schedules[own, best], new_cost, self.m)
             if best != cur:
                 self._bump(best)
             return True
         target = int(cand.sel[own])
-        if target >= 0 and target != cur:
+        if target != self.m and target != cur:
             self._bump(target)
             return True
         return False
@@ -229,53 +229,44 @@ class CohdaAgent:
     def _bump(self, index: int) -> None:
         sc = self.wm.sysconf
         own = np.array([self.slot])
-        sc.apply(self.catalogue, own, sc.cnt[own] + 1, np.array([index]))
-        self.log.append((own, _SELF))
+        sc.set(own, sc.cnt[own] + 1, np.array([index]))
+        self.log.append((own, np.array([_SELF])))
         self.stats.bumps += 1
 
     def act(self) -> list[StepMessage]:
-        """Send each neighbour the entries it has not had from us, and the candidate if it may lack it."""
+        """Send each neighbour the entries changed since the last act, except those it gave us, and the candidate
+        unless the neighbour is known to hold it (or, for complete candidates, one at least as good)."""
         wm = self.wm
         sc = wm.sysconf
         cand = wm.candidate
-        end = self.log_base + len(self.log)
+        if len(self.log) == 1:
+            slots, srcs = self.log[0]
+        elif self.log:
+            # the newest change per slot decides where it came from
+            slots = np.concatenate([c[0] for c in self.log])[::-1]
+            srcs = np.concatenate([c[1] for c in self.log])[::-1]
+            slots, first = np.unique(slots, return_index=True)
+            srcs = srcs[first]
+        else:
+            slots = srcs = None
+        self.log = []
         complete = cand.coverage == cand.sel.size
         out = []
         for nb in self.neighbours.values():
-            slots = self._delta(nb)
+            if slots is None:
+                delta = _EMPTY
+            else:
+                mask = srcs != nb.slot
+                delta = slots if mask.all() else slots[mask]
             send_cand = cand.key != nb.cand_key and not (
                 complete and nb.cand_rank is not None and nb.cand_rank <= cand.rank())
-            nb.next_seq = end
-            if slots.size == 0 and not send_cand:
+            if delta.size == 0 and not send_cand:
                 continue
             self.weight = self.weight.half()
-            out.append(StepMessage(self.slot, nb.slot, slots, sc.cnt[slots], sc.sel[slots],
+            out.append(StepMessage(self.slot, nb.slot, delta, sc.cnt[delta], sc.sel[delta],
                                    cand if send_cand else None, self.weight))
             if send_cand:
                 nb.cand_key = cand.key
                 if complete and (nb.cand_rank is None or cand.rank() < nb.cand_rank):
                     nb.cand_rank = cand.rank()
-        self._trim_log()
         return out
-
-    def _delta(self, nb: _Neighbour) -> np.ndarray:
-        """Slots changed since the last send to ``nb``, except those whose newest value came from ``nb``."""
-        chunks = self.log[nb.next_seq - self.log_base:]
-        if not chunks:
-            return np.zeros(0, dtype=np.int64)
-        if len(chunks) == 1:
-            slots, src = chunks[0]
-            return slots if src != nb.slot else np.zeros(0, dtype=np.int64)
-        slots = np.concatenate([c[0] for c in chunks])
-        srcs = np.concatenate([np.full(c[0].size, c[1]) for c in chunks])
-        rev_slots = slots[::-1]
-        uniq, first = np.unique(rev_slots, return_index=True)
-        keep = srcs[::-1][first] != nb.slot
-        return uniq[keep]
-
-    def _trim_log(self) -> None:
-        low = min((nb.next_seq for nb in self.neighbours.values()), default=self.log_base + len(self.log))
-        drop = low - self.log_base
-        if drop > 0:
-            del self.log[:drop]
-            self.log_base = low

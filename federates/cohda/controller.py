@@ -84,10 +84,13 @@ class CohdaController:
     # ------------------------------------------------------------------ start
     def start(self, target: np.ndarray, weights: np.ndarray | None = None, objective: str = "l1",
               start: float = 0.0, res: int = 900, edges: np.ndarray | None = None,
-              cost_weight: float = 0.0) -> tuple[Catalogue, list[InitMessage]]:
+              cost_weight: float = 0.0, starters: str = "one") -> tuple[Catalogue, list[InitMessage]]:
         """Open a negotiation over the current members (sorted by id): catalogue and one init message per agent.
 
         ``edges`` (slot pairs) overrides the seeded small-world overlay, e.g. to run a benchmark instance's overlay.
+        ``starters``: ``"one"`` lets a seeded random agent start deciding while the others wait for their first step
+        message (Hinrichs' single speaker: the solution grows as one front, far fewer revisions); ``"all"`` lets every
+        agent decide and send at init.
         """
         if not self.members:
             raise ValueError("no agents have joined")
@@ -114,9 +117,12 @@ class CohdaController:
         neg = Negotiation(self.count, catalogue, np.asarray(edges), objective, target, weights)
         neg.returned = Dyadic.ONE - Dyadic(n, exp)  # the controller's own unused remainder
         self.current = neg
+        if starters not in ("one", "all"):
+            raise ValueError(f"starters must be 'one' or 'all', got {starters!r}")
+        speaker = int(np.random.default_rng(self.seed + self.count).integers(n))
         inits = [InitMessage(CONTROLLER, s, ids, nbrs[s], float(start), int(res), target,
                              None if weights is None else np.asarray(weights, float), int(mem[s].init_index),
-                             share, objective, neg.number) for s in range(n)]
+                             share, objective, neg.number, starters == "all" or s == speaker) for s in range(n)]
         return catalogue, inits
 
     # ------------------------------------------------------------------ termination and stop
@@ -154,8 +160,9 @@ class CohdaController:
             cand = neg.results[slot].candidate
             best = cand if best is None else merge_candidates(best, cand, CONTROLLER, 0, neg.catalogue, objective)
         sel = np.array(best.sel, dtype=np.int64)
+        m = neg.catalogue.n_options
         for slot, res in neg.results.items():
-            if sel[slot] < 0:
+            if sel[slot] == m:
                 sel[slot] = res.own_index
-        sel[sel < 0] = 0
+        sel[sel == m] = 0
         return sel, best

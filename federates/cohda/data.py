@@ -69,80 +69,92 @@ class Catalogue:
         return self.schedules.shape[2]
 
     def aggregate(self, sel: np.ndarray) -> np.ndarray:
-        """Sum (kW, shape T) of the schedules chosen by ``sel`` (slot -> index, ``M`` or -1 = not counted)."""
-        sel = np.where(sel < 0, self.n_options, sel)
+        """Sum (kW, shape T) of the schedules chosen by ``sel`` (slot -> index; ``M`` = not counted)."""
         return self.schedules[np.arange(self.n_agents), sel].sum(axis=0)
 
     def local_cost(self, sel: np.ndarray) -> float:
-        """Weighted sum of local costs of the chosen schedules (0 without costs)."""
-        if self.costs is None or self.cost_weight == 0.0:
+        """Unweighted sum of the local costs of the chosen schedules (0 without costs)."""
+        if self.costs is None:
             return 0.0
-        sel = np.where(sel < 0, self.n_options, sel)
-        return self.cost_weight * float(self.costs[np.arange(self.n_agents), sel].sum())
+        return float(self.costs[np.arange(self.n_agents), sel].sum())
 
-    def performance(self, sel: np.ndarray, objective: Objective) -> float:
-        """Objective of a (partial) selection: global part on the aggregate plus the weighted local costs."""
-        return float(objective.evaluate(self.aggregate(sel))) + self.local_cost(sel)
+    def candidate(self, creator: int, serial: int, sel: np.ndarray, objective: Objective) -> "SolutionCandidate":
+        """A candidate for ``sel`` with its aggregate, local cost and perf computed from scratch (O(N*T))."""
+        total = self.aggregate(sel)
+        cost = self.local_cost(sel)
+        perf = float(objective.evaluate(total)) + self.cost_weight * cost
+        return SolutionCandidate.create(creator, serial, sel, perf, total, cost, self.n_options)
 
 
 @dataclass
 class SystemConfig:
-    """An agent's belief about everyone's newest selection: ``(idx, cs, cnt)`` with a running aggregate.
+    """An agent's belief about everyone's newest selection: ``(idx, cs, cnt)``.
 
-    ``cnt[s]`` is the counter of the agent in slot ``s`` (``UNKNOWN`` if never heard of), ``sel[s]`` its schedule
-    index (``M`` if unknown). ``total`` is the sum of the known agents' schedules (kW) kept up to date on every
-    change, so decide never re-sums N schedules.
+    ``cnt[s]`` is the counter of the agent in slot ``s`` (``UNKNOWN`` if never heard of) and ``sel[s]`` its schedule
+    index (``M``, the catalogue's zero row, if unknown). No aggregate is kept here: merges touch only these two
+    integer arrays, and decide reconstructs the sum from the candidate's cached aggregate plus the few entries where
+    the sysconf differs from the candidate (see :meth:`aggregate_via`).
     """
 
     cnt: np.ndarray
     sel: np.ndarray
-    total: np.ndarray
-    cost_total: float = 0.0
     n_known: int = 0
 
     @staticmethod
     def empty(catalogue: Catalogue) -> "SystemConfig":
         n = catalogue.n_agents
-        dtype = np.int16 if catalogue.n_options < 2 ** 15 - 1 else np.int32
-        return SystemConfig(np.full(n, UNKNOWN, dtype=np.int32), np.full(n, catalogue.n_options, dtype=dtype),
-                            np.zeros(catalogue.intervals))
+        return SystemConfig(np.full(n, UNKNOWN, dtype=np.int32),
+                            np.full(n, catalogue.n_options, dtype=index_dtype(catalogue.n_options)))
 
-    def apply(self, catalogue: Catalogue, slots: np.ndarray, cnts: np.ndarray, sels: np.ndarray) -> None:
-        """Overwrite entries ``slots`` (already known to be newer) and update the running aggregate."""
-        old = self.sel[slots]
+    def set(self, slots: np.ndarray, cnts: np.ndarray, sels: np.ndarray) -> None:
+        """Overwrite entries ``slots`` (already known to be newer)."""
         self.n_known += int(np.count_nonzero(self.cnt[slots] < 0))
-        self.total += catalogue.schedules[slots, sels].sum(axis=0) - catalogue.schedules[slots, old].sum(axis=0)
-        if catalogue.costs is not None:
-            self.cost_total += float(catalogue.costs[slots, sels].sum() - catalogue.costs[slots, old].sum())
         self.cnt[slots] = cnts
         self.sel[slots] = sels
 
-    def merge(self, catalogue: Catalogue, slots: np.ndarray, cnts: np.ndarray, sels: np.ndarray) -> np.ndarray:
-        """Merge received entries (the higher counter wins); returns the slots that changed.
+    def merge(self, slots: np.ndarray, cnts: np.ndarray, sels: np.ndarray,
+              srcs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Merge received entries (the higher counter wins); returns the changed slots and their sources.
 
         Duplicate slots within one batch are resolved first (highest counter kept), so a whole inbox merges in one
-        vectorised pass.
+        vectorised pass; ``srcs`` (the sender of each entry) is carried along for the change log.
         """
-        if slots.size == 0:
-            return slots
-        if slots.size > 1:
+        if slots.size > 1 and srcs is not None:
             order = np.lexsort((cnts, slots))
-            slots, cnts, sels = slots[order], cnts[order], sels[order]
+            slots, cnts, sels, srcs = slots[order], cnts[order], sels[order], srcs[order]
             last = np.ones(slots.size, dtype=bool)
             last[:-1] = slots[1:] != slots[:-1]
-            slots, cnts, sels = slots[last], cnts[last], sels[last]
+            slots, cnts, sels, srcs = slots[last], cnts[last], sels[last], srcs[last]
         newer = cnts > self.cnt[slots]
         if not newer.all():
             slots, cnts, sels = slots[newer], cnts[newer], sels[newer]
+            if srcs is not None:
+                srcs = srcs[newer]
         if slots.size:
-            self.apply(catalogue, slots, cnts, sels)
-        return slots
+            self.set(slots, cnts, sels)
+        return slots, srcs
 
-    def selection(self) -> np.ndarray:
-        """Schedule index per slot, -1 where unknown (the candidate layout)."""
-        out = self.sel.astype(np.int32)
-        out[self.cnt < 0] = -1
-        return out
+    def aggregate_via(self, catalogue: Catalogue, cand: "SolutionCandidate") -> tuple[np.ndarray, float]:
+        """Aggregate (kW) and local-cost sum of the sysconf, from ``cand``'s cached ones plus the differences.
+
+        Near convergence the sysconf equals the candidate almost everywhere, so this costs one integer comparison
+        over N slots and a gather of a few schedules, instead of T floats per merged entry.
+        """
+        diff = np.flatnonzero(self.sel != cand.sel)
+        if diff.size == 0:
+            return cand.total, cand.cost
+        new = self.sel[diff]
+        old = cand.sel[diff]
+        total = cand.total + catalogue.schedules[diff, new].sum(axis=0) - catalogue.schedules[diff, old].sum(axis=0)
+        cost = cand.cost
+        if catalogue.costs is not None:
+            cost += float(catalogue.costs[diff, new].sum() - catalogue.costs[diff, old].sum())
+        return total, cost
+
+
+def index_dtype(n_options: int) -> type:
+    """Integer type for schedule indices (int16 unless an agent has more than 32,766 options)."""
+    return np.int16 if n_options < 2 ** 15 - 1 else np.int32
 
 
 @dataclass(frozen=True)
@@ -150,8 +162,9 @@ class SolutionCandidate:
     """The best (possibly partial) solution an agent knows: ``(agent, idx, cs, perf)``.
 
     Immutable: agents of one process share candidate objects by reference (a receiver never copies or mutates one;
-    see pitfall 4 of the reference notes). ``sel[s]`` is the schedule index of slot ``s`` or -1 when not covered.
-    ``serial`` numbers the creator's candidates so ``(creator, serial)`` identifies a candidate on the wire.
+    see pitfall 4 of the reference notes). ``sel[s]`` is the schedule index of slot ``s`` or ``M`` (the number of
+    options) when not covered. ``serial`` numbers the creator's candidates so ``(creator, serial)`` identifies a
+    candidate on the wire. ``total`` (kW, T) and ``cost`` cache the aggregate and local-cost sum (not sent).
     """
 
     creator: int
@@ -159,16 +172,25 @@ class SolutionCandidate:
     sel: np.ndarray
     coverage: int
     perf: float
+    total: np.ndarray
+    cost: float
+    n_options: int
 
     @staticmethod
-    def create(creator: int, serial: int, sel: np.ndarray, perf: float) -> "SolutionCandidate":
-        sel = np.asarray(sel, dtype=np.int32)
+    def create(creator: int, serial: int, sel: np.ndarray, perf: float, total: np.ndarray, cost: float,
+               n_options: int) -> "SolutionCandidate":
+        sel = np.array(sel, dtype=index_dtype(n_options))
         sel.setflags(write=False)
-        return SolutionCandidate(int(creator), int(serial), sel, int(np.count_nonzero(sel >= 0)), float(perf))
+        return SolutionCandidate(int(creator), int(serial), sel, int(np.count_nonzero(sel != n_options)),
+                                 float(perf), total, float(cost), int(n_options))
 
     @property
     def key(self) -> tuple[int, int]:
         return (self.creator, self.serial)
+
+    @property
+    def covered(self) -> np.ndarray:
+        return self.sel != self.n_options
 
     def rank(self) -> tuple[int, float, int, int]:
         """Sort key, smaller is better: more coverage, then lower perf, then lower creator id (integer), serial."""

@@ -35,8 +35,8 @@ class InprocConfig:
     """
 
     msg_delay: tuple[float, float] = (1.0, 2.0)
-    wake_delay: tuple[float, float] = (0.0, 2.0)
-    idle_timeout: float = 4.0
+    wake_delay: tuple[float, float] = (0.0, 10.0)
+    idle_timeout: float = 20.0
     stop_at: float | None = None
     max_events: int = 50_000_000
     trace: bool = True

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vppfed.federates.cohda.data import SolutionCandidate
+from vppfed.federates.cohda.data import Catalogue, SolutionCandidate
+from vppfed.federates.cohda.objectives import Objective
 from vppfed.federates.cohda.dyadic import Dyadic
 
 #: Message type tags (first byte on the wire).
 INIT, STEP, WEIGHT, STOP, RESULT = 1, 2, 3, 4, 5
 
 _HEAD = struct.Struct("<BiiI")          # type, sender, receiver, negotiation
-_CAND = struct.Struct("<iIdIIB")        # creator, serial, perf, coverage, n_slots, body kind
+_CAND = struct.Struct("<iIdIIHB")       # creator, serial, perf, coverage, n_slots, n_options, body kind
 _ENTRY_BYTES = 4 + 4 + 2                # slot int32, counter int32, index int16
 _DENSE, _SPARSE = 0, 1
 CONTROLLER = -1
@@ -41,28 +42,55 @@ def _encode_candidate(cand: SolutionCandidate | None) -> bytes:
         return b"\x00"
     n = cand.sel.size
     if 2 * n <= 6 * cand.coverage:
-        return b"\x01" + _CAND.pack(cand.creator, cand.serial, cand.perf, cand.coverage, n, _DENSE) + \
-            cand.sel.astype("<i2").tobytes()
-    slots = np.flatnonzero(cand.sel >= 0)
-    return b"\x01" + _CAND.pack(cand.creator, cand.serial, cand.perf, cand.coverage, n, _SPARSE) + \
+        return b"\x01" + _CAND.pack(cand.creator, cand.serial, cand.perf, cand.coverage, n, cand.n_options,
+                                    _DENSE) + cand.sel.astype("<i2").tobytes()
+    slots = np.flatnonzero(cand.covered)
+    return b"\x01" + _CAND.pack(cand.creator, cand.serial, cand.perf, cand.coverage, n, cand.n_options, _SPARSE) + \
         slots.astype("<i4").tobytes() + cand.sel[slots].astype("<i2").tobytes()
 
 
-def _decode_candidate(buf: bytes, off: int) -> tuple[SolutionCandidate | None, int]:
+class CandidateCache:
+    """Decoded candidates of one process by key, with their aggregate recomputed once from the catalogue.
+
+    The aggregate is not sent (it is T floats); a receiving process rebuilds it, and candidates repeat often (every
+    neighbour forwards the same one), so each is rebuilt once per process.
+    """
+
+    def __init__(self, catalogue: Catalogue, objective: Objective, size: int = 4096) -> None:
+        self.catalogue, self.objective, self.size = catalogue, objective, size
+        self.items: dict[tuple[int, int], SolutionCandidate] = {}
+
+    def get(self, creator: int, serial: int, perf: float, sel: np.ndarray) -> SolutionCandidate:
+        key = (creator, serial)
+        cand = self.items.get(key)
+        if cand is None:
+            cand = self.catalogue.candidate(creator, serial, sel, self.objective)
+            # keep the creator's perf: all agents must compare the very same number
+            cand = SolutionCandidate(cand.creator, cand.serial, cand.sel, cand.coverage, perf, cand.total,
+                                     cand.cost, cand.n_options)
+            if len(self.items) >= self.size:
+                self.items.pop(next(iter(self.items)))
+            self.items[key] = cand
+        return cand
+
+
+def _decode_candidate(buf: bytes, off: int, cache: CandidateCache | None) -> tuple[SolutionCandidate | None, int]:
     if buf[off] == 0:
         return None, off + 1
-    creator, serial, perf, coverage, n, kind = _CAND.unpack_from(buf, off + 1)
+    creator, serial, perf, coverage, n, m, kind = _CAND.unpack_from(buf, off + 1)
     off += 1 + _CAND.size
     if kind == _DENSE:
-        sel = np.frombuffer(buf, "<i2", n, off).astype(np.int32)
+        sel = np.frombuffer(buf, "<i2", n, off).copy()
         off += 2 * n
     else:
         slots = np.frombuffer(buf, "<i4", coverage, off)
         vals = np.frombuffer(buf, "<i2", coverage, off + 4 * coverage)
-        sel = np.full(n, -1, dtype=np.int32)
+        sel = np.full(n, m, dtype=np.int16)
         sel[slots] = vals
         off += 6 * coverage
-    return SolutionCandidate.create(creator, serial, sel, perf), off
+    if cache is None:
+        raise ValueError("decoding a candidate needs the schedule catalogue (pass a CandidateCache)")
+    return cache.get(creator, serial, perf, sel), off
 
 
 @dataclass
@@ -111,6 +139,7 @@ class InitMessage:
     weight: Dyadic
     objective: str = "l1"
     negotiation: int = 0
+    starter: bool = True
 
     def nbytes(self) -> int:
         return len(self.encode())
@@ -120,8 +149,8 @@ class InitMessage:
         w = self.weights if self.weights is not None else np.zeros(0)
         return b"".join([
             _HEAD.pack(INIT, self.sender, self.receiver, self.negotiation),
-            struct.pack("<IIIdiiB", self.participants.size, self.neighbours.size, self.target.size, self.start,
-                        self.res, self.init_index, len(obj)), obj,
+            struct.pack("<IIIdiiBB", self.participants.size, self.neighbours.size, self.target.size, self.start,
+                        self.res, self.init_index, self.starter, len(obj)), obj,
             self.participants.astype("<i8").tobytes(), self.neighbours.astype("<i4").tobytes(),
             self.target.astype("<f8").tobytes(), struct.pack("<I", w.size), w.astype("<f8").tobytes(),
             self.weight.to_bytes()])
@@ -181,8 +210,8 @@ class ResultMessage:
 Message = StepMessage | InitMessage | WeightMessage | StopMessage | ResultMessage
 
 
-def decode(buf: bytes) -> Message:
-    """Decode any message produced by ``encode``."""
+def decode(buf: bytes, cache: CandidateCache | None = None) -> Message:
+    """Decode any message produced by ``encode`` (candidates need the process's :class:`CandidateCache`)."""
     kind, sender, receiver, neg = _HEAD.unpack_from(buf, 0)
     off = _HEAD.size
     if kind == STEP:
@@ -190,14 +219,14 @@ def decode(buf: bytes) -> Message:
         off += 4
         slots = np.frombuffer(buf, "<i4", k, off).astype(np.int64)
         cnts = np.frombuffer(buf, "<i4", k, off + 4 * k).astype(np.int32)
-        sels = np.frombuffer(buf, "<i2", k, off + 8 * k).astype(np.int16)
+        sels = np.frombuffer(buf, "<i2", k, off + 8 * k).copy()
         off += _ENTRY_BYTES * k
-        cand, off = _decode_candidate(buf, off)
+        cand, off = _decode_candidate(buf, off, cache)
         weight, off = Dyadic.from_bytes(buf, off)
         return StepMessage(sender, receiver, slots, cnts, sels, cand, weight, neg)
     if kind == INIT:
-        fmt = struct.Struct("<IIIdiiB")
-        n, nn, t, start, res, init_index, lo = fmt.unpack_from(buf, off)
+        fmt = struct.Struct("<IIIdiiBB")
+        n, nn, t, start, res, init_index, starter, lo = fmt.unpack_from(buf, off)
         off += fmt.size
         objective = bytes(buf[off:off + lo]).decode()
         off += lo
@@ -213,7 +242,7 @@ def decode(buf: bytes) -> Message:
         off += 8 * nw
         weight, off = Dyadic.from_bytes(buf, off)
         return InitMessage(sender, receiver, participants, neighbours, start, res, target, weights, init_index,
-                           weight, objective, neg)
+                           weight, objective, neg, bool(starter))
     if kind == WEIGHT:
         weight, _ = Dyadic.from_bytes(buf, off)
         return WeightMessage(sender, receiver, weight, neg)
@@ -221,6 +250,6 @@ def decode(buf: bytes) -> Message:
         return StopMessage(sender, receiver, neg)
     if kind == RESULT:
         own_index, own_slot = struct.unpack_from("<ii", buf, off)
-        cand, _ = _decode_candidate(buf, off + 8)
+        cand, _ = _decode_candidate(buf, off + 8, cache)
         return ResultMessage(sender, receiver, cand, own_index, own_slot, neg)
     raise ValueError(f"unknown COHDA message type {kind}")

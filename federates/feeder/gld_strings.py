@@ -7,7 +7,7 @@ Why not the binding's typed values: ``gridlabd`` 6.0.0 turns a polar value ``'+1
 Accepted forms: plain numbers with or without a unit (``'+77.86 degF'``, ``'120.0;'``), rectangular complex
 (``'559966.67+330033.33j'``, ``'+120.5-0.3j V'``), polar complex in degrees (``'+115.781-4.01083d V'``) or radians
 (``'...r'``), HELICS vector text (``'[300000,-90000.5]'``). SI prefixes on power/voltage/current/energy units are
-applied, so ``'+1.23+4.56j kVA'`` is ``1230+4560j`` (VA).
+applied on request (``convert_units=True``), so ``'+1.23+4.56j kVA'`` is then ``1230+4560j`` (VA).
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _scale(unit: str, convert_units: bool) -> float:
     return UNIT_SCALE.get(unit, 1.0)
 
 
-def parse_complex(value: object, convert_units: bool = True) -> complex:
+def parse_complex(value: object, convert_units: bool = False) -> complex:
     """Parse a GridLAB-D or HELICS value into a complex number (base units when ``convert_units``).
 
     Parameters
@@ -56,7 +56,9 @@ def parse_complex(value: object, convert_units: bool = True) -> complex:
     value : str, number or complex
         ``'+115.781-4.01083d V'``, ``'1.2+3.4j kVA'``, ``'[1,2]'``, ``'120.0;'``, 5.0, 1+2j ...
     convert_units : bool
-        Apply the SI prefix of a known unit (``kVA`` -> x1000) so the result is in VA, W, V ...
+        Apply the SI prefix of a known unit (``kVA`` -> x1000) so the result is in VA, W, V ... Off by default: the
+        feeder publishes and records values in the unit GridLAB-D gives the property (``hvac_load`` in kW, as
+        TESP's GridLAB-D publishes it).
 
     Raises
     ------
@@ -91,8 +93,8 @@ def parse_complex(value: object, convert_units: bool = True) -> complex:
     raise ValueError(f"cannot parse {raw!r} as a GridLAB-D number")
 
 
-def parse_float(value: object, convert_units: bool = True) -> float:
-    """Parse a real GridLAB-D value (``'+77.86 degF'``, ``'+1.5 kW'`` -> 1500.0 with ``convert_units``).
+def parse_float(value: object, convert_units: bool = False) -> float:
+    """Parse a real GridLAB-D value (``'+77.86 degF'`` -> 77.86; ``'+1.5 kW'`` -> 1.5, or 1500.0 with ``convert_units``).
 
     A complex value is refused (use :func:`parse_complex`) unless its imaginary part is zero, so a mistaken
     property does not silently lose its imaginary part.

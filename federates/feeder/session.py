@@ -273,6 +273,11 @@ class GridlabdSession:
         if code != 0:
             raise GridlabdError(f"{self.glm.name}: cannot write {obj}.{prop} = {value!r} (code {code})")
 
+    def names(self, cls: str) -> list[str]:
+        """Names of every object of class ``cls`` in load order (empty for a class without objects)."""
+        gld = self._require_open()
+        return [str(n) for n in gld.get_object_names_by_class(cls)]
+
     def set_many(self, items: Iterable[tuple[str, str, Any]]) -> None:
         """Write several (object, property, value) triples."""
         for obj, prop, value in items:

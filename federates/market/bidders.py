@@ -136,6 +136,8 @@ class ExternalBid:
     buy: tuple[tuple[float, float], ...] = ()
     sell: tuple[tuple[float, float], ...] = ()
     steps_per_segment: int = 4
+    #: endpoint the award goes back to (the sender of the bid message)
+    reply_to: str = ""
 
     def blocks(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         """All sell and buy blocks ``(price, kW)`` of this bid."""
@@ -174,7 +176,7 @@ def parse_bid_message(payload: str | bytes | Mapping[str, Any], sender: str = ""
         raise ValueError(f"bid from {bidder!r}: needs 'curve', 'buy' or 'sell'")
     if any(q < 0 for _, q in buy + sell):
         raise ValueError(f"bid from {bidder!r}: block quantities must be >= 0")
-    return ExternalBid(bidder, curve, buy, sell, steps)
+    return ExternalBid(bidder, curve, buy, sell, steps, reply_to=sender)
 
 
 def award_message(bid: ExternalBid, result: ClearingResult, bought_kw: float, sold_kw: float) -> str:

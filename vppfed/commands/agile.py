@@ -53,9 +53,9 @@ def _scenario(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from vppfed.postprocess.agile_plots import plot_run
+    from vppfed.postprocess.agile_plots import plot_vv
 
-    written = plot_run(args.output, units_csv=args.units, signal_csv=args.signal, out_dir=args.out)
+    written = plot_vv(args.output, args.out, units_csv=args.units, signal_csv=args.signal)
     for path in written:
         print(path)
     return 0

@@ -1,0 +1,57 @@
+"""Benchmark: the TE30-style case end to end (GridLAB-D + PYPOWER under HELICS).
+
+Prints one JSON object: simulated hours, wall seconds, federates, steps, feeder period, machine, and per-federate
+wall time; compare ratios within one run (the machine is noisy and has 2 cores).
+
+    python benchmarks/bench_te30.py --hours 48
+    python benchmarks/bench_te30.py --hours 48 --period 60 --market
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from vppfed.cases import case_yaml
+from vppfed.configs.case import build_case
+from vppfed.launcher import Launcher
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hours", type=float, default=48.0, help="simulated hours (default 48)")
+    parser.add_argument("--period", type=int, default=None, help="feeder/HELICS step in seconds (case default 15)")
+    parser.add_argument("--market", action="store_true", help="with the double-auction market")
+    parser.add_argument("--case", default="te30", help="built-in case (default te30)")
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    overrides: dict = {"case.hours": args.hours}
+    if args.period:
+        overrides["case.period"] = args.period
+    if args.market:
+        overrides["market.enabled"] = True
+    out = args.out or Path(tempfile.mkdtemp(prefix="bench_te30_")) / "run"
+    t0 = time.perf_counter()
+    built = build_case(case_yaml(args.case), out, overrides)
+    build_s = time.perf_counter() - t0
+    summary = Launcher(built.runner, timeout=3600).run()
+    period = built.settings.period
+    print(json.dumps({
+        "benchmark": "te30", "case": args.case, "market": args.market,
+        "simulated_hours": summary.simulated_seconds / 3600.0, "wall_s": round(summary.wall_seconds, 2),
+        "build_s": round(build_s, 2), "federates": len(summary.federates), "period_s": period,
+        "steps": int(summary.simulated_seconds // period),
+        "federate_wall_s": {f["name"]: round(f["wall_s"], 2) for f in summary.federates},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "run_dir": str(out),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""One call from an instance to a COHDA result: agents, controller, transport, optional improvement."""
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vppfed.federates.cohda.agent import CohdaAgent
+from vppfed.federates.cohda.controller import CohdaController, Member
+from vppfed.federates.cohda.improve import pairwise_improve
+from vppfed.federates.cohda.inproc import InprocConfig, run_inproc
+from vppfed.federates.cohda.instance import Instance
+from vppfed.federates.cohda.objectives import objective_by_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SolveResult:
+    """Result of one negotiation (the JSON printed by ``vppfed cohda solve``).
+
+    ``D`` is the (weighted) L1 distance of ``selection`` to the target in kW; ``rel_D`` is ``D / sum|target|``.
+    ``messages``/``bytes`` count agent-to-agent step messages; ``control_*`` the init, weight-return, stop and
+    result messages; ``catalogue_bytes`` the one-off distribution of the schedule catalogue (float64).
+    """
+
+    selection: list[int]
+    D: float
+    rel_D: float
+    messages: int
+    bytes: int
+    seconds: float
+    agents: int
+    transport: str
+    seed: int
+    terminated: bool
+    control_messages: int = 0
+    control_bytes: int = 0
+    catalogue_bytes: int = 0
+    bytes_per_message: float = 0.0
+    max_message_bytes: int = 0
+    sim_time: float = 0.0
+    cohda_D: float = 0.0
+    improve: dict[str, Any] | None = None
+    trace: list[dict[str, float]] = field(default_factory=list)
+
+    def to_json(self, with_trace: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        if not with_trace:
+            d.pop("trace")
+        return d
+
+
+def build_agents(instance: Instance) -> tuple[CohdaController, list[CohdaAgent]]:
+    """One agent per instance row (agent id = row) and a controller with all of them joined."""
+    controller = CohdaController()
+    agents = []
+    init = instance.init_selection()
+    for i in range(instance.agents):
+        controller.join(Member(i, instance.schedules[i], None, int(init[i])))
+        agents.append(CohdaAgent(i, instance.schedules[i]))
+    return controller, agents
+
+
+def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve: bool = False,
+          config: InprocConfig | None = None, helics_options: dict | None = None) -> SolveResult:
+    """Negotiate a selection for ``instance`` on the chosen transport (``inproc`` or ``helics``).
+
+    The instance's own overlay (``edges``) is used. ``improve`` adds the pairwise exchange rounds after COHDA.
+    """
+    t0 = time.perf_counter()
+    if transport == "inproc":
+        controller, agents = build_agents(instance)
+        catalogue, inits = controller.start(instance.target, instance.weights, "l1", edges=instance.edges)
+        stats = run_inproc(controller, agents, catalogue, inits, seed, config or InprocConfig())
+        selection, _ = controller.final_selection()
+        counts = dict(messages=stats.messages, bytes=stats.bytes, control_messages=stats.control_messages,
+                      control_bytes=stats.control_bytes, catalogue_bytes=stats.catalogue_bytes,
+                      max_message_bytes=stats.max_message_bytes, sim_time=stats.sim_time,
+                      terminated=stats.terminated)
+        trace = [asdict(r) for r in stats.trace]
+    elif transport == "helics":
+        from vppfed.federates.cohda.helics_run import solve_helics
+
+        selection, counts = solve_helics(instance, seed, **(helics_options or {}))
+        trace = []
+    else:
+        raise ValueError(f"unknown transport {transport!r} (inproc or helics)")
+    cohda_d = instance.distance(selection)
+    improve_info = None
+    if improve:
+        objective = objective_by_name("l1", instance.target, instance.weights)
+        selection, st = pairwise_improve(instance.schedules, selection, objective, instance.edges, seed)
+        improve_info = asdict(st)
+    d = instance.distance(selection)
+    norm = float(np.abs(instance.target).sum() if instance.weights is None
+                 else np.abs(instance.target) @ instance.weights)
+    seconds = time.perf_counter() - t0
+    msgs = counts["messages"]
+    return SolveResult(selection=[int(v) for v in selection], D=d, rel_D=d / norm if norm else 0.0,
+                       seconds=seconds, agents=instance.agents, transport=transport, seed=seed,
+                       bytes_per_message=counts["bytes"] / msgs if msgs else 0.0, cohda_D=cohda_d,
+                       improve=improve_info, trace=trace, **counts)
+
+
+def machine_info() -> dict[str, Any]:
+    """Machine description for benchmark lines."""
+    import os
+
+    return {"python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
+            "system": platform.system(), "cpus": os.cpu_count()}

@@ -1,0 +1,318 @@
+"""The feeder federate's core: TESP GridLAB-D HELICS config -> GridLAB-D writes, steps, reads and metrics.
+
+No HELICS here. The adapter (:mod:`vppfed.federates.feeder.adapter`) hands in the values of updated subscriptions
+(:meth:`FeederCore.set_input`) and publishes what :meth:`FeederCore.step` returns. Everything else is here:
+
+- the TESP ``<root>_gridlabd.json`` is read into :class:`Point` lists (``info`` ``{"object", "property"}``; a missing
+  ``info`` is derived from a ``object/property`` or ``object#property`` key);
+- at each granted time: climate values from weather.dat (when given), pending subscription writes, ``step_to(t)``,
+  then the publications, read with one ``get_properties_by_class`` per (class, property) when several objects of a
+  class are published (an inventory maps object -> class), single reads otherwise;
+- GridLAB-D-style metrics sampled every ``sample_every_s`` and written every ``metrics_interval_s`` through the
+  project's MetricsWriter.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from vppfed.federates.feeder.gld_metrics import FeederMetrics
+from vppfed.federates.feeder.gld_strings import format_complex, parse_complex, parse_float
+from vppfed.federates.feeder.session import GridlabdError, GridlabdSession
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Point", "FeederConfig", "load_gridlabd_config", "FeederCore", "normalize_key", "build_metrics", "make_writers",
+           "object_class_map"]
+
+_TYPES = {"double", "complex", "string", "integer", "int", "boolean", "bool", "vector"}
+
+
+def normalize_key(key: str) -> str:
+    """Fold ``#`` into ``/`` so TESP 1.3.6 and 1.3.7 keys compare equal."""
+    return key.replace("#", "/")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One publication or subscription bound to a GridLAB-D object property."""
+
+    key: str          # publication: local key; subscription: target (``pypower/three_phase_voltage_7``)
+    obj: str
+    prop: str
+    type: str = "double"
+
+
+@dataclass
+class FeederConfig:
+    """What the feeder federate needs from its HELICS JSON."""
+
+    name: str
+    period: float
+    publications: list[Point]
+    subscriptions: list[Point]
+
+
+def _info(entry: Mapping[str, Any], where: str, key: str) -> tuple[str, str]:
+    info = entry.get("info")
+    if isinstance(info, str) and info.strip():
+        text = info.strip()
+        if text.startswith("{"):
+            try:
+                info = json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError(f"{where}: 'info' is not valid JSON: {text!r}") from None
+        else:
+            info = None
+    if isinstance(info, Mapping):
+        obj, prop = info.get("object"), info.get("property")
+        if not obj or not prop:
+            raise ValueError(f"{where}: 'info' needs both 'object' and 'property', got {dict(info)}")
+        return str(obj), str(prop)
+    # no info: the last two parts of the key name the object and property
+    parts = normalize_key(key).split("/")
+    if len(parts) >= 2 and parts[-1] and parts[-2]:
+        return parts[-2], parts[-1]
+    raise ValueError(f"{where}: no 'info' {{\"object\", \"property\"}} and the key '{key}' does not name them")
+
+
+def load_gridlabd_config(source: str | Path | Mapping[str, Any]) -> FeederConfig:
+    """Read a TESP-style GridLAB-D HELICS config (a path or an already loaded mapping).
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the entry, for a missing key/info or an unknown type.
+    """
+    if isinstance(source, Mapping):
+        doc, label = dict(source), "config"
+    else:
+        path = Path(source)
+        label = path.name
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValueError(f"{path}: file not found") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+    pubs: list[Point] = []
+    subs: list[Point] = []
+    for section, out in (("publications", pubs), ("subscriptions", subs)):
+        for i, entry in enumerate(doc.get(section, []) or []):
+            where = f"{label}: {section}[{i}]"
+            key = entry.get("key") or entry.get("target") or entry.get("name")
+            if not key:
+                raise ValueError(f"{where}: missing 'key'")
+            typ = str(entry.get("type", "double")).lower()
+            if typ not in _TYPES:
+                raise ValueError(f"{where}: unknown type '{typ}' (use double, complex, string, integer)")
+            obj, prop = _info(entry, where, key)
+            out.append(Point(key=str(key), obj=obj, prop=prop, type=typ))
+    period = float(doc.get("period", 1.0) or 1.0)
+    return FeederConfig(name=str(doc.get("name", "gld")), period=period, publications=pubs, subscriptions=subs)
+
+
+def _convert_out(raw: str, typ: str) -> Any:
+    """A GridLAB-D property text as the Python value to publish (native GridLAB-D units)."""
+    if typ == "complex":
+        return parse_complex(raw)
+    if typ == "string":
+        return raw.strip()
+    if typ in ("integer", "int"):
+        return int(round(parse_float(raw)))
+    if typ in ("boolean", "bool"):
+        return raw.strip().upper() in ("TRUE", "1", "ON", "YES")
+    if typ == "vector":
+        c = parse_complex(raw)
+        return [c.real, c.imag]
+    value = parse_complex(raw)   # double: a complex property published as double gives its magnitude (HELICS rule)
+    return value.real if value.imag == 0.0 else abs(value)
+
+
+def _convert_in(value: Any) -> Any:
+    """A received value as text/number for ``set_property``."""
+    if isinstance(value, complex):
+        return format_complex(value)
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return format_complex(complex(float(value[0]), float(value[1])))
+    return value
+
+
+class FeederCore:
+    """Drive one GridLAB-D model in lockstep with a co-simulation.
+
+    Parameters
+    ----------
+    session : GridlabdSession
+        Not yet opened (``start`` opens it) or already open.
+    config : FeederConfig
+        Publications and subscriptions.
+    object_class : mapping, optional
+        Object name -> GridLAB-D class (from the feeder inventory); enables one batch read per (class, property).
+    weather : object with ``at(t) -> {param: value}``, optional
+        Climate values written to ``climate_name`` before each step.
+    metrics : FeederMetrics, optional
+        Metrics collector; ``writers`` maps TESP prefix -> MetricsWriter (``write(t, rows)``, ``close()``).
+    metrics_interval_s, sample_every_s : float
+        Metrics file interval (TESP 300 s) and sampling period (a multiple of the step; at most the interval).
+    only_changed : bool
+        Return only publications whose value changed since they were last returned (HELICS
+        ``onlyTransmitOnChange`` semantics without the cost of publishing).
+    """
+
+    def __init__(self, session: GridlabdSession, config: FeederConfig, *, object_class: Mapping[str, str] | None = None,
+                 weather: Any = None, climate_name: str = "localWeather", metrics: FeederMetrics | None = None,
+                 writers: Mapping[str, Any] | None = None, metrics_interval_s: float = 300.0,
+                 sample_every_s: float | None = None, only_changed: bool = True) -> None:
+        self.session = session
+        self.config = config
+        self.object_class = dict(object_class or {})
+        self.weather = weather
+        self.climate_name = climate_name
+        self.metrics = metrics
+        self.writers = dict(writers or {})
+        self.metrics_interval_s = float(metrics_interval_s)
+        self.sample_every_s = float(sample_every_s or config.period)
+        self.only_changed = only_changed
+        self._subs: dict[str, list[Point]] = {}
+        for p in config.subscriptions:
+            self._subs.setdefault(normalize_key(p.key), []).append(p)
+        self._pending: dict[tuple[str, str], Any] = {}
+        self._last_pub: dict[str, Any] = {}
+        self._last_weather: dict[str, float] = {}
+        self._cache: dict[tuple[str, str], Mapping[str, str]] = {}
+        self._last_metrics_t = 0.0
+        # group publications by (class, property) for batch reads
+        groups: dict[tuple[str, str], list[Point]] = {}
+        for p in config.publications:
+            cls = self.object_class.get(p.obj)
+            groups.setdefault((cls or f"#{p.obj}", p.prop), []).append(p)
+        self._batch = {k: v for k, v in groups.items() if not k[0].startswith("#") and len(v) >= 2}
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Open GridLAB-D (if needed) and check that every configured object property exists."""
+        if not self.session.alive:
+            self.session.open()
+        missing = []
+        for p in list(self.config.publications) + list(self.config.subscriptions):
+            try:
+                self.session.get(p.obj, p.prop)
+            except GridlabdError:
+                missing.append(f"{p.obj}.{p.prop} (key {p.key})")
+        if missing:
+            raise GridlabdError(f"{self.session.glm.name}: the config names object properties the model does not "
+                                f"have: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+
+    def finish(self) -> None:
+        """Write the last partial metrics interval, close the writers and end GridLAB-D (always call this)."""
+        try:
+            if self.metrics is not None and self.session.time_s is not None \
+                    and self.session.time_s > self._last_metrics_t:
+                self._write_metrics(self.session.time_s)
+        finally:
+            for w in self.writers.values():
+                try:
+                    w.close()
+                except Exception:  # noqa: BLE001 - keep closing the others
+                    log.exception("closing a metrics writer failed")
+            self.session.close()
+
+    # -------------------------------------------------------------------- inputs
+    def subscription_targets(self) -> list[Point]:
+        """Subscriptions as configured (the adapter looks up one HELICS input per target)."""
+        return list(self.config.subscriptions)
+
+    def set_input(self, target: str, value: Any) -> None:
+        """Queue ``value`` received on ``target`` for the GridLAB-D properties bound to it (applied at next step)."""
+        points = self._subs.get(normalize_key(target))
+        if not points:
+            raise KeyError(f"no subscription to '{target}' in the feeder config")
+        for p in points:
+            self._pending[(p.obj, p.prop)] = value
+
+    # ---------------------------------------------------------------------- step
+    def _read_class(self, cls: str, prop: str) -> Mapping[str, str]:
+        key = (cls, prop)
+        if key not in self._cache:
+            self._cache[key] = self.session.get_class(cls, prop)
+        return self._cache[key]
+
+    def _raw(self, p: Point) -> str:
+        cls = self.object_class.get(p.obj)
+        if cls is not None and (cls, p.prop) in self._batch:
+            values = self._read_class(cls, p.prop)
+            if p.obj in values:
+                return values[p.obj]
+        return self.session.get(p.obj, p.prop)
+
+    def step(self, t: float) -> dict[str, Any]:
+        """Apply weather and pending inputs, advance GridLAB-D to ``t`` seconds, return publications ``{key: value}``."""
+        if self.weather is not None:
+            for param, value in self.weather.at(t).items():
+                if self._last_weather.get(param) != value:
+                    self.session.set(self.climate_name, param, value)
+                    self._last_weather[param] = value
+        for (obj, prop), value in self._pending.items():
+            self.session.set(obj, prop, _convert_in(value))
+        self._pending.clear()
+        self.session.step_to(t)
+        self._cache.clear()
+        out: dict[str, Any] = {}
+        for p in self.config.publications:
+            value = _convert_out(self._raw(p), p.type)
+            if not self.only_changed or self._last_pub.get(p.key, _MISSING) != value:
+                out[p.key] = value
+                self._last_pub[p.key] = value
+        if self.metrics is not None:
+            if _is_multiple(t, self.sample_every_s) or _is_multiple(t, self.metrics_interval_s):
+                self.metrics.sample(t, self._read_class)
+            if _is_multiple(t, self.metrics_interval_s):
+                self._write_metrics(t)
+        return out
+
+    def _write_metrics(self, t: float) -> None:
+        rows = self.metrics.flush() if self.metrics is not None else {}
+        for prefix, table in rows.items():
+            writer = self.writers.get(prefix)
+            if writer is not None and table:
+                writer.write(t, table)
+        self._last_metrics_t = t
+
+    def publish_all(self) -> dict[str, Any]:
+        """Every publication's current value (for a federate that must publish at t = 0)."""
+        self._cache.clear()
+        out = {p.key: _convert_out(self._raw(p), p.type) for p in self.config.publications}
+        self._last_pub.update(out)
+        return out
+
+
+_MISSING = object()
+
+
+def _is_multiple(t: float, every: float) -> bool:
+    return every > 0 and abs(t / every - round(t / every)) < 1e-9
+
+
+def object_class_map(inventory: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """``{object: class}`` from an inventory's ``by_class()`` mapping."""
+    return {name: cls for cls, names in inventory.items() for name in names}
+
+
+def build_metrics(inventory: Any) -> FeederMetrics:
+    """A :class:`FeederMetrics` for a :class:`~vppfed.configs.feeder_glm.FeederInventory`."""
+    return FeederMetrics(houses=inventory.houses, meters=inventory.billing_meters,
+                         inverters=list(inventory.pv_inverters) + list(inventory.battery_inverters),
+                         water_heaters=inventory.water_heaters,
+                         water_heater_house={w: inventory.device_house[w] for w in inventory.water_heaters},
+                         substation=inventory.substation)
+
+
+def make_writers(factory: Callable[[str, list[tuple[str, str]]], Any], metrics: FeederMetrics) -> dict[str, Any]:
+    """One writer per TESP prefix with objects (``factory(prefix, columns)`` builds a MetricsWriter)."""
+    present = {"house": metrics.houses, "billing_meter": metrics.meters, "inverter": metrics.inverters,
+               "substation": [metrics.substation]}
+    return {prefix: factory(prefix, cols) for prefix, cols in FeederMetrics.columns().items() if present[prefix]}

@@ -1,0 +1,180 @@
+"""COHDA end to end on the in-process transport: termination, 1-opt quality, determinism, anytime stop,
+membership, baselines, improvement, instances and the command line."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vppfed.errors import UserError
+from vppfed.federates.cohda.agent import CohdaAgent
+from vppfed.federates.cohda.baselines import milp, one_opt
+from vppfed.federates.cohda.controller import CohdaController, Member
+from vppfed.federates.cohda.improve import pairwise_improve
+from vppfed.federates.cohda.inproc import InprocConfig, run_inproc
+from vppfed.federates.cohda.instance import Instance, generate, load_instance
+from vppfed.federates.cohda.objectives import L1Objective
+from vppfed.federates.cohda.overlay import small_world
+from vppfed.federates.cohda.solve import build_agents, solve
+
+
+def sc_instance(m=10, n=5, q=5, h=5, seed=0) -> Instance:
+    """Hinrichs' SC benchmark (MMKP "strongly correlated" weights), as in the reference scenarios."""
+    i, j, k = np.meshgrid(np.arange(m), np.arange(n), np.arange(1, q + 1), indexing="ij")
+    w = np.floor(10 * i + 10 * j / (n - 1) + 10 * (i + 1) / (k + 5))
+    lo, hi = w.min(axis=1).sum(axis=0), w.max(axis=1).sum(axis=0)
+    target = np.floor(h / 101 * (hi - lo) + lo)
+    return Instance(w, target, small_world(m, 1, 0.5, seed))
+
+
+def brute_force_min(inst: Instance) -> float:
+    """Exact optimum by meet in the middle over two halves of the agents."""
+    s = inst.schedules
+    n, m, _ = s.shape
+    half = n // 2
+
+    def sums(rows):
+        idx = np.array(np.meshgrid(*[np.arange(m)] * len(rows), indexing="ij")).reshape(len(rows), -1)
+        return s[np.array(rows)[:, None], idx].sum(axis=0)
+
+    a, b = sums(list(range(half))), sums(list(range(half, n)))
+    return float(np.abs(inst.target - a[:, None, :] - b[None, :, :]).sum(axis=-1).min())
+
+
+def is_one_opt(inst: Instance, sel) -> bool:
+    s = inst.schedules
+    x = s[np.arange(inst.agents), sel].sum(axis=0)
+    d = np.abs(inst.target - x).sum()
+    for i in range(inst.agents):
+        vals = np.abs(inst.target - (x - s[i, sel[i]] + s[i])).sum(axis=1)
+        if vals.min() < d - 1e-6:
+            return False
+    return True
+
+
+def test_sc_benchmark_matches_the_published_instance_and_cohda_ends_1_opt_near_the_optimum():
+    inst = sc_instance()
+    assert inst.target.tolist() == [542, 528, 519, 511, 509]
+    assert inst.schedules[0, :, 0].tolist() == [1, 4, 6, 9, 11]
+    assert brute_force_min(inst) == 2.0
+    res = solve(inst, seed=1)
+    assert res.terminated
+    assert is_one_opt(inst, res.selection)
+    assert res.D <= 20  # within 4 % of the 480 range between best and worst selection
+
+
+def test_negotiation_terminates_by_weight_and_all_agents_agree():
+    inst = generate(30, 6, 24, seed=5)
+    controller, agents = build_agents(inst)
+    catalogue, inits = controller.start(inst.target, edges=inst.edges)
+    stats = run_inproc(controller, agents, catalogue, inits, seed=2)
+    assert stats.terminated and controller.current.returned.is_one()
+    keys = {a.wm.candidate.key for a in agents}
+    assert len(keys) == 1, "after termination every agent holds the same candidate"
+    sel, best = controller.final_selection()
+    assert best.coverage == 30
+    # every agent's own sysconf entry equals its schedule in the final candidate
+    assert all(int(a.wm.sysconf.sel[a.slot]) == int(sel[a.slot]) for a in agents)
+    assert is_one_opt(inst, sel)
+    assert inst.distance(sel) == pytest.approx(best.perf)
+
+
+def test_same_seed_same_result_and_counts():
+    inst = generate(40, 5, 24, seed=7)
+    a, b = solve(inst, seed=3), solve(inst, seed=3)
+    assert (a.selection, a.messages, a.bytes, a.control_messages) == (b.selection, b.messages, b.bytes,
+                                                                     b.control_messages)
+
+
+def test_anytime_stop_returns_a_complete_selection_without_termination():
+    inst = generate(60, 5, 24, seed=8)
+    full = solve(inst, seed=1)
+    early = solve(inst, seed=1, config=InprocConfig(stop_at=15.0))
+    assert not early.terminated and len(early.selection) == 60
+    assert early.messages < full.messages
+    assert early.D >= full.D - 1e-6 or early.D >= 0
+
+
+def test_agents_join_and_leave_only_between_negotiations():
+    inst = generate(12, 4, 12, seed=2)
+    controller = CohdaController(seed=4)
+    agents = {}
+    for i in range(12):
+        controller.join(Member(i, inst.schedules[i]))
+        agents[i] = CohdaAgent(i, inst.schedules[i])
+    cat, inits = controller.start(inst.target)
+    with pytest.raises(RuntimeError):
+        controller.leave(3)
+    run_inproc(controller, [agents[int(a)] for a in cat.ids], cat, inits, seed=1)
+    controller.leave(3)
+    controller.join(Member(100, inst.schedules[3]))
+    agents[100] = CohdaAgent(100, inst.schedules[3])
+    cat, inits = controller.start(inst.target)
+    assert cat.ids.tolist() == [0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 100]
+    stats = run_inproc(controller, [agents[int(a)] for a in cat.ids], cat, inits, seed=1)
+    assert stats.terminated
+    sel, best = controller.final_selection()
+    assert best.coverage == 12
+
+
+def test_centralised_one_opt_is_1_opt_and_milp_finds_the_planted_optimum_on_a_small_instance():
+    inst = generate(8, 4, 12, seed=3)
+    obj = L1Objective(inst.target)
+    res = one_opt(inst.schedules, obj, inst.init_selection())
+    assert is_one_opt(inst, res.selection)
+    exact = milp(inst, time_limit=20.0)
+    assert exact.D == pytest.approx(0.0, abs=1e-6)
+
+
+def test_pairwise_improvement_never_worsens_and_escapes_a_1_opt_point():
+    inst = generate(60, 6, 24, seed=11)
+    obj = L1Objective(inst.target)
+    start = one_opt(inst.schedules, obj, inst.init_selection())
+    sel, st = pairwise_improve(inst.schedules, start.selection, obj, inst.edges, seed=0)
+    assert st.after <= st.before + 1e-9
+    assert inst.distance(sel) == pytest.approx(st.after)
+    assert st.moves > 0 and st.after < st.before
+
+
+def test_generated_instance_has_mixed_units_and_an_exact_planted_target(tmp_path):
+    inst = generate(9, 5, 48, seed=1)
+    assert inst.distance(inst.planted) == pytest.approx(0.0, abs=1e-9)
+    s = inst.schedules
+    assert (s[0::3] >= 0).all() and set(np.unique(s[0])) <= {0.0, float(s[0].max())}  # CHP on/off
+    assert (s[1::3] >= 0).all() and (s[1, :, :8] == 0).all()                          # PV: dark at night
+    assert (s[2::3] <= 0).all()                                                         # shiftable load
+    path = tmp_path / "i.npz"
+    inst.save(path)
+    back = load_instance(path)
+    assert np.array_equal(back.schedules, inst.schedules) and np.array_equal(back.edges, inst.edges)
+    assert generate(9, 5, 48, seed=1).target.tobytes() == inst.target.tobytes()
+
+
+def test_bad_instance_files_are_user_errors(tmp_path):
+    p = tmp_path / "bad.npz"
+    np.savez(p, schedules=np.zeros((2, 3, 4)), target=np.zeros(5), edges=np.array([[0, 1]]))
+    with pytest.raises(UserError, match="target"):
+        load_instance(p)
+    np.savez(p, schedules=np.zeros((2, 3, 4)), target=np.zeros(4), edges=np.array([[0, 7]]))
+    with pytest.raises(UserError, match="edges"):
+        load_instance(p)
+
+
+def test_cli_generate_then_solve_prints_one_json_object(tmp_path):
+    out = tmp_path / "inst.npz"
+    cmd = [sys.executable, "-m", "vppfed.cli", "cohda"]
+    subprocess.run(cmd + ["generate", "--agents", "20", "--schedules", "4", "--intervals", "24", "--seed", "2",
+                          "--out", str(out)], check=True, capture_output=True)
+    done = subprocess.run(cmd + ["solve", "--instance", str(out), "--seed", "1", "--json"], check=True,
+                          capture_output=True, text=True)
+    data = json.loads(done.stdout)
+    for key in ("selection", "D", "messages", "bytes", "seconds", "agents"):
+        assert key in data
+    assert data["agents"] == 20 and len(data["selection"]) == 20
+    assert load_instance(out).distance(data["selection"]) == pytest.approx(data["D"])
+    bad = subprocess.run(cmd + ["solve", "--instance", str(tmp_path / "missing.npz"), "--json"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "file not found" in bad.stderr and "Traceback" not in bad.stderr
