@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 from pypower.api import ppoption, rundcopf, runopf, runpf
 from pypower.ext2int import ext2int
-from pypower.idx_bus import PD
 
 from vppfed.configs.bulk_model import Te30BulkParams, build_pp_dict, write_bulk_model
 from vppfed.federates.bulk.core import BulkGrid, BulkOptions

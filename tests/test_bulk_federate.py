@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +92,26 @@ def test_market_curve_becomes_a_dispatchable_load(tmp_path):
     assert 10.0 < lmp < 30.0
     assert pgen == pytest.approx(-(100.0 - lmp) / (2 * 2000.0 / 250.0), rel=1e-4)
     assert -7.5 < pgen < 0
+
+
+@pytest.mark.parametrize("target,expected", [
+    ("gld_7/distribution_load", ("load", "gld_7")),
+    ("gridlabdBus3#gld_load", ("load", "gridlabdBus3")),
+    ("sub_7/UNRESPONSIVE_MW", ("unresponsive_mw", "sub_7")),
+    ("substationBus2/responsive_max_mw", ("responsive_max_mw", "substationBus2")),
+    ("sub_7/responsive_deg", ("responsive_deg", "sub_7")),
+    ("sub_7/clear_price", None),
+    ("localWeather/#temperature", None),
+])
+def test_inputs_are_recognised_by_target_like_tso_pypower(target, expected):
+    from vppfed.federates.bulk.adapter import classify_target
+
+    assert classify_target(target) == expected
+
+
+def test_source_federates_map_to_dso_buses_by_their_number():
+    from vppfed.federates.bulk.adapter import bus_of
+
+    assert bus_of("gridlabdBus3", [1, 3, 5]) == 3
+    assert bus_of("sub_9", [1, 3]) is None
+    assert bus_of("gld_feeder", [7]) == 7  # one DSO bus takes every feeder

@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 import pytest
-from pypower.api import case9, case30, case118, ppoption, rundcopf, runpf
+from pypower.api import case9, case30, case118, ppoption, rundcopf, runopf, runpf
 from pypower.ext2int import ext2int
 from pypower.idx_brch import RATE_A
 from pypower.idx_bus import LAM_P, PD, VA, VM
@@ -18,7 +18,7 @@ from pypower.idx_gen import PG, QG
 
 from vppfed.configs.bulk_model import Te30BulkParams, build_pp_dict
 from vppfed.federates.bulk.core import BulkGrid
-from vppfed.federates.bulk.dcopf import DcOpfSolver
+from vppfed.federates.bulk.dcopf import DcOpfResult, DcOpfSolver
 from vppfed.federates.bulk.powerflow import Network, bus_types, initial_voltage, make_sbus, solve_ac, \
     update_generators
 from vppfed.federates.bulk.ppcase import case_from_dict
@@ -130,3 +130,22 @@ def test_bulk_grid_power_flow_equals_runpf_on_the_same_state():
     np.testing.assert_allclose(np.abs(grid.v), ref["bus"][:, VM], atol=1e-6)
     np.testing.assert_allclose(grid.pg_pf[:grid.n_real_gen], ref["gen"][:, PG], atol=1e-4)
     assert grid.ploss == pytest.approx(ref["gen"][:, PG].sum() - ref["bus"][:, PD].sum(), abs=1e-4)
+
+
+def test_ac_opf_mode_and_the_dc_fallback_give_pypowers_answers(monkeypatch):
+    # GIVEN the te30 grid with opf_dc off WHEN started THEN dispatch and LMPs are runopf's on the same loads
+    doc = build_pp_dict(Te30BulkParams(opf_dc=False), None)
+    grid = BulkGrid(case_from_dict(doc))
+    grid.start()
+    ppc = case_from_dict(doc).ppc()
+    ref = runopf(ppc, OPT)
+    np.testing.assert_allclose(grid.dispatch[:4], ref["gen"][:, PG], atol=1e-6)
+    np.testing.assert_allclose(grid.lmp, ref["bus"][:, LAM_P], atol=1e-6)
+    # AND when HiGHS reports a failure, the DC OPF falls back to rundcopf with the same result as HiGHS
+    dc = BulkGrid(case_from_dict(build_pp_dict(Te30BulkParams(), None)))
+    dc.start()
+    fails = BulkGrid(case_from_dict(build_pp_dict(Te30BulkParams(), None)))
+    monkeypatch.setattr(DcOpfSolver, "solve", lambda self, *a: DcOpfResult(False, None, None, None, 0.0, "forced"))
+    fails.start()
+    np.testing.assert_allclose(fails.dispatch, dc.dispatch, atol=1e-3)
+    np.testing.assert_allclose(fails.lmp, dc.lmp, atol=1e-3)

@@ -41,7 +41,8 @@ def brute_force_min(inst: Instance) -> float:
         return s[np.array(rows)[:, None], idx].sum(axis=0)
 
     a, b = sums(list(range(half))), sums(list(range(half, n)))
-    return float(np.abs(inst.target - a[:, None, :] - b[None, :, :]).sum(axis=-1).min())
+    rest = inst.target - b                      # (Mb, T)
+    return min(float(np.abs(rest - row).sum(axis=1).min()) for row in a)
 
 
 def is_one_opt(inst: Instance, sel) -> bool:

@@ -57,3 +57,13 @@ def test_te30_interface_uses_separator_and_refuses_two_writers():
         cfg.subscribe("vpp_7/v", "network_node", "positive_sequence_voltage")
     doc = cfg.document()
     assert doc["terminate_on_error"] is True and doc["log_level"] == "warning"
+
+
+def test_core_modules_do_not_import_helics():
+    import subprocess
+    import sys
+
+    code = ("import sys; import vppfed.federates.feeder.core, vppfed.federates.feeder.session, "
+            "vppfed.federates.feeder.gld_metrics, vppfed.federates.feeder.discover, vppfed.configs.sections.feeder; "
+            "assert 'helics' not in sys.modules, 'helics imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

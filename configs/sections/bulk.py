@@ -5,8 +5,9 @@ YAML (every field optional)::
     bulk:
       model: te30            # te30 (our 9-bus grid), ercot8 (our 8-bus 345 kV grid) or a path to a _pp.json
       bus: 7                 # transmission bus of the simulated feeder
-      scale: 250             # feeder load multiplier (TESP ampFactor)
-      outage_gen: 2          # 0-based generator row out from outage_start_h to outage_end_h (null: none)
+      scale: 250             # feeder load multiplier (TESP ampFactor; a user _pp.json keeps its DSO scales)
+      outage_gen: 2          # 0-based generator row out from outage_start_h to outage_end_h (null: none; te30 and
+                             # ercot8 models; a user's _pp.json keeps its own UnitsOut)
       outage_start_h: 30
       outage_end_h: 43
       opf_dc: true           # DC OPF (HiGHS) as TESP's TE30; false: pypower's AC OPF (slow)
@@ -65,6 +66,8 @@ class BulkSection:
         require(self.pf_tol_mw >= 0, "pf_tol_mw", "must be >= 0")
         require(self.opf_tol_mw >= 0, "opf_tol_mw", "must be >= 0")
         require(bool(self.federate.strip()), "federate", "must not be empty")
+        if self.model == "ercot8":
+            require(1 <= self.bus <= 8, "bus", "the ercot8 model has buses 1..8")
         if self.model == "te30":
             require(self.bus in (5, 7, 9), "bus", "the te30 model has load buses 5, 7 and 9")
             require(self.outage_gen is None or 0 <= self.outage_gen <= 3, "outage_gen",
@@ -124,9 +127,11 @@ def _write_model(ctx: Any, sec: BulkSection) -> str:
         from vppfed.configs.bulk_ercot8 import Ercot8Params, write_ercot8_model
 
         try:
+            outage = ([[sec.outage_gen, sec.outage_start_h * 3600, sec.outage_end_h * 3600]]
+                      if sec.outage_gen is not None and sec.outage_end_h > sec.outage_start_h else [])
             path = write_ercot8_model(Ercot8Params(start_time=s.start, hours=s.hours, period_s=s.market_period,
                                                    dt_s=s.period, feeder_buses=[sec.bus], scale=sec.scale,
-                                                   opf_dc=sec.opf_dc), ctx.directory, "ercot8")
+                                                   opf_dc=sec.opf_dc, units_out=outage), ctx.directory, "ercot8")
         except ValueError as exc:
             raise UserError(f"{where}: {exc}") from None
         return path.name

@@ -31,8 +31,7 @@ from pypower.idx_cost import COST, MODEL, NCOST, POLYNOMIAL
 from pypower.idx_gen import GEN_BUS, GEN_STATUS, MBASE, PG, PMAX, PMIN, QG, QMAX, QMIN, VG
 
 from .dcopf import DcOpfSolver
-from .powerflow import Network, branch_flows, bus_types, initial_voltage, make_sbus, solve_ac, solve_dc, \
-    update_generators
+from .powerflow import Network, branch_flows, bus_types, solve_ac, solve_dc, update_generators
 from .ppcase import BulkCase
 
 log = logging.getLogger(__name__)
@@ -173,9 +172,10 @@ class BulkGrid:
         self.lmp = np.zeros(nb)   # $/MWh
         self.lmp_q = np.zeros(nb)  # $/MVArh
         self.converged = False
-        self.ploss = 0.0
-        self.pg_pf = self.dispatch.copy()
-        self.qg_pf = np.zeros(self.gen.shape[0])
+        self._gen_bus = self.gen[:, GEN_BUS].astype(int)
+        self._types_cache: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._pf_state: tuple[Any, ...] | None = None
+        self._pf_outputs: tuple[np.ndarray, np.ndarray, float] | None = None
         self.bus_pd = self.pd0.copy()
         self.bus_qd = self.qd0.copy()
         self._last_sbus: np.ndarray | None = None
@@ -253,11 +253,16 @@ class BulkGrid:
         return c if c is not None else None
 
     def _opf_inputs(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """OPF loads (MW, MVAr), generator statuses incl. dispatchable loads, and their cost rows."""
+        """OPF loads (MW, MVAr), generator statuses incl. dispatchable loads, and [Pmin, Pmax, cost row] per
+        generator (Pmax lowered by ``PmaxProfiles`` at ``t``)."""
         pd, qd = self._base_loads(t)
         status = np.zeros(self.gen.shape[0])
         cost = self.gencost.copy()
         pmin = self.gen[:, PMIN].copy()
+        pmax = self.gen[:, PMAX].copy()
+        for prof in self.case.pmax_profiles:
+            pmax[prof.index] = min(pmax[prof.index], prof.at(t))
+            pmin[prof.index] = min(pmin[prof.index], pmax[prof.index])
         for b, i in self.dso_index.items():
             curve = self._active_curve(b)
             scale = self.scale[b]
@@ -279,7 +284,7 @@ class BulkGrid:
                 cost[row, COST:COST + 3] = [c2, curve.c1, 0.0]
             else:
                 pd[i] += qmax  # a responsive block without a price behaves as unresponsive load
-        return pd, qd, status, np.c_[pmin, cost]
+        return pd, qd, status, np.c_[pmin, pmax, cost]
 
     # ------------------------------------------------------------------- step
     def start(self) -> StepReport:
@@ -306,8 +311,8 @@ class BulkGrid:
         pd, qd, disp_status, cost_ext = self._opf_inputs(t)
         status = gen_status.copy()
         status[self.n_real_gen:] = disp_status[self.n_real_gen:]
-        pmin, gencost = cost_ext[:, 0], cost_ext[:, 1:]
-        key = (status.tobytes(), branch_status.tobytes(), gencost.tobytes(), pmin.tobytes())
+        pmin, pmax, gencost = cost_ext[:, 0], cost_ext[:, 1], cost_ext[:, 2:]
+        key = (status.tobytes(), branch_status.tobytes(), gencost.tobytes(), pmin.tobytes(), pmax.tobytes())
         if (not force and self._last_opf_inputs is not None and self._last_opf_inputs[0] == key
                 and np.max(np.abs(pd - self._last_opf_inputs[1]), initial=0.0) <= self.opts.opf_tol_mw
                 and np.max(np.abs(qd - self._last_opf_inputs[2]), initial=0.0) <= self.opts.opf_tol_mw):
@@ -317,14 +322,18 @@ class BulkGrid:
         gen = self.gen.copy()
         gen[:, GEN_STATUS] = status
         gen[:, PMIN] = pmin
+        gen[:, PMAX] = pmax
         branch = self.branch.copy()
         branch[:, BR_STATUS] = branch_status
         if self.case.opf_dc:
             ref, _, _ = bus_types(bus, gen[:self.n_real_gen])
             res = self._dcopf.solve(self.base, bus, gen, gencost, branch, net, ref)
             ok, pg, lmp, lmp_q = res.success, res.pg, res.lmp, np.zeros_like(res.lmp)
+            if not ok:  # safety net: pypower's own DC OPF (PIPS), ~10x slower, same model
+                log.info("t=%.0f s: HiGHS DC OPF %s; falling back to pypower's rundcopf", t, res.status)
+                ok, pg, lmp, lmp_q = self._pypower_opf(bus, gen, gencost, branch, dc=True)
         else:
-            ok, pg, lmp, lmp_q = self._ac_opf(bus, gen, gencost, branch)
+            ok, pg, lmp, lmp_q = self._pypower_opf(bus, gen, gencost, branch, dc=False)
         self.counters.opf_solved += 1
         if not ok:
             log.warning("t=%.0f s: OPF did not converge; keeping the previous dispatch and prices", t)
@@ -334,15 +343,17 @@ class BulkGrid:
         self.lmp, self.lmp_q = lmp, lmp_q
         return True
 
-    def _ac_opf(self, bus: np.ndarray, gen: np.ndarray, gencost: np.ndarray,
-                branch: np.ndarray) -> tuple[bool, np.ndarray, np.ndarray, np.ndarray]:
-        """pypower's AC OPF (PIPS) on the external-number case; slow (~0.25 s on 9 buses), used when not opf_dc."""
-        from pypower.api import ppoption, runopf
+    def _pypower_opf(self, bus: np.ndarray, gen: np.ndarray, gencost: np.ndarray, branch: np.ndarray,
+                     dc: bool) -> tuple[bool, np.ndarray, np.ndarray, np.ndarray]:
+        """pypower's OPF (PIPS) on the external-number case: AC when not ``opf_dc`` (~0.25 s on 9 buses), DC as the
+        fall-back of the HiGHS solver. Generators out of service are dropped by pypower and come back as 0 MW."""
+        from pypower.api import ppoption, rundcopf, runopf
 
         ppc = self._external(bus, gen, branch)
         ppc["gencost"] = gencost
-        r = runopf(ppc, ppoption(VERBOSE=0, OUT_ALL=0))
-        return bool(r["success"]), r["gen"][:, PG].copy(), r["bus"][:, LAM_P].copy(), r["bus"][:, LAM_Q].copy()
+        r = (rundcopf if dc else runopf)(ppc, ppoption(VERBOSE=0, OUT_ALL=0))
+        pg = np.where(gen[:, GEN_STATUS] > 0, r["gen"][:, PG], 0.0)
+        return bool(r["success"]), pg, r["bus"][:, LAM_P].copy(), r["bus"][:, LAM_Q].copy()
 
     def _external(self, bus: np.ndarray, gen: np.ndarray, branch: np.ndarray) -> dict[str, Any]:
         bus, gen, branch = bus.copy(), gen.copy(), branch.copy()
@@ -353,26 +364,43 @@ class BulkGrid:
         return {"version": "2", "baseMVA": self.base, "bus": bus, "gen": gen, "branch": branch,
                 "areas": self.case.areas}
 
+    def _types(self, gen_status: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = gen_status.tobytes()
+        types = self._types_cache.get(key)
+        if types is None:
+            gen = self.gen.copy()
+            gen[:, GEN_STATUS] = gen_status
+            types = bus_types(self.bus, gen)
+            self._types_cache[key] = types
+        return types
+
     def _run_pf(self, t: float, gen_status: np.ndarray, branch_status: np.ndarray, net: Network) -> bool:
         self.counters.pf_calls += 1
         pd, qd = self._pf_loads(t)
-        bus = self.bus.copy()
-        bus[:, PD], bus[:, QD] = pd, qd
-        gen = self.gen.copy()
-        gen[:, GEN_STATUS] = gen_status  # dispatchable loads stay out: the measured load already contains them
-        gen[:, PG] = self.dispatch
-        sbus = make_sbus(self.base, bus, gen) * self.base
+        # dispatchable loads stay out of the power flow: the measured feeder load already contains them
+        on = gen_status > 0
+        sbus = -(pd + 1j * qd)
+        np.add.at(sbus, self._gen_bus[on], self.dispatch[on] + 1j * self.gen[on, QG])
         key = gen_status.tobytes() + branch_status.tobytes()
         if (self.v is not None and key == self._last_pf_key and self._last_sbus is not None
                 and np.max(np.abs(sbus.real - self._last_sbus.real)) <= self.opts.pf_tol_mw
                 and np.max(np.abs(sbus.imag - self._last_sbus.imag)) <= self.opts.pf_tol_mw):
             return False
-        ref, pv, pq = bus_types(bus, gen)
-        v0 = initial_voltage(bus, gen, self.v)
+        ref, pv, pq = self._types(gen_status)
         if self.case.pf_dc:
+            bus = self.bus.copy()
+            bus[:, PD], bus[:, QD] = pd, qd
+            gen = self.gen.copy()
+            gen[:, GEN_STATUS], gen[:, PG] = gen_status, self.dispatch
             v = solve_dc(net, self.base, bus, gen, ref, float(bus[ref[0], VA]) * np.pi / 180.0)
             ok, iters = True, 1
         else:
+            if self.v is None:
+                v0 = self.bus[:, VM] * np.exp(1j * np.pi / 180.0 * self.bus[:, VA])
+            else:
+                v0 = self.v.copy()
+            gb = self._gen_bus[on]
+            v0[gb] = self.gen[on, VG] / np.abs(v0[gb]) * v0[gb]
             v, ok, iters = solve_ac(net, sbus / self.base, v0, ref, pv, pq, tol=self.opts.pf_tol_pu)
         self.counters.pf_solved += 1
         self.counters.pf_iterations += iters
@@ -381,18 +409,46 @@ class BulkGrid:
             log.warning("t=%.0f s: power flow did not converge in %d iterations", t, iters)
             if self.v is not None:
                 return True  # keep the last good voltages
-        if not self.case.pf_dc:
-            update_generators(self.base, bus, gen, net, v, ref)
         self.v = v
-        self.pg_pf = np.where(gen_status > 0, gen[:, PG], 0.0)
-        self.qg_pf = np.where(gen_status > 0, gen[:, QG], 0.0)
         self.bus_pd, self.bus_qd = pd, qd
         self._last_sbus, self._last_pf_key = sbus, key
-        branch = self.branch.copy()
-        branch[:, BR_STATUS] = branch_status
-        sf, st = branch_flows(self.base, branch, net, v)
-        self.ploss = float(np.sum(sf.real + st.real))
+        self._pf_state = (gen_status, branch_status, net, ref)  # slack output and losses computed when asked
+        self._pf_outputs = None
         return True
+
+    def _outputs(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """(Pg, Qg per generator row, losses MW) of the last power flow, as pypower's ``pfsoln`` reports them."""
+        if self._pf_outputs is None:
+            if self._pf_state is None or self.v is None:
+                return self.dispatch.copy(), np.zeros(self.gen.shape[0]), 0.0
+            gen_status, branch_status, net, ref = self._pf_state
+            bus = self.bus.copy()
+            bus[:, PD], bus[:, QD] = self.bus_pd, self.bus_qd
+            gen = self.gen.copy()
+            gen[:, GEN_STATUS], gen[:, PG] = gen_status, self.dispatch
+            if not self.case.pf_dc:
+                update_generators(self.base, bus, gen, net, self.v, ref)
+            branch = self.branch.copy()
+            branch[:, BR_STATUS] = branch_status
+            sf, st = branch_flows(self.base, branch, net, self.v)
+            self._pf_outputs = (np.where(gen_status > 0, gen[:, PG], 0.0), np.where(gen_status > 0, gen[:, QG], 0.0),
+                                float(np.sum(sf.real + st.real)))
+        return self._pf_outputs
+
+    @property
+    def pg_pf(self) -> np.ndarray:
+        """Generator active power (MW) of the last power flow: the dispatch, with the slack's actual output."""
+        return self._outputs()[0]
+
+    @property
+    def qg_pf(self) -> np.ndarray:
+        """Generator reactive power (MVAr) of the last power flow."""
+        return self._outputs()[1]
+
+    @property
+    def ploss(self) -> float:
+        """Active losses (MW) of the last power flow."""
+        return self._outputs()[2]
 
     def _track_voltages(self) -> None:
         if self.v is None:
@@ -430,12 +486,13 @@ class BulkGrid:
         self._vmin.clear()
         self._vmax.clear()
         gen_rows: dict[str, list[float]] = {}
+        pg, qg, ploss = self._outputs()
         for g in range(self.gen.shape[0]):
             i = int(self.gen[g, GEN_BUS])
-            p = float(self.pg_pf[g]) if g < self.n_real_gen else float(self.dispatch[g])
-            q = float(self.qg_pf[g]) if g < self.n_real_gen else 0.0
+            p = float(pg[g]) if g < self.n_real_gen else float(self.dispatch[g])
+            q = float(qg[g]) if g < self.n_real_gen else 0.0
             gen_rows[str(g + 1)] = [p, q, 0.001 * float(self.lmp[i])]
-        return {"bus": bus_rows, "gen": gen_rows, "sys": {root: [self.ploss, 1 if self.converged else 0]}}
+        return {"bus": bus_rows, "gen": gen_rows, "sys": {root: [ploss, 1 if self.converged else 0]}}
 
     def model_dict(self) -> dict[str, Any]:
         """TESP's ``model_dict.json``: baseMVA, DSO buses, generators with costs, outages."""

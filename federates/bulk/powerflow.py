@@ -94,17 +94,21 @@ def make_sbus(base_mva: float, bus: np.ndarray, gen: np.ndarray) -> np.ndarray:
 def _jacobian_dense(y: np.ndarray, v: np.ndarray, pvpq: np.ndarray, pq: np.ndarray) -> np.ndarray:
     ibus = y @ v
     vnorm = v / np.abs(v)
+    n = v.size
+    diag = np.arange(n)
     # dS/dVm = diag(V) conj(Y diag(Vnorm)) + conj(diag(Ibus)) diag(Vnorm)
     ds_dvm = v[:, None] * np.conj(y * vnorm[None, :])
-    ds_dvm[np.diag_indices_from(ds_dvm)] += np.conj(ibus) * vnorm
+    ds_dvm[diag, diag] += np.conj(ibus) * vnorm
     # dS/dVa = j diag(V) conj(diag(Ibus) - Y diag(V))
     ds_dva = -1j * v[:, None] * np.conj(y * v[None, :])
-    ds_dva[np.diag_indices_from(ds_dva)] += 1j * v * np.conj(ibus)
-    j11 = ds_dva[np.ix_(pvpq, pvpq)].real
-    j12 = ds_dvm[np.ix_(pvpq, pq)].real
-    j21 = ds_dva[np.ix_(pq, pvpq)].imag
-    j22 = ds_dvm[np.ix_(pq, pq)].imag
-    return np.block([[j11, j12], [j21, j22]])
+    ds_dva[diag, diag] += 1j * v * np.conj(ibus)
+    # J = [[dP/dVa, dP/dVm], [dQ/dVa, dQ/dVm]] over rows (pvpq | pq) and columns (pvpq | pq)
+    rows = np.r_[pvpq, pq]
+    big = np.concatenate([ds_dva[rows][:, pvpq], ds_dvm[rows][:, pq]], axis=1)
+    m = pvpq.size
+    jac = big.real
+    jac[m:] = big[m:].imag
+    return jac
 
 
 def _jacobian_sparse(y: sp.csr_matrix, v: np.ndarray, pvpq: np.ndarray, pq: np.ndarray) -> sp.csr_matrix:

@@ -23,7 +23,7 @@ import numpy as np
 
 from vppfed.errors import UserError
 
-__all__ = ["BulkCase", "DsoBus", "Outage", "BackgroundLoad", "load_pp_case", "case_from_dict"]
+__all__ = ["BulkCase", "DsoBus", "Outage", "BackgroundLoad", "PmaxProfile", "load_pp_case", "case_from_dict"]
 
 # MATPOWER column counts (minimum) per array
 _MIN_COLS = {"bus": 13, "gen": 10, "branch": 11}
@@ -65,6 +65,19 @@ class BackgroundLoad:
         return self.mw[row]
 
 
+@dataclass(frozen=True)
+class PmaxProfile:
+    """A time-varying maximum output (wind, solar) of generator row ``index``: ``mw[k]`` from ``k·interval`` s,
+    looped. Our extension ``PmaxProfiles: [[gen_index, interval_s, [MW, ...]], ...]`` (TESP ignores it)."""
+
+    index: int
+    interval: float
+    mw: tuple[float, ...]
+
+    def at(self, t: float) -> float:
+        return self.mw[int(t // self.interval) % len(self.mw)]
+
+
 @dataclass
 class BulkCase:
     """A bulk-grid case: MATPOWER arrays (external bus numbers) plus the co-simulation schedule."""
@@ -86,6 +99,7 @@ class BulkCase:
     pf_dc: bool = False
     background: BackgroundLoad | None = None
     genfuel: list[str] | None = None
+    pmax_profiles: list[PmaxProfile] = field(default_factory=list)
     source: str = "<dict>"
 
     def ppc(self) -> dict[str, Any]:
@@ -205,13 +219,23 @@ def case_from_dict(doc: dict[str, Any], source: str = "<dict>", base_dir: Path |
     if period <= 0 or dt <= 0:
         raise UserError(f"{where}: fields 'Period' and 'dt' must be > 0")
     genfuel = doc.get("genfuel")
+    profiles: list[PmaxProfile] = []
+    for i, row in enumerate(doc.get("PmaxProfiles") or []):
+        try:
+            idx, interval, mw = int(row[0]), float(row[1]), tuple(float(v) for v in row[2])
+        except (TypeError, ValueError, IndexError):
+            raise UserError(f"{where}: field 'PmaxProfiles[{i}]': expected [gen_index, interval_s, [MW, ...]]") from None
+        if not 0 <= idx < gen.shape[0] or interval <= 0 or not mw:
+            raise UserError(f"{where}: field 'PmaxProfiles[{i}]': bad generator index, interval or empty profile")
+        profiles.append(PmaxProfile(idx, interval, mw))
     return BulkCase(
         base_mva=base_mva, bus=bus, gen=gen, branch=branch, gencost=gencost, areas=areas, dso=dso,
         units_out=_outages(doc, "UnitsOut", gen.shape[0], where),
         branches_out=_outages(doc, "BranchesOut", branch.shape[0], where),
         start_time=str(doc.get("StartTime", "2013-07-01 00:00:00")), tmax=tmax, period=period, dt=dt,
         opf_dc=bool(int(doc.get("opf_dc", 1))), pf_dc=bool(int(doc.get("pf_dc", 0))), background=background,
-        genfuel=[str(g[0] if isinstance(g, list) else g) for g in genfuel] if genfuel else None, source=source)
+        genfuel=[str(g[0] if isinstance(g, list) else g) for g in genfuel] if genfuel else None,
+        pmax_profiles=profiles, source=source)
 
 
 def load_pp_case(path: str | Path) -> BulkCase:

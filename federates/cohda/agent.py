@@ -69,6 +69,7 @@ class AgentStats:
     decides: int = 0
     candidates_created: int = 0
     bumps: int = 0
+    reverts: int = 0
 
 
 class CohdaAgent:
@@ -223,6 +224,7 @@ class CohdaAgent:
         target = int(cand.sel[own])
         if target != self.m and target != cur:
             self._bump(target)
+            self.stats.reverts += 1
             return True
         return False
 

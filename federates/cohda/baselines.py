@@ -1,7 +1,10 @@
 """Centralised baselines on the same instance: 1-opt local search (COHDA's yardstick) and a HiGHS MILP."""
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -53,6 +56,21 @@ def one_opt(schedules: np.ndarray, objective: Objective, init: np.ndarray, max_s
                           {"sweeps": sweeps})
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence file descriptor 1 (C-level prints) for the duration: benchmark stdout must stay JSON lines."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def milp(instance: Instance, time_limit: float = 60.0, threads: int = 1) -> BaselineResult:
     """Exact MILP for the weighted L1 objective, solved by HiGHS within ``time_limit`` seconds.
 
@@ -66,7 +84,8 @@ def milp(instance: Instance, time_limit: float = 60.0, threads: int = 1) -> Base
     n, m, t = s.shape
     w = np.ones(t) if instance.weights is None else instance.weights
     nx = n * m
-    h = highspy.Highs()
+    with _quiet_stdout():  # HiGHS prints its banner on construction, before output_flag can be set
+        h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("threads", int(threads))
@@ -104,8 +123,9 @@ def milp(instance: Instance, time_limit: float = 60.0, threads: int = 1) -> Base
     lp.a_matrix_.index_ = np.concatenate(index).astype(np.int32)
     lp.a_matrix_.value_ = np.concatenate(value)
     lp.integrality_ = [highspy.HighsVarType.kInteger] * nx + [highspy.HighsVarType.kContinuous] * t
-    h.passModel(lp)
-    h.run()
+    with _quiet_stdout():
+        h.passModel(lp)
+        h.run()
     status = h.modelStatusToString(h.getModelStatus())
     sol = np.asarray(h.getSolution().col_value)
     if sol.size < nx:

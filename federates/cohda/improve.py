@@ -2,8 +2,9 @@
 
 COHDA stops where no single agent can improve the candidate. Changing two agents at once escapes many of those
 points: for a pair (i, j) all M x M joint choices are scored in one expression from the running aggregate. Pairs are
-the overlay's edges (agents that talk to each other anyway) plus seeded random pairs; rounds repeat until a round
-improves by less than ``rel_tol`` or ``max_rounds`` is reached.
+all pairs when there are at most ``max_pairs`` of them, otherwise the overlay's edges (agents that talk to each other
+anyway) plus seeded random pairs; rounds repeat until a round improves by less than ``rel_tol`` or ``max_rounds``
+is reached.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class ImproveStats:
 
 
 def pairwise_improve(schedules: np.ndarray, selection: np.ndarray, objective: Objective, edges: np.ndarray,
-                     seed: int = 0, extra_pairs: float = 1.0, max_rounds: int = 20,
+                     seed: int = 0, extra_pairs: float = 5.0, max_rounds: int = 20, max_pairs: int = 20000,
                      rel_tol: float = 1e-9) -> tuple[np.ndarray, ImproveStats]:
     """Improve ``selection`` by joint 2-agent changes (returns a new selection and stats).
 
@@ -40,7 +41,8 @@ def pairwise_improve(schedules: np.ndarray, selection: np.ndarray, objective: Ob
     selection : ndarray (N,) of schedule indices
     objective : the global objective (minimised)
     edges : (E, 2) overlay edges used as pairs
-    extra_pairs : number of additional random pairs per round, as a multiple of N
+    extra_pairs : number of additional random pairs per round, as a multiple of N (large N only)
+    max_pairs : up to this many pairs in total, every pair is tried each round
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -52,9 +54,15 @@ def pairwise_improve(schedules: np.ndarray, selection: np.ndarray, objective: Ob
     moves = 0
     rounds = 0
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    all_pairs = None
+    if n * (n - 1) // 2 <= max_pairs:
+        a, b = np.triu_indices(n, 1)
+        all_pairs = np.stack([a, b], axis=1)
     for rounds in range(1, max_rounds + 1):
-        extra = rng.integers(0, n, size=(int(extra_pairs * n), 2))
-        pairs = np.concatenate([edges, extra])
+        if all_pairs is not None:
+            pairs = all_pairs
+        else:
+            pairs = np.concatenate([edges, rng.integers(0, n, size=(int(extra_pairs * n), 2))])
         pairs = pairs[pairs[:, 0] != pairs[:, 1]]
         pairs = pairs[rng.permutation(len(pairs))]
         start = cur

@@ -30,7 +30,8 @@ class InprocConfig:
     """Timing of the simulated network, in abstract time units (think milliseconds).
 
     ``msg_delay`` and ``wake_delay`` are uniform ranges; ``idle_timeout`` is how long an agent waits with no new
-    message before returning its weight; ``stop_at`` forces an anytime stop at that simulated time;
+    message before returning its weight; ``stop_at`` forces an anytime stop at that simulated time, ``wall_limit``
+    after that many wall-clock seconds (checked every 1,024 events, so not bit-reproducible);
     ``max_events`` bounds the run (safety net, the result is then an anytime result).
     """
 
@@ -38,6 +39,7 @@ class InprocConfig:
     wake_delay: tuple[float, float] = (0.0, 10.0)
     idle_timeout: float = 20.0
     stop_at: float | None = None
+    wall_limit: float | None = None
     max_events: int = 50_000_000
     trace: bool = True
 
@@ -163,9 +165,11 @@ def run_inproc(controller: CohdaController, agents: list[CohdaAgent], catalogue:
     while heap:
         t, _, kind, dst, payload = heapq.heappop(heap)
         events += 1
-        if events > config.max_events and not controller.current.stopping:
-            log.warning("event budget exhausted at t=%.1f: anytime stop", t)
-            begin_stop(t)
+        if not events & 1023 and not controller.current.stopping:
+            if events > config.max_events or (
+                    config.wall_limit is not None and time.perf_counter() - wall0 > config.wall_limit):
+                log.warning("event or wall-time budget exhausted at t=%.1f: anytime stop", t)
+                begin_stop(t)
         if kind == _DELIVER:
             if dst == CONTROLLER:
                 if isinstance(payload, WeightMessage):

@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve_p.add_argument("--stop-at", type=float, default=None,
                          help="anytime stop at this simulated time (inproc time units)")
     solve_p.add_argument("--federates", type=int, default=2, help="agent federates for --transport helics")
+    solve_p.add_argument("--plots", type=Path, default=None,
+                         help="write convergence, target-vs-achieved and per-agent figures (PNG+PDF) here")
     solve_p.set_defaults(func=_solve)
 
     gen_p = sub.add_parser("generate", help="write a mixed-unit instance with a planted target")
@@ -53,6 +55,10 @@ def _solve(args: argparse.Namespace) -> int:
     result = solve(instance, args.transport, args.seed, improve=args.improve, config=config,
                    helics_options={"federates": args.federates})
     data = result.to_json(with_trace=args.trace)
+    if args.plots is not None:
+        from vppfed.postprocess.cohda_plots import plot_all
+
+        plot_all(instance, result.to_json(with_trace=True), args.plots)
     if args.json:
         print(json.dumps(data))
     else:

@@ -1,0 +1,54 @@
+"""The 8-bus ERCOT-style model: its layout, wind profiles honoured by the OPF, a feasible and converged peak hour."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vppfed.configs.bulk_ercot8 import Ercot8Params, write_ercot8_model
+from vppfed.configs.case import build_case
+from vppfed.federates.bulk.core import BulkGrid
+from vppfed.federates.bulk.ppcase import load_pp_case
+
+
+def test_model_layout_and_determinism(tmp_path):
+    a = write_ercot8_model(Ercot8Params(), tmp_path / "a")
+    b = write_ercot8_model(Ercot8Params(), tmp_path / "b")
+    assert a.read_bytes() == b.read_bytes()
+    case = load_pp_case(a)
+    assert case.bus.shape[0] == 8 and case.gen.shape[0] == 19 and set(case.genfuel) == {
+        "nuclear", "coal", "gas_cc", "gas_ct", "wind"}
+    assert [d.bus for d in case.dso] == list(range(1, 9)) and case.background.mw.shape == (288, 8)
+    assert len(case.pmax_profiles) == 3 and all(len(p.mw) == 72 for p in case.pmax_profiles)
+    other = load_pp_case(write_ercot8_model(Ercot8Params(wind_seed=1), tmp_path / "c"))
+    assert other.pmax_profiles[0].mw != case.pmax_profiles[0].mw
+
+
+def test_wind_follows_its_profile_and_the_peak_hour_solves(tmp_path):
+    case = load_pp_case(write_ercot8_model(Ercot8Params(), tmp_path))
+    grid = BulkGrid(case)
+    for d in case.dso:
+        grid.set_feeder_load(d.bus, complex(250e3, 80e3))
+    for t in (3 * 3600 - 15.0, 16 * 3600 - 15.0):  # night and the afternoon peak
+        grid.step(t)
+        assert grid.converged
+        for prof in case.pmax_profiles:
+            assert grid.dispatch[prof.index] <= prof.at(t) + 1e-6
+        assert 20.0 < grid.lmp.min() and grid.lmp.max() < 200.0
+    # the peak needs more than the cheap units: gas turbines or the last combined cycles set the price
+    assert grid.lmp.max() > 40.0
+    assert np.all(np.abs(grid.v) > 0.9)
+
+
+def test_bulk_section_builds_an_ercot8_case(tmp_path):
+    built = build_case({"case": {"name": "e8", "hours": 1}, "bulk": {"model": "ercot8", "bus": 3,
+                                                                      "outage_gen": None}}, tmp_path / "case")
+    case = load_pp_case(built.directory / "ercot8_pp.json")
+    assert [d.bus for d in case.dso] == [3] and case.dso[0].scale == pytest.approx(250.0)
+
+
+def test_section_outage_reaches_the_ercot8_model(tmp_path):
+    built = build_case({"case": {"name": "e8", "hours": 1}, "bulk": {"model": "ercot8", "bus": 2, "outage_gen": 0,
+                                                                      "outage_start_h": 1, "outage_end_h": 2}},
+                       tmp_path / "case")
+    case = load_pp_case(built.directory / "ercot8_pp.json")
+    assert [(o.index, o.t_out, o.t_in) for o in case.units_out] == [(0, 3600.0, 7200.0)]
