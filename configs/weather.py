@@ -181,6 +181,16 @@ class WeatherSeries:
         """Every column at HELICS time ``t`` seconds."""
         return {name: float(np.interp(t, self.seconds, col)) for name, col in self.values.items()}
 
+    def row(self, t: float) -> int:
+        """Index of the last row at or before ``t`` (0 before the first row)."""
+        return max(0, int(np.searchsorted(self.seconds, t, side="right")) - 1)
+
+    def held(self, t: float) -> dict[str, float]:
+        """Every column of :meth:`row` at ``t``: the values as TESP's weather agent publishes them, once per row
+        (every 5 min) and held in between."""
+        i = self.row(t)
+        return {name: float(col[i]) for name, col in self.values.items()}
+
 
 def read_weather(path: str | Path, start: str, timezone_name: str) -> WeatherSeries:
     """Read a TESP ``weather.dat`` (any column order; ``datetime`` first) relative to the case start.

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 ENV_PROGRESS_DIR = "VPPFED_PROGRESS_DIR"
 ENV_PID_DIR = "VPPFED_PID_DIR"
 ENV_RESUME = "VPPFED_RESUME"
+ENV_PROFILE_DIR = "VPPFED_PROFILE_DIR"
 
 
 class FederateStopped(Exception):
@@ -435,7 +436,18 @@ def run_federate(factory: Callable[[argparse.Namespace], FederateBase], parser: 
     except Exception as exc:  # noqa: BLE001 - report config errors as one line
         log.error("cannot start federate: %s", exc)
         return 2
-    return federate.run()
+    profile_dir = os.environ.get(ENV_PROFILE_DIR)
+    if not profile_dir:
+        return federate.run()
+    # where the time goes, per federate: VPPFED_PROFILE_DIR=DIR writes DIR/<name>.prof (pstats format)
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(federate.run)
+    finally:
+        Path(profile_dir).mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(str(Path(profile_dir) / f"{federate.name}.prof"))
 
 
 def write_pid(name: str, pid: int) -> None:

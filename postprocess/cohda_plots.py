@@ -41,6 +41,7 @@ def plot_convergence(trace: Sequence[dict[str, float]], out: Path, stem: str = "
     a.set_ylabel("objective D (kW)")
     b.step(wall, perf, where="post", color="C1")
     b.set_xlabel("wall time (s)")
+    a.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
     for ax in (a, b):
         ax.grid(alpha=0.3)
         if perf.min() > 0:

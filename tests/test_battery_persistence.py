@@ -12,7 +12,7 @@ import pytest
 
 from vppfed.errors import UserError
 from vppfed.federates.battery.config import BatteryConfig
-from vppfed.federates.battery.manager import BatteryManager, StepInput
+from vppfed.federates.battery.manager import STATE_FORMAT, BatteryManager, StepInput
 from vppfed.federates.battery.persistence import StateStore
 
 CFG = BatteryConfig(capacity_ah=28.125, nominal_voltage_v=480.0, max_charge_w=5000.0, max_discharge_w=5000.0,
@@ -175,7 +175,7 @@ def test_empty_store_and_malformed_state_are_clear_errors(tmp_path):
     store = StateStore.create(tmp_path / "s.sqlite", CFG.fingerprint())
     with pytest.raises(UserError, match="no saved battery step"):
         BatteryManager.resume(CFG, store)
-    store.save(1, 0.0, {"format": "vppfed.battery.manager/1", "step": 1})
+    store.save(1, 0.0, {"format": STATE_FORMAT, "step": 1})
     with pytest.raises(UserError, match="incomplete or malformed"):
         BatteryManager.resume(CFG, store)
     good = BatteryManager(CFG)

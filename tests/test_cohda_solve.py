@@ -3,8 +3,6 @@ membership, baselines, improvement, instances and the command line."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -164,18 +162,32 @@ def test_bad_instance_files_are_user_errors(tmp_path):
         load_instance(p)
 
 
-def test_cli_generate_then_solve_prints_one_json_object(tmp_path):
+def test_cli_generate_then_solve_prints_one_json_object(tmp_path, capsys):
+    from vppfed.cli import main
+
     out = tmp_path / "inst.npz"
-    cmd = [sys.executable, "-m", "vppfed.cli", "cohda"]
-    subprocess.run(cmd + ["generate", "--agents", "20", "--schedules", "4", "--intervals", "24", "--seed", "2",
-                          "--out", str(out)], check=True, capture_output=True)
-    done = subprocess.run(cmd + ["solve", "--instance", str(out), "--seed", "1", "--json"], check=True,
-                          capture_output=True, text=True)
-    data = json.loads(done.stdout)
+    assert main(["cohda", "generate", "--agents", "20", "--schedules", "4", "--intervals", "24", "--seed", "2",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["cohda", "solve", "--instance", str(out), "--seed", "1", "--json", "--plots",
+                 str(tmp_path / "figs")]) == 0
+    data = json.loads(capsys.readouterr().out)
     for key in ("selection", "D", "messages", "bytes", "seconds", "agents"):
         assert key in data
     assert data["agents"] == 20 and len(data["selection"]) == 20
     assert load_instance(out).distance(data["selection"]) == pytest.approx(data["D"])
-    bad = subprocess.run(cmd + ["solve", "--instance", str(tmp_path / "missing.npz"), "--json"],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and "file not found" in bad.stderr and "Traceback" not in bad.stderr
+    assert {p.name for p in (tmp_path / "figs").iterdir()} >= {"cohda_convergence.png", "cohda_target.pdf",
+                                                                "cohda_agents.png"}
+    assert main(["cohda", "solve", "--instance", str(tmp_path / "missing.npz"), "--json"]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_helics_transport_runs_the_same_agents_to_termination(tmp_path):
+    inst = generate(24, 5, 24, seed=4)
+    res = solve(inst, transport="helics", seed=0, helics_options={"federates": 2, "folder": tmp_path / "fed"})
+    assert res.terminated and len(res.selection) == 24
+    assert is_one_opt(inst, res.selection)
+    assert res.messages > 0 and res.bytes > 0
+    assert not list((tmp_path / "fed").glob("*.log")) or all(
+        "Traceback" not in p.read_text() for p in (tmp_path / "fed").glob("cohda_*.log"))

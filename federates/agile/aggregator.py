@@ -10,6 +10,7 @@ Per step ``k`` (:meth:`Aggregator.step`, or :meth:`begin_step` + :meth:`finish_s
    for its step, then the commands sent for later steps), so several elapsed steps are integrated, not one;
 4. a unit silent for more than ``keepalive_timeout`` steps becomes *unmanaged*: it gets no commands and its predicted
    power (clip of its last command, at least its forced power) is counted as fixed; a fresh report re-admits it;
+   a unit whose last report said ``avail: false`` (an EV away from home) is left out the same way, with 0 kW;
 5. the managed units are dispatched with the ``strict`` rules on the estimates, against ``signal - fixed``.
 """
 from __future__ import annotations
@@ -52,6 +53,9 @@ class AggregatorStep:
     unmanaged: int
     reports: int
     stale: int
+    p_min: float = float("nan")
+    p_max: float = float("nan")
+    unavailable: int = 0
 
 
 class Aggregator:
@@ -81,6 +85,7 @@ class Aggregator:
         self.last_heard = np.zeros(n, dtype=np.int64)
         self.managed = np.ones(n, dtype=bool)
         self.active = np.ones(n, dtype=bool)
+        self.available = np.ones(n, dtype=bool)
         self.cmd_hist = np.zeros((self.cfg.history, n))
 
     def _register(self, msgs: list[dict[str, Any]], k: int) -> None:
@@ -89,7 +94,7 @@ class Aggregator:
             return
         old_n = len(self.rows)
         saved = {name: getattr(self, name) for name in ("E", "P_assumed", "command", "running", "k_known",
-                                                        "last_heard", "managed", "active", "cmd_hist")}
+                                                        "last_heard", "managed", "active", "available", "cmd_hist")}
         for m in new:
             self.index[m["unit"]] = len(self.rows)
             self.rows.append((m["unit"], *(m[f] for f in FLOAT_FIELDS)))
@@ -103,6 +108,7 @@ class Aggregator:
         self.command[sl] = self.p.P0[sl]
         self.k_known[sl] = [int(m.get("k", 0)) for m in new]
         self.last_heard[sl] = self.k_known[sl]
+        self.available[sl] = [bool(m.get("avail", True)) for m in new]
         self._fleet = None
 
     def receive(self, msg: dict[str, Any]) -> None:
@@ -129,31 +135,36 @@ class Aggregator:
             self.E = np.clip(self.E + Ts * self.P_assumed, p.Emin, p.Emax)
             self.running &= (p.kind != BAKERY) | (self.E < p.Emax)
             if kk < k:
-                self.P_assumed, self.running = apply_command(p, kk, self.E, self.command, self.running, Ts)
+                self.P_assumed, self.running = apply_command(p, kk, self.E, self.command, self.running, Ts,
+                                                             self.available)
         reports, stale = self._apply_reports(msgs, k)
         silent = (k - 1) - self.last_heard
         self.managed &= silent <= self.cfg.keepalive_timeout
         self.managed |= reports  # a fresh report is a resync: re-admit
-        managed = self.managed & self.active
+        managed = self.managed & self.active & self.available
         fixed_mask = ~managed & self.active
-        P_pred, _ = apply_command(p, k, self.E, self.command, self.running, Ts)
+        P_pred, _ = apply_command(p, k, self.E, self.command, self.running, Ts, self.available)
         fixed = float(np.sum(P_pred[fixed_mask]))
         messages: list[dict[str, Any]] = []
         members = np.flatnonzero(managed)
+        p_min = p_max = fixed
         if members.size:
             fleet = self._fleet_for(members)
             fleet.set_state(self.E[members], self.P_assumed[members], self.running[members], k)
-            fleet.dispatch(k, float(signal) - fixed)
+            result = fleet.dispatch(k, float(signal) - fixed)
+            p_min, p_max = fixed + result.p_agg_min, fixed + result.p_agg_max
             P_m = fleet.unit_power()
             self.command[members] = P_m
             messages = [{"type": DISPATCH, "unit": p.names[i], "k": k, "P": float(P_m[j])}
                         for j, i in enumerate(members.tolist())]
-        self.P_assumed, self.running = apply_command(p, k, self.E, self.command, self.running, Ts)
+        self.P_assumed, self.running = apply_command(p, k, self.E, self.command, self.running, Ts, self.available)
         self.cmd_hist[k % self.cfg.history] = self.command
         self.k = k
         summary = AggregatorStep(k=k, signal=float(signal), planned=float(np.sum(self.P_assumed[self.active])), fixed=fixed,
-                                 managed=int(members.size), unmanaged=int(np.sum(fixed_mask)),
-                                 reports=int(np.sum(reports)), stale=stale)
+                                 managed=int(members.size),
+                                 unmanaged=int(np.sum(~self.managed & self.active & self.available)),
+                                 reports=int(np.sum(reports)), stale=stale, p_min=p_min, p_max=p_max,
+                                 unavailable=int(np.sum(~self.available & self.active)))
         return messages, summary
 
     def step(self, k: int, signal: float) -> tuple[list[dict[str, Any]], AggregatorStep]:
@@ -189,14 +200,15 @@ class Aggregator:
             E = np.array([float(m["E"])])
             P = np.array([float(m["P"])])
             run = np.array([bool(m["running"])])
+            avail = np.array([bool(m.get("avail", True))])
             for j in range(kr + 1, k):  # roll forward over the steps elapsed since the report
                 E = np.clip(E + Ts * P, one.Emin, one.Emax)
                 run &= (one.kind != BAKERY) | (E < one.Emax)
-                P, run = apply_command(one, j, E, self.cmd_hist[j % H, i:i + 1], run, Ts)
+                P, run = apply_command(one, j, E, self.cmd_hist[j % H, i:i + 1], run, Ts, avail)
             if kr + 1 <= k:
                 E = np.clip(E + Ts * P, one.Emin, one.Emax)
                 run &= (one.kind != BAKERY) | (E < one.Emax)
-            self.E[i], self.running[i], self.k_known[i] = E[0], run[0], kr
+            self.E[i], self.running[i], self.k_known[i], self.available[i] = E[0], run[0], kr, avail[0]
             fresh[i] = True
         self.stale_total += stale
         return fresh, stale

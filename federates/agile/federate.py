@@ -1,31 +1,59 @@
 """Thin HELICS adapters: the aggregator federate and the unit-host federate (many units per process).
 
-Timing (step length ``step`` seconds): unit hosts are granted ``k*step``, the aggregator ``(k-1/2)*step``, so each side
-sees every message the other sent in the previous half step; the result equals :func:`~.netsim.run_network` with the
-same seeds. Messages travel as one JSON list per host and direction and step over HELICS endpoints; loss and delay
-are applied by the seeded :class:`~.link.Link` of the sender before the message is handed to HELICS (HELICS's random
-filters cannot be seeded). Metrics: ``vpp_<root>_metrics.json`` (aggregator view) and ``vpphost<h>_<root>_metrics.json``
-(each unit's own P [kW] and E [kWh]).
+Timing (step length ``S`` = ``--step`` seconds): step k = 1..N covers ``[(k-1) S, k S)``. The aggregator is granted
+``(k-1) S + 1`` and dispatches step k; the unit hosts are granted ``(k-1) S + 2``, take the newest commands and
+apply them. So each side sees every message the other sent one second earlier, and the result equals
+:func:`~.netsim.run_network` with the same seeds. A host of GridLAB-D devices also reads the feeder's publications
+from ``(k-1) S`` (the state at the start of step k, after the previous step's setpoints) and publishes setpoints that
+the feeder writes before its next solve; the feeder's period (15 s) must divide ``S``, so no grant time is ever shared
+with it and what each side sees does not depend on scheduling. The case horizon is ``N S``.
+
+Messages travel as one JSON list per host and direction and step over HELICS endpoints; loss and delay are applied
+by the seeded :class:`~.link.Link` of the sender before the message is handed to HELICS (HELICS's random filters
+cannot be seeded).
+
+Metrics (``StartTime`` = the case start; rows at the step's start time ``(k-1) S``, with the step number ``k``):
+
+- ``vpp_<root>_metrics.json``, uid ``vpp``: step ``k``, ``step_s``, ``Ts_h``, ``signal``, ``planned`` (the
+  aggregator's prediction of the total power), ``fixed`` (unmanaged units), ``p_min``/``p_max`` (feasible range of
+  the portfolio as the aggregator sees it), unit counts, reports and stale reports;
+- ``vppview_<root>_metrics.json``, one uid per unit: the aggregator's view, ``E`` [kWh] and ``P`` [kW] it assumes,
+  ``managed``, ``avail``;
+- ``vppunit_<root>_host<h>_metrics.json``, one uid per unit: the unit's own ``P`` (applied/set), ``E`` at the start of
+  the step, ``P_meas`` (what it delivered: equal to ``P`` for model units, measured by GridLAB-D for devices, NaN for
+  the last step of a device host, which ends before the feeder has solved it), ``avail`` and its limits.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from vppfed.federates.agile.aggregator import Aggregator, AggregatorConfig
+from vppfed.federates.agile.devices import DeviceBank, read_devices_json
 from vppfed.federates.agile.link import Link, LinkConfig
 from vppfed.federates.agile.portfolio import read_params_csv
-from vppfed.federates.agile.signal import read_signal_csv
+from vppfed.federates.agile.signal import SignalInput, read_signal_csv
 from vppfed.federates.agile.unit_host import UnitHost
 from vppfed.federates.metrics import MetricsWriter
 from vppfed.federates.runtime import FederateBase, base_argument_parser, run_federate, stop_seconds
 
 log = logging.getLogger(__name__)
 ENDPOINT = "vpp"
+AGGREGATOR_LEAD_S = 1
+HOST_LEAD_S = 2
+
+AGGREGATOR_COLUMNS = [("k", "count"), ("step_s", "s"), ("Ts_h", "h"), ("signal", "kW"), ("planned", "kW"),
+                      ("fixed", "kW"), ("p_min", "kW"), ("p_max", "kW"), ("managed", "count"), ("unmanaged", "count"),
+                      ("unavailable", "count"), ("reports", "count"), ("stale", "count")]
+VIEW_COLUMNS = [("E", "kWh"), ("P", "kW"), ("managed", "bool"), ("avail", "bool")]
+UNIT_COLUMNS = [("k", "count"), ("P", "kW"), ("E", "kWh"), ("P_meas", "kW"), ("avail", "bool"), ("Pmin", "kW"),
+                ("Pmax", "kW"), ("Emin", "kWh"), ("Emax", "kWh")]
 
 
 def _link(text: str) -> LinkConfig:
@@ -33,29 +61,55 @@ def _link(text: str) -> LinkConfig:
     return LinkConfig(loss=float(loss), delay=int(delay), jitter=int(jitter))
 
 
+class StepClock:
+    """Grant times ``(k-1) * step + lead`` of one side of the VPP; step numbers from times and back."""
+
+    def __init__(self, step: float, lead: float) -> None:
+        if not 0 < lead < step:
+            raise ValueError(f"step: {step} s is too short for a lead of {lead} s")
+        self.step, self.lead = float(step), float(lead)
+
+    def time_of(self, k: int) -> float:
+        return (k - 1) * self.step + self.lead
+
+    def step_of(self, t: float) -> int | None:
+        """The step granted at ``t``, or None if ``t`` is not a grant time (the final grant at the stop time)."""
+        k = (t - self.lead) / self.step + 1
+        return int(round(k)) if abs(k - round(k)) < 1e-9 else None
+
+    def next_time(self, t: float) -> float:
+        return (math.floor((t - self.lead) / self.step + 1e-9) + 1) * self.step + self.lead
+
+
 class AggregatorFederate(FederateBase):
     """Receives registrations/reports, dispatches the signal (CSV or a subscribed value) to the unit hosts."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         super().__init__(args.config, stop_seconds(args))
-        self.step_s = float(args.step)
+        self.clock = StepClock(args.step, AGGREGATOR_LEAD_S)
+        self.ts_h = float(args.ts_hours)
         self.hosts = [h for h in args.hosts.split(",") if h]
         self.signal = read_signal_csv(args.signal) if args.signal else None
-        self.signal_input, self.signal_scale = args.signal_input, float(args.signal_scale)
-        self.agg = Aggregator(AggregatorConfig(keepalive_timeout=args.keepalive_timeout))
+        self.signal_input = (SignalInput(target=args.signal_input, type=args.signal_type, part=args.signal_part,
+                                         scale=args.signal_scale, offset=args.signal_offset,
+                                         add_own=args.signal_add_own, initial=args.signal_initial)
+                             if args.signal_input else None)
+        self.last_input: Any = None
+        self.own_prev = 0.0
+        self.agg = Aggregator(AggregatorConfig(Ts=self.ts_h, keepalive_timeout=args.keepalive_timeout))
         self.downs = [Link(_link(args.downlink), args.seed * 1000 + 2 * h + 1) for h in range(len(self.hosts))]
         self.host_of: dict[str, int] = {}
-        self.last_signal = 0.0
-        self.metrics = MetricsWriter(Path(args.out), "vpp", args.metrics_root or "agile",
-                                     [("signal", "kW"), ("planned", "kW"), ("fixed", "kW"), ("managed", "count"),
-                                      ("unmanaged", "count"), ("reports", "count"), ("stale", "count")],
-                                     "2013-07-01 00:00:00")
+        root = args.metrics_root or "agile"
+        self.metrics = MetricsWriter(Path(args.out), "vpp", root, AGGREGATOR_COLUMNS, args.start_label)
+        self.views = MetricsWriter(Path(args.out), "vppview", root, VIEW_COLUMNS, args.start_label)
 
     def next_time(self, t: float) -> float:
-        return (np.floor(t / self.step_s + 0.5) + 0.5) * self.step_s
+        return self.clock.next_time(t)
 
     def on_step(self, t: float) -> None:
-        k = int(round(t / self.step_s + 0.5))
+        k = self.clock.step_of(t)
+        if k is None:
+            return
         for src, payload, _ in self.receive(ENDPOINT):
             host = src.split("/")[0]
             for msg in json.loads(payload):
@@ -64,6 +118,7 @@ class AggregatorFederate(FederateBase):
                 self.agg.receive(msg)
         signal = self._signal(k)
         commands, s = self.agg.step(k, signal)
+        self.own_prev = s.planned
         per_host: list[list[dict]] = [[] for _ in self.hosts]
         for cmd in commands:
             per_host[self.host_of.get(cmd["unit"], 0)].append(cmd)
@@ -72,53 +127,106 @@ class AggregatorFederate(FederateBase):
             due = self.downs[h].due(k)
             if due:
                 self.send(ENDPOINT, f"{host}/{ENDPOINT}", json.dumps(due, separators=(",", ":")))
-        self.metrics.write(t, {"vpp": [s.signal, s.planned, s.fixed, s.managed, s.unmanaged, s.reports, s.stale]})
+        t_row = (k - 1) * self.clock.step
+        self.metrics.write(t_row, {"vpp": [k, self.clock.step, self.ts_h, s.signal, s.planned, s.fixed, s.p_min,
+                                           s.p_max, s.managed, s.unmanaged, s.unavailable, s.reports, s.stale]})
+        a = self.agg
+        if a.p is not None:
+            managed = a.managed & a.active & a.available
+            self.views.write(t_row, {name: [float(a.E[i]), float(a.P_assumed[i]), int(managed[i]),
+                                            int(a.available[i])] for i, name in enumerate(a.p.names)})
 
     def _signal(self, k: int) -> float:
         if self.signal is not None:
             return float(self.signal[min(k, len(self.signal)) - 1])
-        value = self.updated(self.signal_input) if self.signal_input else None
+        if self.signal_input is None:
+            return 0.0
+        value = self.updated(self.signal_input.target, self.signal_input.type)
         if value is not None:
-            self.last_signal = float(value) * self.signal_scale
-        return self.last_signal
+            self.last_input = value
+        return self.signal_input.value(self.last_input, self.own_prev)
 
     def on_finish(self, failed: bool) -> None:
         self.metrics.close()
+        self.views.close()
 
 
 class UnitHostFederate(FederateBase):
-    """Hosts the units of one params CSV block: integrates, applies commands, reports."""
+    """Hosts one block of the params CSV: integrates (or reads its devices), applies commands, reports."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         super().__init__(args.config, stop_seconds(args))
-        self.step_s = float(args.step)
+        self.clock = StepClock(args.step, HOST_LEAD_S)
         portfolio = read_params_csv(args.params)
         blocks = np.array_split(np.arange(len(portfolio)), args.of)
-        self.units = portfolio.subset(blocks[args.index])
-        self.host = UnitHost(self.units)
+        block = blocks[args.index]
+        self.units = portfolio.subset(block)
+        self.bank: DeviceBank | None = None
+        if args.devices:
+            devices = read_devices_json(args.devices)
+            if [d.unit for d in devices] != list(portfolio.names):
+                raise ValueError(f"{args.devices}: units differ from {args.params}")
+            self.bank = DeviceBank([devices[i] for i in block], args.ts_hours)
+            self.host = UnitHost(self.units, Ts=args.ts_hours, available=self.bank.initial_availability(),
+                                 discharge_efficiency=self.bank.discharge_efficiency())
+        else:
+            self.host = UnitHost(self.units, Ts=args.ts_hours)
         self.up = Link(_link(args.uplink), args.seed * 1000 + 2 * args.index)
         self.aggregator = args.aggregator
-        self.metrics = MetricsWriter(Path(args.out), f"vpphost{args.index}", args.metrics_root or "agile",
-                                     [("P", "kW"), ("E", "kWh")], "2013-07-01 00:00:00")
+        self.metrics = MetricsWriter(Path(args.out), "vppunit", f"{args.metrics_root or 'agile'}_host{args.index}",
+                                     UNIT_COLUMNS, args.start_label)
+        self._pending_row: dict[str, list[float]] | None = None
+        self._pending_k = 0
 
     def on_start(self) -> None:
         self.up.send(self.host.registrations(), 0)
         self._flush(0)
+        if self.bank is not None:
+            self._publish_setpoints(force=True)
 
     def _flush(self, k: int) -> None:
         due = self.up.due(k)
         if due:
             self.send(ENDPOINT, f"{self.aggregator}/{ENDPOINT}", json.dumps(due, separators=(",", ":")))
 
+    def _publish_setpoints(self, force: bool = False) -> None:
+        assert self.bank is not None
+        for key, value in self.bank.setpoints(self.host.P, force=force):
+            self.publish(key, value)
+
+    def _row(self, P_meas: np.ndarray) -> dict[str, list[float]]:
+        h, p = self.host, self.units
+        return {name: [h.k, float(h.P[i]), float(h.E[i]), float(P_meas[i]), int(h.available[i]), float(p.Pmin[i]),
+                       float(p.Pmax[i]), float(p.Emin[i]), float(p.Emax[i])] for i, name in enumerate(p.names)}
+
     def on_step(self, t: float) -> None:
-        k = int(round(t / self.step_s))
+        k = self.clock.step_of(t)
+        if k is None:
+            return
         commands = [m for _, payload, _ in self.receive(ENDPOINT) for m in json.loads(payload)]
-        self.up.send(self.host.step(k, commands), k)
+        measured = None
+        if self.bank is not None:
+            for target, typ in self.bank.targets():
+                value = self.updated(target, typ)
+                if value is not None:
+                    self.bank.receive(target, value)
+            measured = self.bank.measure()
+            if self._pending_row is not None:  # the previous step, now that its delivered power is measured
+                for j, name in enumerate(self.units.names):
+                    self._pending_row[name][3] = float(measured.P_meas[j])
+                self.metrics.write((self._pending_k - 1) * self.clock.step, self._pending_row)
+        self.up.send(self.host.step(k, commands, measured), k)
         self._flush(k)
-        self.metrics.write(t, {name: [float(self.host.P[i]), float(self.host.E[i])]
-                               for i, name in enumerate(self.units.names)})
+        t_row = (k - 1) * self.clock.step
+        if self.bank is not None:
+            self._publish_setpoints()
+            self._pending_row, self._pending_k = self._row(np.full(len(self.units), np.nan)), k
+        else:
+            self.metrics.write(t_row, self._row(self.host.P))
 
     def on_finish(self, failed: bool) -> None:
+        if self._pending_row is not None:
+            self.metrics.write((self._pending_k - 1) * self.clock.step, self._pending_row)
         self.metrics.close()
 
 
@@ -126,17 +234,28 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m vppfed.federates.agile aggregator|host --config X.json ...``."""
     parser = base_argument_parser("agile VPP federate")
     parser.add_argument("role", choices=("aggregator", "host"))
-    parser.add_argument("--step", type=float, default=60.0, help="dispatch step [s] (even number)")
+    parser.add_argument("--step", type=float, default=60.0, help="dispatch step S [s] (>= 3)")
+    parser.add_argument("--ts-hours", type=float, default=1.0,
+                        help="step length Ts of the unit model [h] (1: the reference's abstract steps; S/3600 for "
+                             "devices in kW and kWh)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=".", help="folder for metrics")
+    parser.add_argument("--start-label", default="2013-07-01 00:00:00", help="metrics StartTime (the case start)")
     parser.add_argument("--signal", default=None, help="signal CSV (aggregator)")
-    parser.add_argument("--signal-input", default=None, help="subscription target to follow instead of a CSV")
-    parser.add_argument("--signal-scale", type=float, default=1.0)
+    parser.add_argument("--signal-input", default=None, help="publication to follow instead of a CSV")
+    parser.add_argument("--signal-type", choices=("double", "complex"), default="double")
+    parser.add_argument("--signal-part", choices=("real", "imag", "abs"), default="real")
+    parser.add_argument("--signal-scale", type=float, default=1.0, help="kW per unit of the input")
+    parser.add_argument("--signal-offset", type=float, default=0.0, help="kW")
+    parser.add_argument("--signal-add-own", action="store_true",
+                        help="add the VPP's planned power of the previous step (follow a quantity without the VPP)")
+    parser.add_argument("--signal-initial", type=float, default=0.0, help="signal before the first value [kW]")
     parser.add_argument("--hosts", default="", help="comma-separated unit-host federate names (aggregator)")
     parser.add_argument("--keepalive-timeout", type=int, default=3)
     parser.add_argument("--downlink", default="0,0,0", help="loss,delay,jitter of dispatch messages")
     parser.add_argument("--uplink", default="0,0,0", help="loss,delay,jitter of reports (host)")
     parser.add_argument("--params", default=None, help="params CSV (host)")
+    parser.add_argument("--devices", default=None, help="device map JSON: units are GridLAB-D devices (host)")
     parser.add_argument("--index", type=int, default=0, help="this host's block of the params CSV")
     parser.add_argument("--of", type=int, default=1, help="number of hosts")
     parser.add_argument("--aggregator", default="vpp_aggregator")

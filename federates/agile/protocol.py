@@ -2,17 +2,20 @@
 
 Messages are small dicts (JSON over HELICS endpoints), always carrying the sender's own step ``k``:
 
-``register``    unit -> aggregator, at start: ``unit`` and its parameters (the params CSV row) and state
+``register``    unit -> aggregator, at start: ``unit`` and its parameters (the params CSV row) and state, with
+                ``avail`` when the unit starts unavailable
 ``report``      unit -> aggregator, every step: energy ``E`` at the start of step ``k`` (after integration), the
-                power ``P`` it applies during step ``k``, bakery ``running``; a report is also a keep-alive
+                power ``P`` it applies during step ``k``, bakery ``running`` and, from hosts of real devices, ``avail``
+                (false while the device cannot take power, e.g. an EV that is not plugged in); a report is also a
+                keep-alive
 ``keepalive``   unit -> aggregator, on steps without a report
 ``dispatch``    aggregator -> unit: power ``P`` for step ``k``
 ``deregister``  unit -> aggregator, at the end
 
 :func:`apply_command` is the unit's own safety rule, used by the units *and* by the aggregator to predict them: the
 command is clipped to the limits of the current step, never below the unit's forced power (``strict`` agility), a
-started bakery keeps running until full and an idle bakery that is told to run starts at full power. Whatever the
-network does, a unit that follows this rule never leaves its power or energy limits.
+started bakery keeps running until full and an idle bakery that is told to run starts at full power; an unavailable
+unit takes nothing. Whatever the network does, a unit that follows this rule never leaves its power or energy limits.
 """
 from __future__ import annotations
 
@@ -27,11 +30,13 @@ RELIABLE_TYPES = frozenset({REGISTER, DEREGISTER})
 """Sent reliably (retried by the transport): the link model never drops or delays them."""
 
 
-def register_message(portfolio: Portfolio, i: int, k: int = 0) -> dict[str, Any]:
-    """Registration of unit ``i`` of ``portfolio`` with its parameters."""
+def register_message(portfolio: Portfolio, i: int, k: int = 0, available: bool = True) -> dict[str, Any]:
+    """Registration of unit ``i`` of ``portfolio`` with its parameters (``avail`` only when it starts unavailable)."""
     msg: dict[str, Any] = {"type": REGISTER, "unit": portfolio.names[i], "k": k}
     for f in FLOAT_FIELDS:
         msg[f] = float(getattr(portfolio, f)[i])
+    if not available:
+        msg["avail"] = False
     return msg
 
 
@@ -47,8 +52,11 @@ def forced_strict(p: Portfolio, k: int, E: np.ndarray, running: np.ndarray, Ts: 
 
 
 def apply_command(p: Portfolio, k: int, E: np.ndarray, command: np.ndarray, running: np.ndarray,
-                  Ts: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                  Ts: float = 1.0, available: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Power each unit applies at step ``k`` given its energy [kWh] and the last command [kW].
+
+    ``available`` (default: all) marks units that can take power at all this step; the others apply 0 kW (an EV
+    that is away cannot charge, whatever its forced power says).
 
     Returns
     -------
@@ -65,4 +73,6 @@ def apply_command(p: Portfolio, k: int, E: np.ndarray, command: np.ndarray, runn
     is_bak = p.kind == BAKERY
     start = is_bak & (running | (forced > 0) | (command > 0)) & (up > 0)
     P = np.where(is_bak, np.where(start, up, 0.0), P)
+    if available is not None:
+        P = np.where(available, P, 0.0)
     return P, (running | (is_bak & (P > 0)))

@@ -1,8 +1,10 @@
-"""Dispatch signals: the reference ``*_vpp.csv`` layout and the seeded random signal of phase 2."""
+"""Dispatch signals: the reference ``*_vpp.csv`` layout, the seeded random signal of phase 2, and a signal taken
+from another federate's publication (:class:`SignalInput`)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -57,3 +59,49 @@ def random_signal(steps: int, seed: int, values: Sequence[float] = PHASE2_VALUES
         raise ValueError("probabilities: must be non-negative, one per value, and sum to 1")
     rng = np.random.default_rng(seed)
     return np.asarray(values, dtype=np.float64)[rng.choice(len(values), size=steps, p=p / p.sum())]
+
+
+@dataclass
+class SignalInput:
+    """A dispatch signal taken from another federate's publication: ``offset + scale * x (+ own)`` [kW].
+
+    ``x`` is the received value (for a complex publication its ``part``: real, imag or abs). With ``add_own`` the
+    VPP's own planned power of the previous step is added back, so that the signal follows a quantity that
+    *excludes* the VPP although the publication includes it: with ``x`` the feeder's ``distribution_load`` [VA],
+    ``scale = -0.001`` and ``offset = T`` the VPP is asked for ``T - (load - own)``, which makes the feeder load
+    ``T`` (a flat feeder-load target). Until the first value arrives the signal is ``initial``; between updates
+    the last value holds.
+
+    Attributes
+    ----------
+    target : str
+        HELICS publication to subscribe to (``gld_7/distribution_load``).
+    type : {"double", "complex"}
+        Its HELICS type.
+    part : {"real", "imag", "abs"}
+        Which part of a complex value is ``x``.
+    scale : float
+        kW per unit of ``x``.
+    offset : float
+        kW added.
+    add_own : bool
+        Add the VPP's planned power of the previous step [kW].
+    initial : float
+        Signal before the first value [kW].
+    """
+
+    target: str
+    type: Literal["double", "complex"] = "double"
+    part: Literal["real", "imag", "abs"] = "real"
+    scale: float = 1.0
+    offset: float = 0.0
+    add_own: bool = False
+    initial: float = 0.0
+
+    def value(self, x: complex | float | None, own_prev: float) -> float:
+        """The signal [kW] for received value ``x`` (None: nothing received yet) and the previous own power."""
+        if x is None:
+            return float(self.initial)
+        c = complex(x)
+        part = {"real": c.real, "imag": c.imag, "abs": abs(c)}[self.part]
+        return float(self.offset + self.scale * part + (own_prev if self.add_own else 0.0))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -74,8 +75,10 @@ class BatteryConfig:
     ack_tolerance_w : float
         A command counts as acknowledged when the delivered power is within this [W] of it.
     forecast_w : list of float
-        ``schedule`` policy: load forecast for one day, one value per ``period_s`` from midnight [W]; empty means
-        "yesterday's measured load" (the threshold rule runs until a full day was seen).
+        ``schedule`` policy: load forecast of whole days back to back, one value per ``period_s`` from the midnight
+        before the first step [W] (negative = reverse flow from PV); a day it does not cover uses yesterday's measured
+        load (on the first day without a forecast the threshold rule runs). ``charge_below_w`` still tops the battery
+        up while the load is below it.
     price_forecast : list of float
         ``market`` policy: 24 hourly price forecasts [$/kWh].
     degradation_cost, profit_margin, slider : float
@@ -157,7 +160,7 @@ class BatteryConfig:
         require(self.reconcile_warn > 0, "reconcile_warn", f"must be > 0, got {self.reconcile_warn}")
         require(self.period_s > 0, "period_s", f"must be > 0 s, got {self.period_s}")
         require(self.ack_tolerance_w >= 0, "ack_tolerance_w", f"must be >= 0 W, got {self.ack_tolerance_w}")
-        require(all(v >= 0 for v in self.forecast_w), "forecast_w", "loads must be >= 0 W")
+        require(all(math.isfinite(v) for v in self.forecast_w), "forecast_w", "loads must be finite numbers [W]")
         if self.policy == "market":
             require(len(self.price_forecast) == 24, "price_forecast",
                     f"market policy needs 24 hourly prices, got {len(self.price_forecast)}")

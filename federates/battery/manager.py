@@ -28,7 +28,7 @@ from vppfed.federates.battery.state_machine import BatteryState, Observation, St
 
 LOG = logging.getLogger(__name__)
 
-STATE_FORMAT = "vppfed.battery.manager/1"
+STATE_FORMAT = "vppfed.battery.manager/2"
 
 
 @dataclass
@@ -46,7 +46,11 @@ class StepInput:
     measured_soc : float or None
         SOC reported by the battery [pu].
     delivered_w : float or None
-        Power the inverter actually delivered since the last step [W, > 0 discharge]; None -> assume the last command.
+        Mean power the inverter actually delivered since the last step [W, > 0 discharge] (what the charge count
+        integrates); None -> assume the last command.
+    output_w : float or None
+        Inverter output at the end of the period [W, > 0 discharge], for acknowledging the last command; None -> use
+        ``delivered_w`` (a period mean lags a change of command by the feeder's first step, so it is a poor ack).
     voltage_v : float or None
         String voltage [V]; None disables the voltage guards and recalibration.
     cleared_price : float or None
@@ -60,6 +64,7 @@ class StepInput:
     delivered_w: float | None = None
     voltage_v: float | None = None
     cleared_price: float | None = None
+    output_w: float | None = None
 
 
 @dataclass
@@ -111,6 +116,7 @@ class BatteryManager:
         self.last_hour: float | None = None
         self.last_command_w = 0.0
         self.last_command_acked: bool | None = None
+        self.day_index = -1  # days planned so far - 1: selects the day of a multi-day forecast
         self.day_loads: list[float] = []  # gross load of the current day, one value per step
         self.yesterday: list[float] = []
         self.schedule_peak_w: float | None = None
@@ -143,13 +149,26 @@ class BatteryManager:
     def _new_day(self, hour: float) -> bool:
         return self.last_hour is None or hour % 24.0 < self.last_hour
 
+    def day_forecast(self, day: int) -> list[float]:
+        """Load forecast [W] of day ``day`` (0 = the first day planned) from midnight, one value per period.
+
+        ``forecast_w`` holds whole days back to back; a day it does not cover falls back to yesterday's measured load
+        (a persistence forecast), which is empty on the first day.
+        """
+        cfg = self.config
+        steps = int(round(86400.0 / cfg.period_s))
+        if len(cfg.forecast_w) >= (day + 1) * steps:
+            return list(cfg.forecast_w[day * steps:(day + 1) * steps])
+        return list(self.yesterday)
+
     def _plan_day(self) -> None:
         """Day-ahead planning at midnight (or at the first step): the LP schedule or the market schedule."""
         cfg = self.config
+        self.day_index += 1
         e_cap_kwh = self.energy_capacity_wh / 1000.0
         e0 = min(max(self.soc, cfg.soc_low), cfg.soc_high) * e_cap_kwh
         if cfg.policy == "schedule":
-            forecast = list(cfg.forecast_w) or list(self.yesterday)
+            forecast = self.day_forecast(self.day_index)
             steps = int(round(86400.0 / cfg.period_s))
             if len(forecast) < steps:
                 self.schedule_peak_w, self.schedule_charge_w = None, []
@@ -161,7 +180,8 @@ class BatteryManager:
                 eta_c=self.counter.eta_c * cfg.conversion_efficiency, eta_d=cfg.conversion_efficiency)
             self.schedule_peak_w = sched.peak * 1000.0
             self.schedule_charge_w = [float(c) * 1000.0 for c in sched.charge]
-            LOG.info("day-ahead schedule: forecast peak %.1f kW -> target %.1f kW", max(forecast) / 1000.0, sched.peak)
+            LOG.info("day %d ahead schedule: forecast peak %.1f kW -> target %.1f kW", self.day_index,
+                     max(forecast) / 1000.0, sched.peak)
         elif cfg.policy == "market":
             q = market.arbitrage_schedule(
                 cfg.price_forecast, 1.0, e0=e0, e_min=cfg.soc_low * e_cap_kwh, e_max=cfg.soc_high * e_cap_kwh,
@@ -205,7 +225,11 @@ class BatteryManager:
             k = int(((inp.hour % 24.0) * 3600.0) // cfg.period_s) % len(self.schedule_charge_w)
             if gross_w > self.schedule_peak_w:
                 return self._threshold_w(gross_w, -math.inf, self.schedule_peak_w), None
-            return -self.schedule_charge_w[k], None
+            # the planned charge, or more while the load is below charge_below_w (the forecast may be short), but
+            # never so much that charging makes a new peak above the day's target when the forecast was too low
+            opportunistic = -self._threshold_w(gross_w, cfg.charge_below_w, math.inf)
+            charge = min(max(self.schedule_charge_w[k], opportunistic), max(self.schedule_peak_w - gross_w, 0.0))
+            return -charge, None
         return self._threshold_w(gross_w, cfg.charge_below_w, cfg.discharge_above_w), None
 
     # ------------------------------------------------------------------ the step
@@ -216,11 +240,12 @@ class BatteryManager:
             raise ValueError(f"battery manager time must increase: got t = {inp.t_s} after {self.t_s}")
         dt = 0.0 if self.t_s is None else inp.t_s - self.t_s
         flowed_w = self.last_command_w if inp.delivered_w is None else inp.delivered_w
-        if inp.delivered_w is not None and self.t_s is not None:
-            self.last_command_acked = abs(inp.delivered_w - self.last_command_w) <= cfg.ack_tolerance_w
+        output_w = inp.output_w if inp.output_w is not None else inp.delivered_w
+        if output_w is not None and self.t_s is not None:
+            self.last_command_acked = abs(output_w - self.last_command_w) <= cfg.ack_tolerance_w
             if not self.last_command_acked:
-                LOG.info("t=%.0f s: command %.0f W not followed (delivered %.0f W)", inp.t_s, self.last_command_w,
-                         inp.delivered_w)
+                LOG.info("t=%.0f s: command %.0f W not followed (inverter at %.0f W)", inp.t_s, self.last_command_w,
+                         output_w)
         current_a = string_current(flowed_w, cfg.nominal_voltage_v, cfg.conversion_efficiency)
         recal = self.counter.update(current_a, dt, inp.voltage_v)
         if inp.measured_soc is not None:
@@ -261,6 +286,7 @@ class BatteryManager:
             "last_hour": self.last_hour,
             "last_command_w": self.last_command_w,
             "last_command_acked": self.last_command_acked,
+            "day_index": self.day_index,
             "counter": self.counter.to_dict(),
             "machine": self.machine.to_dict(),
             "day_loads": list(self.day_loads),
@@ -283,6 +309,7 @@ class BatteryManager:
             last_hour = None if data["last_hour"] is None else float(data["last_hour"])
             last_command_w = float(data["last_command_w"])
             acked = data["last_command_acked"]
+            day_index = int(data["day_index"])
             day_loads = [float(v) for v in data["day_loads"]]
             yesterday = [float(v) for v in data["yesterday"]]
             peak = None if data["schedule_peak_w"] is None else float(data["schedule_peak_w"])
@@ -294,7 +321,7 @@ class BatteryManager:
             raise UserError(f"{where}: battery manager state out of range (soc {counter.soc}, eta_c {counter.eta_c})")
         self.counter, self.machine, self.step_index, self.t_s = counter, machine, step_index, t_s
         self.last_hour, self.last_command_w, self.last_command_acked = last_hour, last_command_w, acked
-        self.day_loads, self.yesterday = day_loads, yesterday
+        self.day_loads, self.yesterday, self.day_index = day_loads, yesterday, day_index
         self.schedule_peak_w, self.schedule_charge_w, self.market_q_kw = peak, charge, market_q
 
     @classmethod

@@ -6,7 +6,7 @@ Sign convention inside this module: ``charge`` and ``discharge`` are both >= 0; 
 LP (GridLAB-D devices reference §8)::
 
     minimise T
-    s.t. L_t - d_t + c_t <= T,  L_t - d_t + c_t >= 0           (no export)
+    s.t. L_t - d_t + c_t <= T,  d_t - c_t <= max(L_t, 0)       (no export caused by the battery)
          E_{t+1} = E_t + eta_c c_t dt - d_t dt / eta_d,  E_min <= E_t <= E_max
          0 <= c_t <= P_ch,  0 <= d_t <= P_dis
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import linprog
-from scipy.sparse import coo_matrix, hstack, identity, vstack
+from scipy.sparse import csr_matrix, diags, hstack, identity, vstack
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def optimal_schedule(load: ArrayLike, dt_h: float, *, e0: float, e_max: float, p
     e_final : float, optional
         Stored energy required at the end of the horizon [kWh] (at least); None leaves it free.
     allow_export : bool
-        False adds ``net >= 0`` (the battery never pushes power back through the substation).
+        False keeps the battery from pushing power back through the substation: ``d_t - c_t <= max(L_t, 0)``.
 
     Returns
     -------
@@ -149,37 +149,44 @@ def optimal_schedule(load: ArrayLike, dt_h: float, *, e0: float, e_max: float, p
         raise ValueError("load forecast is empty")
     if not (e_min <= e0 <= e_max):
         raise ValueError(f"e0 = {e0} outside [e_min, e_max] = [{e_min}, {e_max}]")
-    # variables x = [c_0..c_{n-1}, d_0..d_{n-1}, T]; E_t = e0 + cumsum(eta_c c dt - d dt / eta_d) is linear in x.
-    lower = np.tril(np.ones((n, n)))
-    a_e = np.hstack([lower * (eta_c * dt_h), lower * (-dt_h / eta_d), np.zeros((n, 1))])  # E_t - e0
-    eye = identity(n, format="coo")
-    zero_col = coo_matrix((n, 1))
-    ones_col = coo_matrix(np.ones((n, 1)))
-    a_peak = hstack([eye, -eye, -ones_col])  # c - d - T <= -L
-    rows = [a_peak, coo_matrix(a_e), coo_matrix(-a_e)]
-    rhs = [-load, np.full(n, e_max - e0), np.full(n, e0 - e_min)]
+    # variables x = [c_0..c_{n-1}, d_0..d_{n-1}, E_0..E_{n-1}, T] (E_t = energy at the end of step t); the energy
+    # balance is one banded equality row per step, so the matrix has O(n) non-zeros and HiGHS scales to 1-min steps
+    eye = identity(n, format="csr")
+    zero_n = csr_matrix((n, n))
+    zero_col = csr_matrix((n, 1))
+    ones_col = csr_matrix(np.ones((n, 1)))
+    # E_t - E_{t-1} - eta_c dt c_t + dt / eta_d d_t = 0  (E_{-1} = e0 moves to the right-hand side)
+    shift = diags([np.ones(n), -np.ones(n - 1)], [0, -1], shape=(n, n), format="csr")
+    a_eq = hstack([-eta_c * dt_h * eye, (dt_h / eta_d) * eye, shift, zero_col], format="csr")
+    b_eq = np.zeros(n)
+    b_eq[0] = e0
+    rows = [hstack([eye, -eye, zero_n, -ones_col])]  # c - d - T <= -L
+    rhs = [-load]
     if not allow_export:
-        rows.append(hstack([-eye, eye, zero_col]))  # d - c <= L
-        rhs.append(load)
-    if e_final is not None:
-        rows.append(coo_matrix(-a_e[-1:]))
-        rhs.append(np.array([e0 - e_final]))
-    a_ub = vstack(rows).tocsr()
+        # d - c <= max(L, 0): the battery never pushes power back; where PV already exports (L < 0) it may only
+        # charge or idle (``L - d + c >= 0`` itself would be infeasible there whenever -L exceeds P_ch)
+        rows.append(hstack([-eye, eye, zero_n, zero_col]))
+        rhs.append(np.maximum(load, 0.0))
+    a_ub = vstack(rows, format="csr")
     b_ub = np.concatenate(rhs)
-    bounds = [(0.0, p_ch)] * n + [(0.0, p_dis)] * n + [(None, None)]
-    cost = np.zeros(2 * n + 1)
+    e_last_min = e_min if e_final is None else max(e_min, e_final)
+    if e_last_min > e_max:
+        raise ValueError(f"e_final = {e_final} above e_max = {e_max}")
+    bounds = ([(0.0, p_ch)] * n + [(0.0, p_dis)] * n + [(e_min, e_max)] * (n - 1) + [(e_last_min, e_max)]
+              + [(None, None)])
+    cost = np.zeros(3 * n + 1)
     cost[-1] = 1.0
-    first = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    first = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
     if first.status != 0:
         raise ValueError(f"peak-shaving LP failed: {first.message}")
     peak = float(first.x[-1])
     # second stage: same peak (within solver tolerance), least energy moved
     bounds[-1] = (None, peak + 1e-9 * max(1.0, abs(peak)))
-    cost = np.concatenate([np.ones(2 * n), [0.0]])
-    second = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    cost = np.concatenate([np.ones(2 * n), np.zeros(n + 1)])
+    second = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
     x = second.x if second.status == 0 else first.x
     charge, discharge = np.clip(x[:n], 0, None), np.clip(x[n:2 * n], 0, None)
-    energy = e0 + a_e[:, :-1] @ x[:-1]
+    energy = np.asarray(x[2 * n:3 * n], dtype=float)
     net = load - discharge + charge
     return Schedule(peak, charge, discharge, energy, net)
 

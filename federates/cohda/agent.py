@@ -9,7 +9,7 @@ delivers them. The same object runs unchanged on the in-process simulator and on
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -11,7 +11,7 @@ test checks ``len(encode(m)) == m.nbytes()`` for every type.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -197,7 +197,6 @@ class ResultMessage:
     own_index: int
     own_slot: int
     negotiation: int = 0
-    extra: dict = field(default_factory=dict)
 
     def nbytes(self) -> int:
         return _HEAD.size + 8 + candidate_nbytes(self.candidate)

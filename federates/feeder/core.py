@@ -252,7 +252,9 @@ class FeederCore:
     def step(self, t: float) -> dict[str, Any]:
         """Apply weather and pending inputs, advance GridLAB-D to ``t`` seconds, return publications ``{key: value}``."""
         if self.weather is not None:
-            for param, value in self.weather.at(t).items():
+            # once per weather row (5 min), held in between as TESP's weather agent publishes it: writing an
+            # interpolated value every step cost six worker round trips per step
+            for param, value in self.weather.held(t).items():
                 if self._last_weather.get(param) != value:
                     self.session.set(self.climate_name, param, value)
                     self._last_weather[param] = value

@@ -85,11 +85,19 @@ _RANGE_B = (110.0, 127.0)
 
 
 def _floats(raw: Mapping[str, str], names: Sequence[str]) -> np.ndarray:
-    return np.array([parse_float(raw[n]) for n in names], dtype=float)
+    # hundreds of values per sample: the builtin float on the text before the unit is ~20x cheaper than the
+    # general parser, which stays the fallback for anything unusual (polar, brackets, odd units)
+    try:
+        return np.array([float(raw[n].partition(" ")[0]) for n in names], dtype=float)
+    except (ValueError, AttributeError):
+        return np.array([parse_float(raw[n]) for n in names], dtype=float)
 
 
 def _complexes(raw: Mapping[str, str], names: Sequence[str]) -> np.ndarray:
-    return np.array([parse_complex(raw[n]) for n in names], dtype=complex)
+    try:
+        return np.array([complex(raw[n].partition(" ")[0]) for n in names], dtype=complex)
+    except (ValueError, AttributeError):
+        return np.array([parse_complex(raw[n]) for n in names], dtype=complex)
 
 
 @dataclass

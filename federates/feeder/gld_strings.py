@@ -78,6 +78,18 @@ def parse_complex(value: object, convert_units: bool = False) -> complex:
         return complex(float(items[0]), float(items[1]) if len(items) > 1 else 0.0)
     number, unit = split_unit(raw)
     factor = _scale(unit, convert_units)
+    # fast paths (hundreds of values per step): plain reals and rectangular complex parse with the builtins
+    last = number[-1]
+    if last.isdigit() or last == ".":
+        try:
+            return complex(float(number) * factor, 0.0)
+        except ValueError:
+            pass
+    elif last == "j" and "e" not in number and "E" not in number:
+        try:
+            return complex(number) * factor
+        except ValueError:
+            pass
     m = _COMPLEX_RE.match(number)
     if m:
         a, b, kind = float(m["a"]), float(m["b"]), m["kind"]

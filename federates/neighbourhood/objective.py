@@ -158,6 +158,7 @@ class SlotObjective:
         for job in self.fixed:
             self.base += np.diff(job.profile.at(self.edges_s - job.start_s))
         self._cache: dict[tuple[int, ...], float] = {}
+        self._options: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def n_slots(self) -> int:
@@ -173,6 +174,37 @@ class SlotObjective:
         k_b = max(k_b, k_a + 1)
         energies = np.diff(job.profile.at(self.edges_s[k_a:k_b + 1] - start))
         return k_a, energies
+
+    def option_energies(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every start option of free job ``j`` at once: first slot per option ``(M,)`` and Wh per slot ``(M, W)``.
+
+        Row ``m`` holds the energies of slots ``k_a[m] .. k_a[m] + W - 1`` (zeros past the job's end). Cached.
+        """
+        cached = self._options.get(j)
+        if cached is None:
+            job = self.free[j]
+            starts = job.starts_s
+            k_a = np.floor((starts + job.profile.times_s[0]) / self.slot_s).astype(int) - self.k0
+            k_b = np.maximum(np.ceil((starts + job.profile.times_s[-1]) / self.slot_s).astype(int) - self.k0,
+                             k_a + 1)
+            width = int((k_b - k_a).max())
+            edge_index = np.minimum(k_a[:, None] + np.arange(width + 1), self.n_slots)
+            energy = np.diff(job.profile.at(self.edges_s[edge_index] - starts[:, None]), axis=1)
+            energy[k_a[:, None] + np.arange(width) >= self.n_slots] = 0.0
+            cached = self._options[j] = (k_a, energy)
+        return cached
+
+    def option_overshoots(self, j: int, indices: np.ndarray) -> np.ndarray:
+        """Overshoot (Wh) of the schedule ``indices`` with free job ``j`` moved to each of its options in turn."""
+        active = np.ones(len(self.free), dtype=bool)
+        active[j] = False
+        rest = self.consumption(indices, active) - self.production
+        k_a, energy = self.option_energies(j)
+        slots = k_a[:, None] + np.arange(energy.shape[1])
+        inside = slots < self.n_slots
+        window = np.where(inside, rest[np.minimum(slots, self.n_slots - 1)], 0.0)
+        before = np.maximum(rest, 0.0).sum()
+        return before - np.maximum(window, 0.0).sum(axis=1) + np.maximum(window + energy, 0.0).sum(axis=1)
 
     def consumption(self, indices: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
         """Consumption per slot (Wh) with free job ``j`` at option ``indices[j]`` (only jobs where ``active``)."""

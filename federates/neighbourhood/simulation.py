@@ -31,7 +31,9 @@ class RunSettings:
     eps, tol, niter, stepsize : float, float, int, float
         Basin-hopping options (see :class:`~.optimisers.BasinHopping`).
     time_limit_s : float
-        MILP time limit per solve, s.
+        MILP time limit per solve, s (a guard; ``max_nodes`` is the reproducible limit).
+    max_nodes : int
+        MILP branch-and-bound node limit per solve.
     penalty, max_grid_share, slot_s, step_s : float
         Producer settings (see :class:`~.negotiation.ProducerSettings`).
     grid_start : str
@@ -44,7 +46,8 @@ class RunSettings:
     tol: float = 100.0
     niter: int = 20
     stepsize: float = 900.0
-    time_limit_s: float = 30.0
+    time_limit_s: float = 60.0
+    max_nodes: int = 5000
     penalty: float = 1.0
     max_grid_share: float = 0.5
     slot_s: float = 60.0
@@ -64,6 +67,7 @@ class RunSettings:
         require(self.niter >= 0, "niter", "must be >= 0")
         require(self.stepsize > 0, "stepsize", "must be > 0")
         require(self.time_limit_s > 0, "time_limit_s", "must be > 0")
+        require(self.max_nodes >= 1, "max_nodes", "must be >= 1")
         require(self.penalty >= 0, "penalty", "must be >= 0")
         require(0 <= self.max_grid_share <= 1, "max_grid_share", "must be in [0, 1]")
         require(self.slot_s > 0, "slot_s", "must be > 0")
@@ -77,7 +81,7 @@ class RunSettings:
     def make_scheduler(self):
         """The scheduler these settings name."""
         return make_scheduler(self.optimizer, eps=self.eps, tol=self.tol, niter=self.niter, stepsize=self.stepsize,
-                              time_limit_s=self.time_limit_s)
+                              time_limit_s=self.time_limit_s, max_nodes=self.max_nodes)
 
 
 @dataclass

@@ -1,0 +1,31 @@
+"""``python -m vppfed.federates.cohda --role agents|controller --config X.json --instance I.npz ...``"""
+from __future__ import annotations
+
+import sys
+
+from vppfed.federates.runtime import base_argument_parser, run_federate, stop_seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_argument_parser("COHDA federate: a host of many agents, or the controller")
+    parser.add_argument("--role", choices=("agents", "controller"), required=True)
+    parser.add_argument("--instance", required=True, help="instance .npz (the schedule catalogue)")
+    parser.add_argument("--slots", default="", help="agents: first:last (inclusive) slots hosted here")
+    parser.add_argument("--out", default="cohda_result.json", help="controller: result JSON")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stop-round", type=float, default=None, help="controller: anytime stop at this round")
+
+    def factory(args):
+        from vppfed.federates.cohda.helics_federates import AgentHostFederate, ControllerFederate
+
+        stop = stop_seconds(args, default_hours=1000.0 / 3600.0 * 100)
+        if args.role == "controller":
+            return ControllerFederate(args.config, stop, args.instance, args.out, args.seed, args.stop_round)
+        first, last = (int(v) for v in args.slots.split(":"))
+        return AgentHostFederate(args.config, stop, args.instance, list(range(first, last + 1)))
+
+    return run_federate(factory, parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""HELICS adapter of COHDA: agent-host federates (many agents, one endpoint each) and the controller federate.
+
+Thin by design: the same :class:`~vppfed.federates.cohda.agent.CohdaAgent` and
+:class:`~vppfed.federates.cohda.controller.CohdaController` as on the in-process transport, fed with decoded HELICS
+messages. Time is rounds: every federate steps once per second of HELICS time (``uninterruptible``), a message sent
+in round t is processed in round t + 1, and each agent drains its whole inbox per round. An agent returns its
+termination weight in the round it was active (it is idle until its next message), so the controller detects
+termination from weights alone. A federate leaves the loop once all its agents have reported their result.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vppfed.federates.cohda.agent import CohdaAgent
+from vppfed.federates.cohda.controller import CohdaController, Member
+from vppfed.federates.cohda.data import Catalogue
+from vppfed.federates.cohda.instance import load_instance
+from vppfed.federates.cohda.messages import (CONTROLLER, CandidateCache, InitMessage, ResultMessage, StepMessage,
+                                             StopMessage, WeightMessage, decode)
+from vppfed.federates.cohda.objectives import objective_by_name
+from vppfed.federates.runtime import FederateBase
+
+log = logging.getLogger(__name__)
+
+CONTROLLER_ENDPOINT = "cohda_ctl"
+
+
+def agent_endpoint(slot: int) -> str:
+    """Global endpoint name of the agent in ``slot``."""
+    return f"cohda_a{slot}"
+
+
+def endpoint_of(receiver: int) -> str:
+    return CONTROLLER_ENDPOINT if receiver == CONTROLLER else agent_endpoint(receiver)
+
+
+def helics_config(name: str, endpoints: list[str]) -> dict[str, Any]:
+    """HELICS JSON config (TESP layout) of a COHDA federate: global endpoints, 1 s rounds, uninterruptible."""
+    return {"name": name, "core_type": "zmq", "period": 1, "uninterruptible": True, "log_level": "warning",
+            "terminate_on_error": True,
+            "endpoints": [{"name": e, "global": True} for e in endpoints]}
+
+
+class _Counting:
+    """Message and byte counters a federate writes to ``<name>_cohda_stats.json`` at the end."""
+
+    def __init__(self) -> None:
+        self.counts = {"messages": 0, "bytes": 0, "control_messages": 0, "control_bytes": 0,
+                       "max_message_bytes": 0}
+
+    def count(self, msg: Any, size: int) -> None:
+        if isinstance(msg, StepMessage):
+            self.counts["messages"] += 1
+            self.counts["bytes"] += size
+            self.counts["max_message_bytes"] = max(self.counts["max_message_bytes"], size)
+        else:
+            self.counts["control_messages"] += 1
+            self.counts["control_bytes"] += size
+
+
+class AgentHostFederate(FederateBase):
+    """Hosts the agents in ``slots`` of the instance; one endpoint per agent."""
+
+    def __init__(self, config_path: str | Path, stop_seconds: float, instance_path: str | Path,
+                 slots: list[int]) -> None:
+        super().__init__(config_path, stop_seconds)
+        inst = load_instance(instance_path)
+        self.catalogue = Catalogue.build(np.arange(inst.agents), inst.schedules)
+        self.agents = {s: CohdaAgent(s, inst.schedules[s]) for s in slots}
+        self.cache: CandidateCache | None = None
+        self.reported: set[int] = set()
+        self.stats = _Counting()
+
+    def _send(self, msg: Any) -> None:
+        buf = msg.encode()
+        self.stats.count(msg, len(buf))
+        self.send(endpoint_of(msg.sender), endpoint_of(msg.receiver), buf)
+
+    def on_step(self, t: float) -> None:
+        inbox: dict[int, list[StepMessage]] = defaultdict(list)
+        controls: list[Any] = []
+        for slot in self.agents:
+            for _src, payload, _time in self.receive(agent_endpoint(slot)):
+                if self.cache is None:
+                    head = decode(payload)  # the first message of a negotiation is its init (no candidate)
+                    if not isinstance(head, InitMessage):
+                        raise RuntimeError(f"agent {slot}: step before init")
+                    self.cache = CandidateCache(self.catalogue,
+                                                objective_by_name(head.objective, head.target, head.weights))
+                msg = decode(payload, self.cache)
+                if isinstance(msg, StepMessage):
+                    inbox[slot].append(msg)
+                else:
+                    controls.append(msg)
+        for msg in controls:
+            if isinstance(msg, InitMessage):
+                for out in self.agents[msg.receiver].on_init(msg, self.catalogue):
+                    self._send(out)
+        active = []
+        for slot in sorted(inbox):
+            msgs = sorted(inbox[slot], key=lambda m: m.sender)
+            agent = self.agents[slot]
+            for out in agent.on_messages(msgs):
+                self._send(out)
+            active.append(slot)
+        for msg in controls:
+            if isinstance(msg, StopMessage):
+                self._send(self.agents[msg.receiver].on_stop())
+                self.reported.add(msg.receiver)
+        for slot in set(active) | {m.receiver for m in controls if isinstance(m, InitMessage)}:
+            w = self.agents[slot].release_weight()
+            if w is not None and slot not in self.reported:
+                self._send(w)
+        if len(self.reported) == len(self.agents):
+            self.stop_seconds = t  # every agent has reported: leave the loop
+
+    def on_finish(self, failed: bool) -> None:
+        Path(f"{self.name}_cohda_stats.json").write_text(json.dumps(self.stats.counts))
+
+
+class ControllerFederate(FederateBase):
+    """Starts the negotiation, detects termination by weight, stops the agents and writes the merged result."""
+
+    def __init__(self, config_path: str | Path, stop_seconds: float, instance_path: str | Path,
+                 out_path: str | Path, seed: int = 0, stop_round: float | None = None) -> None:
+        super().__init__(config_path, stop_seconds)
+        self.instance = load_instance(instance_path)
+        self.out_path = Path(out_path)
+        self.stop_round = stop_round
+        self.controller = CohdaController(seed=seed)
+        init = self.instance.init_selection()
+        for i in range(self.instance.agents):
+            self.controller.join(Member(i, self.instance.schedules[i], None, int(init[i])))
+        self.stats = _Counting()
+        self.termination_round: float | None = None
+        self.done = False
+
+    def _send(self, msg: Any) -> None:
+        buf = msg.encode()
+        self.stats.count(msg, len(buf))
+        self.send(CONTROLLER_ENDPOINT, endpoint_of(msg.receiver), buf)
+
+    def on_start(self) -> None:
+        inst = self.instance
+        self.catalogue, inits = self.controller.start(inst.target, inst.weights, "l1", edges=inst.edges)
+        self.cache = CandidateCache(self.catalogue, objective_by_name("l1", inst.target, inst.weights))
+        for msg in inits:
+            self._send(msg)
+
+    def on_step(self, t: float) -> None:
+        for _src, payload, _time in self.receive(CONTROLLER_ENDPOINT):
+            msg = decode(payload, self.cache)
+            if isinstance(msg, WeightMessage):
+                if self.controller.on_weight(msg):
+                    self.termination_round = t
+                    if not self.controller.current.stopping:
+                        for stop in self.controller.stop_messages():
+                            self._send(stop)
+            elif isinstance(msg, ResultMessage) and self.controller.on_result(msg):
+                self._finish(t)
+        if (self.stop_round is not None and t >= self.stop_round and not self.controller.current.stopping):
+            for stop in self.controller.stop_messages():
+                self._send(stop)
+
+    def _finish(self, t: float) -> None:
+        sel, _ = self.controller.final_selection()
+        result = {"selection": [int(v) for v in sel], "terminated": self.termination_round is not None,
+                  "termination_round": self.termination_round, "rounds": t, **self.stats.counts}
+        self.out_path.write_text(json.dumps(result))
+        self.done = True
+        self.stop_seconds = t
+
+    def on_finish(self, failed: bool) -> None:
+        if not self.done:
+            log.error("controller ended without a result (failed=%s)", failed)

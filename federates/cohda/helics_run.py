@@ -1,0 +1,74 @@
+"""``--transport helics``: run one negotiation as a real HELICS federation and collect its result.
+
+Writes the instance, one config per federate and a runner JSON into a temporary folder and runs them with the
+project launcher (private broker port, process groups, teardown on any failure or timeout).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vppfed.errors import CosimError
+from vppfed.federates.cohda.helics_federates import CONTROLLER_ENDPOINT, agent_endpoint, helics_config
+from vppfed.federates.cohda.instance import Instance
+
+log = logging.getLogger(__name__)
+
+
+def write_federation(instance: Instance, folder: Path, federates: int = 2, seed: int = 0,
+                     max_rounds: int = 100_000, stop_round: float | None = None, timeout: float = 600.0) -> Path:
+    """Write instance, configs and runner for ``federates`` agent hosts plus the controller; returns the runner."""
+    folder.mkdir(parents=True, exist_ok=True)
+    instance.save(folder / "instance.npz")
+    n = instance.agents
+    k = max(1, min(federates, n))
+    bounds = np.linspace(0, n, k + 1).astype(int)
+    feds = []
+    for f in range(k):
+        lo, hi = int(bounds[f]), int(bounds[f + 1]) - 1
+        name = f"cohda_agents_{f}"
+        (folder / f"{name}.json").write_text(json.dumps(helics_config(name, [agent_endpoint(s)
+                                                                            for s in range(lo, hi + 1)])))
+        feds.append({"name": name, "directory": ".",
+                     "exec": f"python -m vppfed.federates.cohda --role agents --config {name}.json "
+                             f"--instance instance.npz --slots {lo}:{hi} --stop {max_rounds}"})
+    (folder / "cohda_controller.json").write_text(json.dumps(helics_config("cohda_controller",
+                                                                           [CONTROLLER_ENDPOINT])))
+    extra = f" --stop-round {stop_round}" if stop_round is not None else ""
+    feds.append({"name": "cohda_controller", "directory": ".",
+                 "exec": f"python -m vppfed.federates.cohda --role controller --config cohda_controller.json "
+                         f"--instance instance.npz --out cohda_result.json --seed {seed} --stop {max_rounds}{extra}"})
+    runner = {"name": "cohda", "broker": True, "federates": feds,
+              "vppfed": {"stop_seconds": max_rounds, "timeout": timeout}}
+    path = folder / "runner.json"
+    path.write_text(json.dumps(runner, indent=1))
+    return path
+
+
+def solve_helics(instance: Instance, seed: int = 0, federates: int = 2, folder: str | Path | None = None,
+                 timeout: float = 600.0, stop_round: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Run the federation; returns the selection and the counts (summed over federates)."""
+    from vppfed.launcher import Launcher
+
+    with tempfile.TemporaryDirectory(prefix="cohda_helics_") as tmp:
+        base = Path(folder) if folder is not None else Path(tmp)
+        runner = write_federation(instance, base, federates, seed, stop_round=stop_round, timeout=timeout)
+        summary = Launcher(runner, timeout=timeout).run()
+        if not summary.ok:
+            raise CosimError(f"COHDA federation failed: {summary.failed}: {summary.reason}")
+        result = json.loads((base / "cohda_result.json").read_text())
+        counts = {"messages": 0, "bytes": 0, "control_messages": 0, "control_bytes": 0, "max_message_bytes": 0}
+        for path in sorted(base.glob("*_cohda_stats.json")):
+            part = json.loads(path.read_text())
+            for key in counts:
+                counts[key] = max(counts[key], part[key]) if key == "max_message_bytes" else counts[key] + part[key]
+        for key in ("control_messages", "control_bytes"):
+            counts[key] += result[key]
+        counts.update(catalogue_bytes=int(instance.schedules.nbytes) * len(list(base.glob("cohda_agents_*.json"))),
+                      sim_time=float(result["rounds"]), terminated=bool(result["terminated"]))
+        return np.asarray(result["selection"], dtype=np.int64), counts
