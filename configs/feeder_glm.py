@@ -85,6 +85,9 @@ class FeederSpec:
     heating_setpoint_f: tuple[float, float] = (60.0, 66.0)
     thermostat_deadband_f: float = 2.0
     plug_load_kw: tuple[float, float] = (0.4, 1.2)   # peak of the ZIP plug/lighting load per house, kW
+    #: unresponsive commercial load at the feeder head (TE30's school and its player-driven ``load``), peak kW;
+    #: 0 leaves it out. Weekday shape ``commercial_shape`` (school/office hours), 60 % of it at weekends.
+    commercial_peak_kw: float = 0.0
 
     def validate(self) -> None:
         """Range checks (called by ``parse_dataclass``); raises ``ValueError("field: reason")``."""
@@ -95,6 +98,7 @@ class FeederSpec:
             require(self.period_s % self.minimum_timestep_s == 0 or self.minimum_timestep_s % self.period_s == 0,
                     "minimum_timestep_s", f"must divide or be a multiple of the period ({self.period_s} s)")
         require(self.houses_per_transformer >= 1, "houses_per_transformer", "must be at least 1")
+        require(self.commercial_peak_kw >= 0.0, "commercial_peak_kw", "must be >= 0 kW")
         require(self.transmission_kv > 0, "transmission_kv", "must be > 0")
         require(self.prefix.replace("_", "").isalnum(), "prefix", "letters, digits and '_' only")
         for name in ("pv_fraction", "battery_fraction", "water_heater_fraction", "ev_fraction"):
@@ -121,6 +125,23 @@ GLD_TIMEZONES = {
     "UTC0": "UTC",
     "GMT0": "UTC",
 }
+
+
+#: Weekday hourly shape of a school/office load (pu of peak): closed at night, open 7-17 h.
+_COMMERCIAL_SHAPE = (0.35, 0.33, 0.32, 0.32, 0.33, 0.38, 0.50, 0.70, 0.88, 0.96, 1.00, 1.00,
+                     0.98, 0.98, 0.97, 0.94, 0.85, 0.70, 0.55, 0.48, 0.44, 0.41, 0.38, 0.36)
+
+
+def _commercial_schedule(name: str) -> str:
+    """GridLAB-D schedule: the weekday shape Monday-Friday, 60 % of it at weekends (cron fields: min hour day month
+    weekday, 0 = Sunday)."""
+    lines = [f"schedule {name} {{"]
+    for hour, value in enumerate(_COMMERCIAL_SHAPE):
+        lines.append(f"  * {hour} * * 1-5 {value:.3f};")
+    for hour, value in enumerate(_COMMERCIAL_SHAPE):
+        lines.append(f"  * {hour} * * 6,0 {0.6 * value:.3f};")
+    lines.append("}")
+    return "\n".join(lines)
 
 
 def tz_meridian_deg(gld_tz: str) -> float:
@@ -307,6 +328,8 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
     out.append("module tape;")
     out.append(_hourly_schedule("plug_shape", _PLUG_SHAPE))
     out.append(_hourly_schedule("hotwater_gpm", _HOTWATER_GPM))
+    if spec.commercial_peak_kw > 0:
+        out.append(_commercial_schedule("commercial_shape"))
 
     out.append(_obj("climate", [
         ("name", CLIMATE_NAME), ("latitude", _f(spec.latitude_deg, 4)), ("longitude", _f(spec.longitude_deg, 4)),
@@ -358,6 +381,15 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
     out.append(_obj("transformer", [("name", SUBSTATION_TRANSFORMER_NAME), ("phases", "ABCN"),
                                     ("from", SUBSTATION_NAME), ("to", f"{p}_feeder_head"),
                                     ("configuration", "xfcfg_substation")]))
+
+    if spec.commercial_peak_kw > 0:
+        # three-phase constant-power load at the feeder head, one third of the peak per phase (base_power in VA)
+        per_phase_va = spec.commercial_peak_kw * 1000.0 / 3.0
+        out.append(_obj("load", [("name", f"{p}_commercial"), ("parent", f"{p}_feeder_head"), ("phases", "ABCN"),
+                                 ("nominal_voltage", _f(PRIMARY_VLN, 1))]
+                        + [(f"base_power_{ph}", f"commercial_shape*{_f(per_phase_va, 1)}") for ph in phases]
+                        + [(f"power_pf_{ph}", "0.95") for ph in phases]
+                        + [(f"power_fraction_{ph}", "1.0") for ph in phases]))
 
     # Backbone: one primary node per service transformer, chained with 400 ft three-phase overhead segments.
     n_xf = math.ceil(n / spec.houses_per_transformer)

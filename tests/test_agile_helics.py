@@ -14,25 +14,17 @@ from vppfed.federates.agile.portfolio import read_params_csv
 from vppfed.federates.agile.signal import read_signal_csv
 from vppfed.federates.agile.simulate import simulate
 from vppfed.launcher import Launcher
+from vppfed.postprocess.agile_run import load_agile_run
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 BBB = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbb"
 
 
-def host_powers(run: Path, names: tuple[str, ...], steps: int, step_s: int) -> np.ndarray:
-    """Per-unit P [kW] from every vpphost metrics file, as a steps x units array in params order."""
-    col = {n: i for i, n in enumerate(names)}
-    out = np.full((steps, len(names)), np.nan)
-    for path in run.glob("vpphost*_metrics.json"):
-        doc = json.loads(path.read_text())
-        for t, rows in doc.items():
-            if t in ("StartTime", "Metadata"):
-                continue
-            k = int(t) // step_s
-            if 1 <= k <= steps:
-                for unit, (p, _e) in rows.items():
-                    out[k - 1, col[unit]] = p
-    return out
+def host_powers(run: Path, names: tuple[str, ...], steps: int) -> np.ndarray:
+    """Per-unit P [kW] from the unit hosts' metrics, as a steps x units array in params order."""
+    got = load_agile_run(run)
+    assert got is not None and got.units == list(names) and got.steps == steps
+    return got.unit["P"]
 
 
 @pytest.mark.slow
@@ -45,8 +37,8 @@ def test_helics_run_equals_the_in_process_network(tmp_path, phase):
     assert summary.ok
     p = read_params_csv(built.directory / "vpp_params.csv")
     sig = read_signal_csv(built.directory / "vpp_signal.csv")
-    steps = 30
-    got = host_powers(built.directory, p.names, steps, 60)
+    steps = 50  # 0.5 h of 36 s steps
+    got = host_powers(built.directory, p.names, steps)
     raw = json.loads((built.directory / "runner.json").read_text())
     agg_exec = next(f["exec"] for f in raw["federates"] if f["name"] == "vpp_aggregator").split()
     seed = int(agg_exec[agg_exec.index("--seed") + 1])

@@ -12,6 +12,7 @@ YAML (every field optional except the thresholds of the threshold rule)::
       discharge_above_kw: 70     # ... discharge above this one; schedule policy: still charge below the first
       forecast: model            # schedule policy: model (build-time GridLAB-D run) | previous_day (persistence)
       forecast_error_f: 2.0      # std-dev of the forecast's temperature error, °F (model forecast)
+      forecast_step_s: 300       # step of the build-time forecast run (a multiple or divisor of period_s)
       forecast_smoothing_h: 1.0  # centred moving mean of the model forecast, h (a forecast of the expected load,
                                  # not of one HVAC cycling pattern; 0 = none)
       baseline: false            # also run the feeder without the battery at build time (true "without" curve)
@@ -79,6 +80,7 @@ class BatterySection:
     discharge_above_kw: float | None = None
     forecast: Literal["model", "previous_day"] = "model"
     forecast_error_f: float = 2.0
+    forecast_step_s: int = 300
     forecast_smoothing_h: float = 1.0
     baseline: bool = False
     soc_low: float = 0.2
@@ -178,6 +180,10 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
         raise UserError(f"{where}: needs a feeder: section (the battery is one of the generated feeder's devices)")
     if sec.period_s % s.period != 0:
         raise UserError(f"{where}.period_s: must be a multiple of case.period ({s.period} s), got {sec.period_s}")
+    if sec.forecast_step_s % s.period != 0 or (sec.forecast_step_s % sec.period_s != 0
+                                               and sec.period_s % sec.forecast_step_s != 0):
+        raise UserError(f"{where}.forecast_step_s: must be a multiple of case.period ({s.period} s) and a multiple or "
+                        f"divisor of period_s ({sec.period_s} s), got {sec.forecast_step_s}")
     inv = feeder.inventory
     if not inv.battery_inverters:
         need = 0.5 / max(len(inv.houses), 1)
@@ -326,7 +332,7 @@ def _reference_runs(ctx: Any, feeder: Any, sec: BatterySection, need_forecast: b
         if need_forecast:
             fc_weather = forecast_weather(weather, ctx.directory / "forecast_weather.dat", error_f=sec.forecast_error_f,
                                           seed=ctx.seed_for("battery-forecast"))
-            jobs["forecast"] = pool.submit(simulate_substation_load, glm, fc_weather, step_s=float(sec.period_s),
+            jobs["forecast"] = pool.submit(simulate_substation_load, glm, fc_weather, step_s=float(sec.forecast_step_s),
                                            worker_log=ctx.directory / f"{sec.name}_forecast_gridlabd.log", **common)
         if sec.baseline:
             jobs["baseline"] = pool.submit(simulate_substation_load, glm, weather, step_s=float(s.period),
@@ -340,5 +346,10 @@ def _reference_runs(ctx: Any, feeder: Any, sec: BatterySection, need_forecast: b
     baseline = results.get("baseline")
     period = float(sec.period_s)
     if forecast is not None:
-        forecast = smooth(period_means(forecast, period, period), sec.forecast_smoothing_h * 3600.0 / period)
+        step = float(sec.forecast_step_s)
+        if step > period:  # each value stands for the whole forecast step
+            forecast = np.repeat(forecast, int(round(step / period)))
+        else:
+            forecast = period_means(forecast, step, period)
+        forecast = smooth(forecast, sec.forecast_smoothing_h * 3600.0 / period)
     return forecast, None if baseline is None else period_means(baseline, float(s.period), period)

@@ -1,99 +1,240 @@
 """The ``vpp:`` section: the agile VPP as HELICS federates (one aggregator, ``hosts`` unit hosts).
 
-YAML::
+YAML (units: exactly one of ``params``, ``scenario``, ``devices``; signal: exactly one of ``signal``,
+``random_signal``, ``signal_input``)::
 
     vpp:
       params: ../../data/params.csv      # params CSV in the reference layout, or
-      scenario: scenario.yaml            # a scenario-configurator YAML (units drawn with its seed)
-      signal: vpp.csv                    # signal CSV, or
-      random_signal: true                # the phase-2 signal (0/5/10 kW with p 0.3/0.3/0.4), seeded from the case
-      signal_scale: 1.0                  # multiply the signal (e.g. for bigger portfolios)
+      scenario: scenario.yaml            # a scenario-configurator YAML (units drawn with its seed), or
+      devices:                           # the generated feeder's devices (needs a feeder: section)
+        battery_inverters: {soc_min: 0.2, soc_max: 0.9}     # buckets (P_Out)
+        ev_chargers: {deadline_h: 4}                        # batteries (maximum_charge_rate), full by 4 h
+        water_heaters: {boost_min: 15, deadline_h: [1, 4]}  # bakeries (re_override), one boost each
+      signal: vpp.csv                    # signal CSV (Timestep,VPP Power), or
+      random_signal: true                # the phase-2 signal (0/5/10 kW with p 0.3/0.3/0.4), seeded from the case, or
+      signal_input:                      # another federate's publication: offset + scale * x (+ own power)
+        target: feeder                   # 'feeder' = the feeder's distribution_load, or '<federate>/<key>'
+        type: complex                    # double | complex
+        part: real                       # real | imag | abs (complex only)
+        scale: -0.001                    # kW per unit of x (here W -> kW, sign flipped)
+        offset: 120.0                    # kW
+        add_own: true                    # add the VPP's planned power of the previous step (flat-load target)
+        initial: 0.0                     # kW before the first value and during settle_steps
+        settle_steps: 2                  # first steps that ignore the input (the simulated feeder's start-up)
+      signal_scale: 1.0                  # multiply a CSV or random signal (e.g. for bigger portfolios)
       hosts: 2                           # unit-host federates (units split in contiguous blocks)
-      step: 60                           # dispatch step [s], even
+      step: 36                           # dispatch step [s]; case.hours must be a whole number of steps
+      ts_hours: null                     # unit-model step Ts [h]: default 1 (reference units), step/3600 for devices
       keepalive_timeout: 3               # steps
       uplink: {loss: 0.3, delay: 1, jitter: 1}
       downlink: {loss: 0.3, delay: 0, jitter: 1}
 
-The params and signal are written into the case folder (``vpp_params.csv``, ``vpp_signal.csv``).
+Files written into the case folder: ``vpp_params.csv`` (the units, reference layout), ``vpp_signal.csv`` (CSV or
+random signals) and, with devices, ``vpp_devices.json`` (unit -> GridLAB-D objects and HELICS keys).
+
+With ``devices`` the unit hosts subscribe to the feeder's publications of the devices' state and publish setpoints
+that the feeder writes into the devices (``ctx.handles["feeder"].publish/subscribe``); the dispatch step must then be a
+multiple of the feeder's period (``case.period``) so that no HELICS grant time is shared with the feeder.
 """
 from __future__ import annotations
 
+import math
 import shlex
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
 
 from vppfed.configs.case import CaseContext
 from vppfed.configs.validate import parse_dataclass, require
+from vppfed.configs.vpp_devices import DeviceSelection
 from vppfed.errors import UserError
 from vppfed.federates.agile.link import LinkConfig
 
 SECTION = "vpp"
 ORDER = 60
+FEEDER_TARGET = "feeder"
+
+
+@dataclass
+class SignalInputSection:
+    """``vpp.signal_input``: follow another federate's publication (see :class:`~.signal.SignalInput`)."""
+
+    target: str = FEEDER_TARGET
+    type: Literal["double", "complex"] = "double"
+    part: Literal["real", "imag", "abs"] = "real"
+    scale: float = 1.0
+    offset: float = 0.0
+    add_own: bool = False
+    initial: float = 0.0
+    settle_steps: int = 0
+
+    def validate(self) -> None:
+        require(self.settle_steps >= 0, "settle_steps", "must be >= 0")
+        require(self.target == FEEDER_TARGET or "/" in self.target, "target",
+                f"'{FEEDER_TARGET}' or '<federate>/<key>', got {self.target!r}")
+        require(math.isfinite(self.scale) and math.isfinite(self.offset), "scale", "scale and offset must be finite")
 
 
 @dataclass
 class VppSection:
     params: str | None = None
     scenario: str | None = None
+    devices: DeviceSelection | None = None
     signal: str | None = None
     random_signal: bool = False
+    signal_input: SignalInputSection | None = None
     signal_scale: float = 1.0
     hosts: int = 1
     step: int = 60
+    ts_hours: float | None = None
     keepalive_timeout: int = 3
     uplink: LinkConfig = field(default_factory=LinkConfig)
     downlink: LinkConfig = field(default_factory=LinkConfig)
 
     def validate(self) -> None:
-        require((self.params is None) != (self.scenario is None), "params", "give exactly one of params, scenario")
-        require((self.signal is None) != (not self.random_signal), "signal",
-                "give exactly one of signal, random_signal: true")
+        require(sum(x is not None for x in (self.params, self.scenario, self.devices)) == 1, "params",
+                "give exactly one of params, scenario, devices")
+        require(sum((self.signal is not None, self.random_signal, self.signal_input is not None)) == 1, "signal",
+                "give exactly one of signal, random_signal: true, signal_input")
         require(self.hosts >= 1, "hosts", "must be >= 1")
-        require(self.step >= 2 and self.step % 2 == 0, "step", "must be an even number of seconds >= 2")
+        require(self.step >= 3, "step", "must be >= 3 s (the aggregator acts 1 s, the units 2 s into each step)")
+        require(self.ts_hours is None or self.ts_hours > 0, "ts_hours", "must be > 0 h")
         require(self.keepalive_timeout >= 1, "keepalive_timeout", "must be >= 1 step")
 
 
+def horizon_steps(hours: float, step: int, where: str) -> int:
+    """Number of dispatch steps in the case horizon; a horizon that is not a whole number of steps is an error."""
+    stop = hours * 3600.0
+    n = int(round(stop / step))
+    if n < 1 or abs(n * step - stop) > 1e-6 * step:
+        lo, hi = max(1, math.floor(stop / step)), math.ceil(stop / step)
+        raise UserError(f"{where}: case.hours = {hours:g} h is {stop:g} s, not a whole number of {step} s steps "
+                        f"(vpp.step); use {lo * step / 3600:.10g} h ({lo} steps) or {hi * step / 3600:.10g} h "
+                        f"({hi} steps), or a step that divides {stop:g} s")
+    return n
+
+
+def start_label(start: str, timezone: str) -> str:
+    """Metrics ``StartTime`` for the case start, like the feeder's (``2013-07-01 16:00:00 PDT``)."""
+    from vppfed.federates.feeder.clock import GldClock
+
+    return GldClock(start=start, timezone=timezone).start_label()
+
+
 def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
-    """Write params/signal into the case and add the aggregator and unit-host federates."""
+    """Write params/signal (and the device map) into the case and add the aggregator and unit-host federates."""
     from vppfed.configs.agile_scenario import build_portfolio, load_scenario
-    from vppfed.federates.agile.portfolio import read_params_csv, write_params_csv
+    from vppfed.configs.vpp_devices import device_units, wire_devices
+    from vppfed.federates.agile.devices import write_devices_json
+    from vppfed.federates.agile.portfolio import make_portfolio, read_params_csv, write_params_csv
     from vppfed.federates.agile.signal import random_signal, read_signal_csv, write_signal_csv
 
     where = ctx.where(SECTION)
     cfg = parse_dataclass(VppSection, raw, where)
     s = ctx.settings
-    steps = int(s.stop_seconds // cfg.step)
-    if cfg.scenario:
+    steps = horizon_steps(s.hours, cfg.step, where)
+    stop = steps * cfg.step
+    feeder = ctx.handles.get("feeder")
+    uses_feeder = cfg.devices is not None or (cfg.signal_input is not None and (
+        cfg.signal_input.target == FEEDER_TARGET or (feeder is not None and cfg.signal_input.target.startswith(
+            f"{feeder.name}/"))))
+    if uses_feeder:
+        if feeder is None:
+            raise UserError(f"{where}: devices and signal_input.target 'feeder' need a feeder: section")
+        if cfg.step % s.period != 0 or s.period <= 2:
+            raise UserError(f"{where}.step: {cfg.step} s must be a multiple of the feeder's period "
+                            f"(case.period = {s.period} s, which must be > 2 s)")
+    ts_hours = cfg.ts_hours if cfg.ts_hours is not None else (cfg.step / 3600.0 if cfg.devices else 1.0)
+
+    hosts = [f"vpp_host{h}" for h in range(cfg.hosts)]
+    devices = None
+    pubs: dict[str, list[dict]] = {}
+    subs: dict[str, list[dict]] = {}
+    if cfg.devices is not None:
+        units = device_units(cfg.devices, feeder.inventory, ctx.directory / feeder.glm, cfg.step, steps,
+                             ctx.seed_for("vpp.devices"), where)
+        portfolio = make_portfolio(units.rows, where=f"{where}.devices")
+    elif cfg.scenario:
         portfolio = build_portfolio(load_scenario(ctx.resolve_input(cfg.scenario)), where=f"{where}.scenario")
     else:
         portfolio = read_params_csv(ctx.resolve_input(cfg.params))
     if cfg.hosts > len(portfolio):
         raise UserError(f"{where}.hosts: {cfg.hosts} hosts for {len(portfolio)} units")
-    if cfg.signal:
-        signal = read_signal_csv(ctx.resolve_input(cfg.signal))
-        if len(signal) < steps:
-            raise UserError(f"{where}.signal: {len(signal)} steps, the case needs {steps} ({s.hours} h / {cfg.step} s)")
-    else:
-        signal = random_signal(steps, ctx.seed_for("vpp.signal"))
-    signal = signal * cfg.signal_scale
-    params_file, signal_file = "vpp_params.csv", "vpp_signal.csv"
+    blocks = np.array_split(np.arange(len(portfolio)), cfg.hosts)
+    host_of_unit = [""] * len(portfolio)
+    for h, block in enumerate(blocks):
+        for i in block:
+            host_of_unit[i] = hosts[h]
+    if cfg.devices is not None:
+        devices, pubs, subs = wire_devices(units, host_of_unit, feeder, ctx.key)
+
+    params_file, signal_file, devices_file = "vpp_params.csv", "vpp_signal.csv", "vpp_devices.json"
     write_params_csv(portfolio, ctx.directory / params_file)
-    write_signal_csv(signal, ctx.directory / signal_file)
+    if devices is not None:
+        write_devices_json(devices, ctx.directory / devices_file)
+    signal_args: list[str] = []
+    agg_subs: list[dict] = []
+    if cfg.signal_input is not None:
+        si = cfg.signal_input
+        target = si.target
+        if target == FEEDER_TARGET:
+            target = feeder.publish(feeder.inventory.substation, "distribution_load", "complex",
+                                    key="distribution_load")
+        agg_subs.append({"key": target, "type": si.type})
+        signal_args = ["--signal-input", target, "--signal-type", si.type, "--signal-part", si.part,
+                       "--signal-scale", repr(si.scale), "--signal-offset", repr(si.offset), "--signal-initial",
+                       repr(si.initial), "--signal-settle-steps", str(si.settle_steps)] + (
+                           ["--signal-add-own"] if si.add_own else [])
+    else:
+        if cfg.signal:
+            signal = read_signal_csv(ctx.resolve_input(cfg.signal))
+            if len(signal) < steps:
+                raise UserError(f"{where}.signal: {len(signal)} steps, the case needs {steps} "
+                                f"({s.hours:g} h / {cfg.step} s)")
+        else:
+            signal = random_signal(steps, ctx.seed_for("vpp.signal"))
+        write_signal_csv(signal * cfg.signal_scale, ctx.directory / signal_file)
+        signal_args = ["--signal", signal_file]
+
     seed = ctx.seed_for("vpp.links")
-    hosts = [f"vpp_host{h}" for h in range(cfg.hosts)]
     agg = "vpp_aggregator"
     link = lambda c: f"{c.loss},{c.delay},{c.jitter}"  # noqa: E731
-    common = ["--stop", f"{s.stop_seconds:g}", "--metrics-root", s.root, "--step", str(cfg.step), "--seed", str(seed)]
+    common = ["--stop", f"{stop:g}", "--metrics-root", s.root, "--step", str(cfg.step), "--seed", str(seed),
+              "--ts-hours", repr(ts_hours), "--start-label", start_label(s.start, s.timezone)]
     args = ["python", "-m", "vppfed.federates.agile", "aggregator", "--config", ctx.config_name(agg), *common,
-            "--signal", signal_file, "--hosts", ",".join(hosts), "--keepalive-timeout", str(cfg.keepalive_timeout),
+            *signal_args, "--hosts", ",".join(hosts), "--keepalive-timeout", str(cfg.keepalive_timeout),
             "--downlink", link(cfg.downlink)]
-    ctx.add_federate(agg, " ".join(shlex.quote(a) for a in args),
-                     {"name": agg, "period": cfg.step / 2, "log_level": "warning", "terminate_on_error": True, "uninterruptible": True,
-                      "endpoints": [{"name": "vpp", "global": False}]})
+    agg_config = {"name": agg, "period": 1.0, "log_level": "warning", "terminate_on_error": True,
+                  "uninterruptible": True, "endpoints": [{"name": "vpp", "global": False}]}
+    if agg_subs:
+        agg_config["subscriptions"] = agg_subs
+    ctx.add_federate(agg, " ".join(shlex.quote(a) for a in args), agg_config)
     for h, host in enumerate(hosts):
         args = ["python", "-m", "vppfed.federates.agile", "host", "--config", ctx.config_name(host), *common,
                 "--params", params_file, "--index", str(h), "--of", str(cfg.hosts), "--aggregator", agg,
                 "--uplink", link(cfg.uplink)]
-        ctx.add_federate(host, " ".join(shlex.quote(a) for a in args),
-                         {"name": host, "period": cfg.step, "log_level": "warning", "terminate_on_error": True, "uninterruptible": True,
-                          "endpoints": [{"name": "vpp", "global": False}]})
+        if devices is not None:
+            args += ["--devices", devices_file]
+        config: dict[str, Any] = {"name": host, "period": 1.0, "log_level": "warning", "terminate_on_error": True,
+                                  "uninterruptible": True, "endpoints": [{"name": "vpp", "global": False}]}
+        if pubs.get(host):
+            config["publications"] = pubs[host]
+        if subs.get(host):
+            config["subscriptions"] = subs[host]
+        ctx.add_federate(host, " ".join(shlex.quote(a) for a in args), config)
+
+
+def summarize(run_dir: Path) -> str | None:
+    """One line for ``vppfed run``: tracking error and limit check of a run with VPP metrics (else None)."""
+    from vppfed.postprocess.agile_run import load_agile_run, tracking_stats
+
+    run = load_agile_run(run_dir)
+    if run is None:
+        return None
+    st = tracking_stats(run)
+    return (f"vpp: {st.steps} steps, {st.units} units; |signal - delivered|: mean {st.mean_abs_error:.3f} kW, "
+            f"max {st.max_abs_error:.3f} kW (feasible steps: mean {st.mean_abs_error_feasible:.3f} kW over "
+            f"{st.feasible_steps}); limits {'kept' if st.within_limits else 'VIOLATED'} "
+            f"(worst excess {st.worst_excess:.3g})")

@@ -17,7 +17,7 @@ Metrics (``StartTime`` = the case start; rows at the step's start time ``(k-1) S
 - ``vpp_<root>_metrics.json``, uid ``vpp``: step ``k``, ``step_s``, ``Ts_h``, ``signal``, ``planned`` (the
   aggregator's prediction of the total power), ``fixed`` (unmanaged units), ``p_min``/``p_max`` (feasible range of
   the portfolio as the aggregator sees it), unit counts, reports and stale reports;
-- ``vppview_<root>_metrics.json``, one uid per unit: the aggregator's view, ``E`` [kWh] and ``P`` [kW] it assumes,
+- ``vppview_<root>_metrics.json``, one uid per unit: the aggregator's view, ``k``, ``E`` [kWh] and ``P`` [kW] it assumes,
   ``managed``, ``avail``;
 - ``vppunit_<root>_host<h>_metrics.json``, one uid per unit: the unit's own ``P`` (applied/set), ``E`` at the start of
   the step, ``P_meas`` (what it delivered: equal to ``P`` for model units, measured by GridLAB-D for devices, NaN for
@@ -51,7 +51,7 @@ HOST_LEAD_S = 2
 AGGREGATOR_COLUMNS = [("k", "count"), ("step_s", "s"), ("Ts_h", "h"), ("signal", "kW"), ("planned", "kW"),
                       ("fixed", "kW"), ("p_min", "kW"), ("p_max", "kW"), ("managed", "count"), ("unmanaged", "count"),
                       ("unavailable", "count"), ("reports", "count"), ("stale", "count")]
-VIEW_COLUMNS = [("E", "kWh"), ("P", "kW"), ("managed", "bool"), ("avail", "bool")]
+VIEW_COLUMNS = [("k", "count"), ("E", "kWh"), ("P", "kW"), ("managed", "bool"), ("avail", "bool")]
 UNIT_COLUMNS = [("k", "count"), ("P", "kW"), ("E", "kWh"), ("P_meas", "kW"), ("avail", "bool"), ("Pmin", "kW"),
                 ("Pmax", "kW"), ("Emin", "kWh"), ("Emax", "kWh")]
 
@@ -92,7 +92,8 @@ class AggregatorFederate(FederateBase):
         self.signal = read_signal_csv(args.signal) if args.signal else None
         self.signal_input = (SignalInput(target=args.signal_input, type=args.signal_type, part=args.signal_part,
                                          scale=args.signal_scale, offset=args.signal_offset,
-                                         add_own=args.signal_add_own, initial=args.signal_initial)
+                                         add_own=args.signal_add_own, initial=args.signal_initial,
+                                         settle_steps=args.signal_settle_steps)
                              if args.signal_input else None)
         self.last_input: Any = None
         self.own_prev = 0.0
@@ -133,7 +134,7 @@ class AggregatorFederate(FederateBase):
         a = self.agg
         if a.p is not None:
             managed = a.managed & a.active & a.available
-            self.views.write(t_row, {name: [float(a.E[i]), float(a.P_assumed[i]), int(managed[i]),
+            self.views.write(t_row, {name: [k, float(a.E[i]), float(a.P_assumed[i]), int(managed[i]),
                                             int(a.available[i])] for i, name in enumerate(a.p.names)})
 
     def _signal(self, k: int) -> float:
@@ -144,7 +145,7 @@ class AggregatorFederate(FederateBase):
         value = self.updated(self.signal_input.target, self.signal_input.type)
         if value is not None:
             self.last_input = value
-        return self.signal_input.value(self.last_input, self.own_prev)
+        return self.signal_input.value(self.last_input, self.own_prev, k)
 
     def on_finish(self, failed: bool) -> None:
         self.metrics.close()
@@ -249,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--signal-offset", type=float, default=0.0, help="kW")
     parser.add_argument("--signal-add-own", action="store_true",
                         help="add the VPP's planned power of the previous step (follow a quantity without the VPP)")
-    parser.add_argument("--signal-initial", type=float, default=0.0, help="signal before the first value [kW]")
+    parser.add_argument("--signal-initial", type=float, default=0.0,
+                        help="signal before the first value and while settling [kW]")
+    parser.add_argument("--signal-settle-steps", type=int, default=0, help="first steps that ignore the input")
     parser.add_argument("--hosts", default="", help="comma-separated unit-host federate names (aggregator)")
     parser.add_argument("--keepalive-timeout", type=int, default=3)
     parser.add_argument("--downlink", default="0,0,0", help="loss,delay,jitter of dispatch messages")

@@ -69,8 +69,9 @@ class SignalInput:
     VPP's own planned power of the previous step is added back, so that the signal follows a quantity that
     *excludes* the VPP although the publication includes it: with ``x`` the feeder's ``distribution_load`` [VA],
     ``scale = -0.001`` and ``offset = T`` the VPP is asked for ``T - (load - own)``, which makes the feeder load
-    ``T`` (a flat feeder-load target). Until the first value arrives the signal is ``initial``; between updates
-    the last value holds.
+    ``T`` (a flat feeder-load target). Until the first value arrives, and during the first ``settle_steps`` steps
+    (a simulated feeder starts with a transient: every house and tank begins from its initial state), the signal is
+    ``initial``; between updates the last value holds.
 
     Attributes
     ----------
@@ -87,7 +88,9 @@ class SignalInput:
     add_own : bool
         Add the VPP's planned power of the previous step [kW].
     initial : float
-        Signal before the first value [kW].
+        Signal before the first value and during the settling steps [kW].
+    settle_steps : int
+        Steps at the start during which the input is not followed.
     """
 
     target: str
@@ -97,10 +100,12 @@ class SignalInput:
     offset: float = 0.0
     add_own: bool = False
     initial: float = 0.0
+    settle_steps: int = 0
 
-    def value(self, x: complex | float | None, own_prev: float) -> float:
-        """The signal [kW] for received value ``x`` (None: nothing received yet) and the previous own power."""
-        if x is None:
+    def value(self, x: complex | float | None, own_prev: float, k: int) -> float:
+        """The signal [kW] at step ``k`` for received value ``x`` (None: nothing received yet) and the VPP's own
+        planned power of the previous step [kW]."""
+        if x is None or k <= self.settle_steps:
             return float(self.initial)
         c = complex(x)
         part = {"real": c.real, "imag": c.imag, "abs": abs(c)}[self.part]

@@ -79,6 +79,10 @@ class BatteryConfig:
         before the first step [W] (negative = reverse flow from PV); a day it does not cover uses yesterday's measured
         load (on the first day without a forecast the threshold rule runs). ``charge_below_w`` still tops the battery
         up while the load is below it.
+    replan_every_s : float
+        ``schedule`` policy: re-solve the LP over the rest of the day from the current SOC every this many seconds
+        (model-predictive: a forecast that was too low raises the target before the battery runs empty); 0 plans once
+        a day.
     price_forecast : list of float
         ``market`` policy: 24 hourly price forecasts [$/kWh].
     degradation_cost, profit_margin, slider : float
@@ -113,6 +117,7 @@ class BatteryConfig:
     load_includes_battery: bool = True
     ack_tolerance_w: float = 50.0
     forecast_w: list[float] = field(default_factory=list)
+    replan_every_s: float = 0.0
     price_forecast: list[float] = field(default_factory=list)
     degradation_cost: float = 0.005
     profit_margin: float = 1.0
@@ -161,6 +166,7 @@ class BatteryConfig:
         require(self.period_s > 0, "period_s", f"must be > 0 s, got {self.period_s}")
         require(self.ack_tolerance_w >= 0, "ack_tolerance_w", f"must be >= 0 W, got {self.ack_tolerance_w}")
         require(all(math.isfinite(v) for v in self.forecast_w), "forecast_w", "loads must be finite numbers [W]")
+        require(self.replan_every_s >= 0, "replan_every_s", f"must be >= 0 s, got {self.replan_every_s}")
         if self.policy == "market":
             require(len(self.price_forecast) == 24, "price_forecast",
                     f"market policy needs 24 hourly prices, got {len(self.price_forecast)}")

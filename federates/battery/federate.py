@@ -50,7 +50,11 @@ METRIC_COLUMNS = [
     ("gross_load", "W"),       # sensed load with the battery's output added back (load without the battery)
     ("eta_c", "pu"),           # current coulombic efficiency estimate
     ("voltage", "V"),          # string voltage derived from the reported SOC
+    ("target", "W"),           # feeder load the battery discharges down to (LP target or discharge threshold)
 ]
+
+#: Full states kept in the state file (commands are kept for every step): enough to step back to the last metrics row.
+KEEP_STATES = 64
 
 
 @dataclass
@@ -145,7 +149,7 @@ class BatteryFederate(FederateBase):
 
     def _open_for_resume(self, state_path: Path) -> None:
         cfg = self.setup.battery
-        self.store = StateStore.open_existing(state_path, cfg.fingerprint())
+        self.store = StateStore.open_existing(state_path, cfg.fingerprint(), keep_steps=KEEP_STATES)
         metrics_file = self._metrics_file()
         limit = last_metrics_time(metrics_file) if metrics_file is not None else None
         if metrics_file is not None and limit is None:
@@ -165,7 +169,7 @@ class BatteryFederate(FederateBase):
         if self.resume or getattr(self.args, "resume", False):
             self._open_for_resume(state_path)
         else:
-            self.store = StateStore.create(state_path, cfg.fingerprint())
+            self.store = StateStore.create(state_path, cfg.fingerprint(), keep_steps=KEEP_STATES)
             self.manager = BatteryManager(cfg, self.store)
         if self.args.metrics_root:
             label = self.setup.start
@@ -221,7 +225,17 @@ class BatteryFederate(FederateBase):
         if self.metrics is not None:
             self.metrics.write(t, {self.setup.uid: [
                 self.soc, out.soc_estimate, delivered_w, out.command_w, out.state.code, load_w,
-                out.gross_load_w, out.eta_c, voltage]})
+                out.gross_load_w, out.eta_c, voltage, self._target_w()]})
+
+    def _target_w(self) -> float | None:
+        """The load level the battery discharges down to in this step (None when it has none)."""
+        assert self.manager is not None
+        cfg = self.setup.battery
+        if cfg.policy == "schedule" and self.manager.schedule_peak_w is not None:
+            return self.manager.schedule_peak_w
+        if cfg.policy in ("threshold", "schedule") and cfg.discharge_above_w < 1e12:
+            return cfg.discharge_above_w
+        return None
 
     def on_finish(self, failed: bool) -> None:
         if self.metrics is not None:

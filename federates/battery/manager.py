@@ -161,27 +161,45 @@ class BatteryManager:
             return list(cfg.forecast_w[day * steps:(day + 1) * steps])
         return list(self.yesterday)
 
-    def _plan_day(self) -> None:
+    def _step_of_day(self, hour: float) -> int:
+        """Index of the control period starting at local ``hour`` in the day's forecast / schedule."""
+        return int(round((hour % 24.0) * 3600.0 / self.config.period_s)) % int(round(86400.0 / self.config.period_s))
+
+    def _plan_schedule(self, from_k: int, why: str) -> None:
+        """Solve the peak-shaving LP over the rest of the day (periods ``from_k`` to midnight) from the current SOC.
+
+        Periods before ``from_k`` get no planned charge; the target T* is the lowest peak the forecast allows with the
+        energy left, so a re-plan raises it when the battery was drained faster than planned (and lowers it when the
+        load stayed below the forecast).
+        """
+        cfg = self.config
+        forecast = self.day_forecast(self.day_index)
+        steps = int(round(86400.0 / cfg.period_s))
+        if len(forecast) < steps:
+            self.schedule_peak_w, self.schedule_charge_w = None, []
+            LOG.info("no full-day load forecast yet (%d of %d values): threshold rule today", len(forecast), steps)
+            return
+        e_cap_kwh = self.energy_capacity_wh / 1000.0
+        e0 = min(max(self.soc, cfg.soc_low), cfg.soc_high) * e_cap_kwh
+        rest = np.asarray(forecast[from_k:steps]) / 1000.0
+        sched = peak_shaving.optimal_schedule(
+            rest, cfg.period_s / 3600.0, e0=e0, e_min=cfg.soc_low * e_cap_kwh, e_max=cfg.soc_high * e_cap_kwh,
+            p_ch=cfg.max_charge_w / 1000.0, p_dis=cfg.max_discharge_w / 1000.0,
+            eta_c=self.counter.eta_c * cfg.conversion_efficiency, eta_d=cfg.conversion_efficiency)
+        self.schedule_peak_w = sched.peak * 1000.0
+        self.schedule_charge_w = [0.0] * from_k + [float(c) * 1000.0 for c in sched.charge]
+        LOG.info("day %d %s from %02d:%02d: forecast peak %.1f kW, SOC %.3f -> target %.1f kW", self.day_index, why,
+                 from_k * cfg.period_s // 3600, from_k * cfg.period_s % 3600 // 60, float(rest.max()) / 1.0,
+                 self.soc, sched.peak)
+
+    def _plan_day(self, hour: float) -> None:
         """Day-ahead planning at midnight (or at the first step): the LP schedule or the market schedule."""
         cfg = self.config
         self.day_index += 1
         e_cap_kwh = self.energy_capacity_wh / 1000.0
         e0 = min(max(self.soc, cfg.soc_low), cfg.soc_high) * e_cap_kwh
         if cfg.policy == "schedule":
-            forecast = self.day_forecast(self.day_index)
-            steps = int(round(86400.0 / cfg.period_s))
-            if len(forecast) < steps:
-                self.schedule_peak_w, self.schedule_charge_w = None, []
-                LOG.info("no full-day load forecast yet (%d of %d values): threshold rule today", len(forecast), steps)
-                return
-            sched = peak_shaving.optimal_schedule(
-                np.asarray(forecast[:steps]) / 1000.0, cfg.period_s / 3600.0, e0=e0, e_min=cfg.soc_low * e_cap_kwh,
-                e_max=cfg.soc_high * e_cap_kwh, p_ch=cfg.max_charge_w / 1000.0, p_dis=cfg.max_discharge_w / 1000.0,
-                eta_c=self.counter.eta_c * cfg.conversion_efficiency, eta_d=cfg.conversion_efficiency)
-            self.schedule_peak_w = sched.peak * 1000.0
-            self.schedule_charge_w = [float(c) * 1000.0 for c in sched.charge]
-            LOG.info("day %d ahead schedule: forecast peak %.1f kW -> target %.1f kW", self.day_index,
-                     max(forecast) / 1000.0, sched.peak)
+            self._plan_schedule(self._step_of_day(hour), "day-ahead schedule")
         elif cfg.policy == "market":
             q = market.arbitrage_schedule(
                 cfg.price_forecast, 1.0, e0=e0, e_min=cfg.soc_low * e_cap_kwh, e_max=cfg.soc_high * e_cap_kwh,
@@ -222,7 +240,7 @@ class BatteryManager:
                 return -1000.0 * float(points[1][0]), points.tolist()
             return 1000.0 * market.setpoint_from_price(points, inp.cleared_price), points.tolist()
         if cfg.policy == "schedule" and self.schedule_peak_w is not None:
-            k = int(((inp.hour % 24.0) * 3600.0) // cfg.period_s) % len(self.schedule_charge_w)
+            k = self._step_of_day(inp.hour) % len(self.schedule_charge_w)
             if gross_w > self.schedule_peak_w:
                 return self._threshold_w(gross_w, -math.inf, self.schedule_peak_w), None
             # the planned charge, or more while the load is below charge_below_w (the forecast may be short), but
@@ -259,7 +277,10 @@ class BatteryManager:
         if self._new_day(inp.hour):
             if self.last_hour is not None:
                 self.yesterday, self.day_loads = self.day_loads, []
-            self._plan_day()
+            self._plan_day(inp.hour)
+        elif (cfg.policy == "schedule" and cfg.replan_every_s > 0 and self.schedule_peak_w is not None
+              and self.t_s is not None and math.floor(inp.t_s / cfg.replan_every_s) > math.floor(self.t_s / cfg.replan_every_s)):
+            self._plan_schedule(self._step_of_day(inp.hour), "re-plan")
         self.day_loads.append(gross_w)
         wanted_w, bid = self._wanted_w(inp, gross_w)
         n_before = len(self.machine.transitions)

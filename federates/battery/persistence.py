@@ -4,6 +4,10 @@ Why SQLite: a commit is atomic and durable (``synchronous=FULL``), a process kil
 step intact (a torn WAL frame fails its checksum and is ignored on the next open), and keeping one row per step lets a
 case-level resume pick the last step that *every* federate completed, not only this federate's last one.
 
+Two tables: ``steps`` holds the whole state of each step (optionally only of the last ``keep_steps`` steps: at a
+1-minute control period the state carries a day of loads and schedule and would otherwise grow by tens of kB per
+step), ``commands`` the command published at every step since the start (what a resumed federation replays).
+
 Each row holds the manager's whole state as JSON plus its SHA-256, so a damaged row is detected even when SQLite
 itself still reads the page. Anything unexpected on load (not a database, malformed pages, wrong schema version,
 another battery configuration, a checksum mismatch, no state at all) raises :class:`~vppfed.errors.UserError` with the
@@ -22,7 +26,7 @@ from vppfed.errors import UserError
 
 LOG = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _MAGIC = b"SQLite format 3\x00"
 
 
@@ -30,15 +34,24 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _command_text(step: int, t_s: float, command_w: float | None) -> str:
+    """What a command row's checksum covers (``repr`` keeps every bit of the floats)."""
+    return f"{int(step)}|{float(t_s)!r}|{command_w!r}"
+
+
 class StateStore:
     """One SQLite file holding the per-step state of one battery manager.
 
     Use :meth:`create` for a fresh run (an existing file is replaced) and :meth:`open_existing` to resume.
+    ``keep_steps`` (None = all) bounds how many full states are kept; commands are always kept.
     """
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, keep_steps: int | None = None) -> None:
+        if keep_steps is not None and keep_steps < 2:
+            raise ValueError(f"keep_steps must be >= 2 (a resume may go one step back), got {keep_steps}")
         self.path = path
         self._conn = conn
+        self.keep_steps = keep_steps
 
     # ------------------------------------------------------------------ opening
     @staticmethod
@@ -49,7 +62,7 @@ class StateStore:
         return conn
 
     @classmethod
-    def create(cls, path: str | Path, fingerprint: str) -> "StateStore":
+    def create(cls, path: str | Path, fingerprint: str, keep_steps: int | None = None) -> "StateStore":
         """Start a new state file at ``path`` (replacing any old one, with its WAL) for a config ``fingerprint``."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,13 +77,16 @@ class StateStore:
             conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             conn.execute("CREATE TABLE steps (step INTEGER PRIMARY KEY, t_s REAL NOT NULL, "
                          "state TEXT NOT NULL, sha256 TEXT NOT NULL)")
+            conn.execute("CREATE TABLE commands (step INTEGER PRIMARY KEY, t_s REAL NOT NULL, command_w REAL, "
+                         "sha256 TEXT NOT NULL)")
             conn.executemany("INSERT INTO meta VALUES (?, ?)",
                              [("schema_version", str(SCHEMA_VERSION)), ("config_fingerprint", fingerprint)])
             conn.execute("COMMIT")
-        return cls(path, conn)
+        return cls(path, conn, keep_steps)
 
     @classmethod
-    def open_existing(cls, path: str | Path, fingerprint: str | None = None) -> "StateStore":
+    def open_existing(cls, path: str | Path, fingerprint: str | None = None,
+                      keep_steps: int | None = None) -> "StateStore":
         """Open a state file for resuming, checking integrity, schema version and (optionally) the config.
 
         Raises
@@ -94,6 +110,8 @@ class StateStore:
                                 "delete it and run without --resume")
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             conn.execute("SELECT step, t_s, state, sha256 FROM steps LIMIT 0")
+            if meta.get("schema_version") == str(SCHEMA_VERSION):
+                conn.execute("SELECT step, t_s, command_w, sha256 FROM commands LIMIT 0")
         except sqlite3.DatabaseError as exc:
             raise UserError(f"{path}: battery state database is unreadable ({exc}); "
                             "delete it and run without --resume") from None
@@ -106,20 +124,28 @@ class StateStore:
             conn.close()
             raise UserError(f"{path}: battery state was written with another battery configuration "
                             f"({meta.get('config_fingerprint')} != {fingerprint}); resume with the original config")
-        return cls(path, conn)
+        return cls(path, conn, keep_steps)
 
     # ------------------------------------------------------------------ writing / reading
     def save(self, step: int, t_s: float, state: dict[str, Any]) -> None:
         """Write the whole state of ``step`` (at ``t_s`` seconds) in one durable transaction.
 
-        A row for the same step replaces the old one, so re-running a step after a resume is idempotent.
+        A row for the same step replaces the old one, so re-running a step after a resume is idempotent. The
+        command row comes from ``state["last_command_w"]`` (NULL when the state has none).
         """
         text = json.dumps(state, sort_keys=True, allow_nan=True)
+        command = state.get("last_command_w")
+        command = None if command is None else float(command)
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("DELETE FROM steps WHERE step >= ?", (step,))  # a resumed run rewrites the future
+            conn.execute("DELETE FROM commands WHERE step >= ?", (step,))
             conn.execute("INSERT INTO steps VALUES (?, ?, ?, ?)", (step, t_s, text, _digest(text)))
+            conn.execute("INSERT INTO commands VALUES (?, ?, ?, ?)",
+                         (step, t_s, command, _digest(_command_text(step, t_s, command))))
+            if self.keep_steps is not None:
+                conn.execute("DELETE FROM steps WHERE step <= ?", (step - self.keep_steps,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -159,13 +185,15 @@ class StateStore:
         """``{t_s: command_w}`` of every saved step: what was published, for replaying up to a resume point."""
         out: dict[float, float] = {}
         try:
-            rows = self._conn.execute("SELECT step, t_s, state, sha256 FROM steps ORDER BY step").fetchall()
+            rows = self._conn.execute("SELECT step, t_s, command_w, sha256 FROM commands ORDER BY step").fetchall()
         except sqlite3.DatabaseError as exc:
             raise UserError(f"{self.path}: battery state database is unreadable ({exc})") from None
-        for step, t_s, text, digest in rows:
-            if _digest(text) != digest:
-                raise UserError(f"{self.path}: battery state of step {step} fails its checksum (corrupt)")
-            out[float(t_s)] = float(json.loads(text)["last_command_w"])
+        for step, t_s, command, digest in rows:
+            if _digest(_command_text(step, t_s, command)) != digest:
+                raise UserError(f"{self.path}: saved command of step {step} fails its checksum (corrupt)")
+            if command is None:
+                raise UserError(f"{self.path}: step {step} saved no command (not a battery manager state)")
+            out[float(t_s)] = float(command)
         return out
 
     def close(self) -> None:

@@ -93,8 +93,8 @@ class ProducerSettings:
 
     penalty: float = 1.0
     max_grid_share: float = 0.5
-    slot_s: float = 60.0
-    step_s: float = 60.0
+    slot_s: float = 300.0
+    step_s: float = 900.0
 
 
 @dataclass

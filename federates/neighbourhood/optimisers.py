@@ -102,6 +102,15 @@ class FiftyFifty:
         return np.asarray(x0, dtype=int)
 
 
+def _new_highs():
+    """A HiGHS instance without highspy's Python wrapper, whose constructor prints a banner on stdout."""
+    try:
+        from highspy._core import _Highs  # the solver class the public wrapper derives from
+    except ImportError:  # pragma: no cover - other highspy layouts
+        return highspy.Highs()
+    return _Highs()
+
+
 def coordinate_descent(objective: SlotObjective, x0: np.ndarray, max_passes: int = 50) -> np.ndarray:
     """Move one job at a time to its best option given the others until no move lowers the overshoot.
 
@@ -142,9 +151,9 @@ class MilpScheduler:
         Relative optimality gap on the overshoot at which HiGHS stops.
     """
 
-    max_nodes: int = 5000
-    time_limit_s: float = 60.0
-    mip_rel_gap: float = 1e-6
+    max_nodes: int = 500
+    time_limit_s: float = 30.0
+    mip_rel_gap: float = 1e-4
     reject_probability: float = 0.0
     name: str = "milp"
 
@@ -200,7 +209,7 @@ class MilpScheduler:
         lp.a_matrix_.index_ = matrix.indices
         lp.a_matrix_.value_ = matrix.data
         lp.integrality_ = [highspy.HighsVarType.kInteger] * n_x + [highspy.HighsVarType.kContinuous] * n_v
-        h = highspy.Highs()
+        h = _new_highs()
         for option, value in (("output_flag", False), ("threads", 1), ("time_limit", float(self.time_limit_s)),
                               ("mip_rel_gap", float(self.mip_rel_gap)), ("mip_max_nodes", int(self.max_nodes)),
                               ("random_seed", 0)):
@@ -225,7 +234,7 @@ class MilpScheduler:
 
 
 def make_scheduler(name: str, eps: float = 1e-4, tol: float = 100.0, niter: int = 20, stepsize: float = 900.0,
-                   time_limit_s: float = 60.0, max_nodes: int = 5000) -> Scheduler:
+                   time_limit_s: float = 30.0, max_nodes: int = 500) -> Scheduler:
     """Scheduler by the name users type (case-insensitive): milp, L-BFGS-B, SLSQP, TNC or fifty_fifty."""
     key = name.strip().lower()
     for method in SCIPY_METHODS:

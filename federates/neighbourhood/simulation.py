@@ -46,12 +46,12 @@ class RunSettings:
     tol: float = 100.0
     niter: int = 20
     stepsize: float = 900.0
-    time_limit_s: float = 60.0
-    max_nodes: int = 5000
+    time_limit_s: float = 30.0
+    max_nodes: int = 500
     penalty: float = 1.0
     max_grid_share: float = 0.5
-    slot_s: float = 60.0
-    step_s: float = 60.0
+    slot_s: float = 300.0
+    step_s: float = 900.0
     grid_start: str = "random"
 
     def validate(self) -> None:
