@@ -52,6 +52,10 @@ class Ercot8Params:
     feeder_peak_kw : expected peak of one simulated feeder (sets its scale).
     scale : if > 0, use this DSO scale for every feeder instead of the share rule.
     load_factor : multiplies every zone peak.
+    bus_load_factor : per-bus multiplier of that zone's peak on top of ``load_factor`` (a multi-feeder case gives each
+        bus its own); missing buses use 1.
+    bus_feeder_peak_kw : per-bus expected peak of that bus's simulated feeder (kW), for feeders of different sizes;
+        missing buses use ``feeder_peak_kw``.
     wind_seed : seed of the wind noise; ``wind_noise`` its relative size.
     """
 
@@ -69,6 +73,8 @@ class Ercot8Params:
     interval_s: int = 300
     opf_dc: bool = True
     units_out: list[list[float]] = field(default_factory=list)  # [[gen_row, t_out_s, t_in_s], ...]
+    bus_load_factor: dict[int, float] = field(default_factory=dict)
+    bus_feeder_peak_kw: dict[int, float] = field(default_factory=dict)
 
     def validate(self) -> None:
         bad = sorted(set(self.feeder_buses) - set(ZONES))
@@ -80,6 +86,22 @@ class Ercot8Params:
             raise ValueError(f"outage: generator rows are 0..{len(UNITS) - 1} and t_in must not precede t_out")
         if self.feeder_peak_kw <= 0 or self.load_factor <= 0 or self.scale < 0:
             raise ValueError("feeder_peak_kw, load_factor: must be > 0; scale: must be >= 0")
+        for name in ("bus_load_factor", "bus_feeder_peak_kw"):
+            values = getattr(self, name)
+            bad = sorted(set(values) - set(ZONES))
+            if bad:
+                raise ValueError(f"{name}: unknown bus(es) {bad} (buses 1-8)")
+            if any(v <= 0 for v in values.values()):
+                raise ValueError(f"{name}: values must be > 0")
+
+    def zone_peak_mw(self, bus: int) -> float:
+        """Summer peak of the zone at ``bus`` (MW) after ``load_factor`` and ``bus_load_factor``."""
+        return ZONES[bus][1] * self.load_factor * self.bus_load_factor.get(bus, 1.0)
+
+    def feeder_scale(self, bus: int) -> float:
+        """DSO scale of the feeder at ``bus``: ``scale`` if set, else share × zone peak / feeder peak."""
+        peak_kw = self.bus_feeder_peak_kw.get(bus, self.feeder_peak_kw)
+        return self.scale or self.feeder_share * self.zone_peak_mw(bus) * 1000.0 / peak_kw
 
 
 def _shape(hours: np.ndarray, peak_hour: float, ratio: float) -> np.ndarray:
@@ -93,9 +115,9 @@ def ercot8_background(p: Ercot8Params) -> np.ndarray:
     """One day of background load per bus (MW; 86400/interval rows × 8 columns): zone load minus the feeder share."""
     hours = np.arange(0, 86400, p.interval_s) / 3600.0
     cols = []
-    for b, (_, peak, hour, ratio) in ZONES.items():
+    for b, (_, _, hour, ratio) in ZONES.items():
         share = p.feeder_share if b in p.feeder_buses else 0.0
-        cols.append(peak * p.load_factor * (1 - share) * _shape(hours, hour, ratio))
+        cols.append(p.zone_peak_mw(b) * (1 - share) * _shape(hours, hour, ratio))
     return np.round(np.column_stack(cols), 3)
 
 
@@ -117,8 +139,8 @@ def build_ercot8_dict(p: Ercot8Params, csv_name: str | None) -> dict[str, Any]:
     """The ``_pp.json`` mapping of the 8-bus model."""
     p.validate()
     bus = []
-    for b, (_, peak, _, ratio) in ZONES.items():
-        mean = peak * p.load_factor * (1 + ratio) / 2
+    for b, (_, _, _, ratio) in ZONES.items():
+        mean = p.zone_peak_mw(b) * (1 + ratio) / 2
         bus.append([b, 3 if b == 3 else 2, round(mean, 1), round(0.3 * mean, 1), 0, 0, 1, 1.0, 0, 345.0, b, 1.1, 0.9])
     gen, gencost, fuel = [], [], []
     for b, f, pmax, pmin, c2, c1 in UNITS:
@@ -131,11 +153,10 @@ def build_ercot8_dict(p: Ercot8Params, csv_name: str | None) -> dict[str, Any]:
         branch.append([f, t, round(r, 6), round(x, 6), round(bsh, 5), 1200 * n, 1200 * n, 1200 * n, 0, 0, 1, -360, 360])
     dso = []
     for b in p.feeder_buses:
-        name, peak, _, _ = ZONES[b]
-        scale = p.scale or p.feeder_share * peak * p.load_factor * 1000.0 / p.feeder_peak_kw
-        pinit = p.feeder_share * peak * p.load_factor * 0.6
-        dso.append([b, f"SUBSTATION{b}", round(scale, 3), round(peak * p.load_factor, 1),
-                    round(0.3 * peak * p.load_factor, 1), 1.0, 0.0, round(pinit, 1), round(0.3 * pinit, 1)])
+        peak = p.zone_peak_mw(b)
+        pinit = p.feeder_share * peak * 0.6
+        dso.append([b, f"SUBSTATION{b}", round(p.feeder_scale(b), 3), round(peak, 1),
+                    round(0.3 * peak, 1), 1.0, 0.0, round(pinit, 1), round(0.3 * pinit, 1)])
     wind_rows = [i for i, u in enumerate(UNITS) if u[1] == "wind"]
     doc: dict[str, Any] = {
         "version": "2", "baseMVA": 100.0, "bus": bus, "gen": gen, "branch": branch, "areas": [[1, 3]],

@@ -160,12 +160,21 @@ class CaseContext:
         self._configs: dict[str, Callable[[], dict[str, Any]] | dict[str, Any]] = {}
         self._finalizers: list[Callable[[], None]] = []
         self.rng_streams: dict[str, int] = {}
+        #: sections whose YAML another section took over (section -> claiming section); their builders are skipped
+        self.claimed: dict[str, str] = {}
 
     # -------------------------------------------------------------- sections
     def section(self, name: str) -> dict[str, Any] | None:
         """The raw mapping of section ``name``, or None if the YAML does not have it."""
         value = self.raw.get(name)
         return dict(value) if isinstance(value, Mapping) else value
+
+    def claim(self, section: str, by: str) -> dict[str, Any] | None:
+        """Take over the YAML of ``section`` (e.g. a multi-feeder section uses ``feeder:`` as the template of each
+        of its feeders): that section's own builder is then skipped. Only a builder that runs before ``section``'s
+        (lower ``ORDER``) can claim it. Returns the raw mapping (None if the YAML has no such section)."""
+        self.claimed[section] = by
+        return self.section(section)
 
     def where(self, section: str) -> str:
         """Prefix for error messages about ``section``: ``"<file>: <section>"``."""
@@ -359,6 +368,8 @@ def build_case(description: str | Path | Mapping[str, Any], out_dir: str | Path,
         builders = _section_builders()
         present = [builders[name] for name in raw if name != "case"]
         for module in sorted(present, key=lambda m: getattr(m, "ORDER", 50)):
+            if module.SECTION in ctx.claimed:
+                continue  # another section builds from this YAML (see CaseContext.claim)
             module.build(ctx, raw.get(module.SECTION) or {})
         if not ctx.federates:
             raise UserError(f"{source}: the case has no federates (add a feeder:, bulk: or agent section)")

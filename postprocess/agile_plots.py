@@ -148,7 +148,8 @@ def fig_unit_energy(axis: Axis, units: list[str], E: np.ndarray, Emin: np.ndarra
         fig, axes = plt.subplots(len(present), 1, figsize=(COLUMN_WIDTH_IN, 1.1 * len(present) + 0.7), sharex=True,
                                  squeeze=False)
         for ax, (t, _) in zip(axes[:, 0], present):
-            cols = [i for i, u in enumerate(units) if u.startswith(t + "-")][:MAX_UNIT_LINES]
+            every = [i for i, u in enumerate(units) if u.startswith(t + "-")]
+            cols = every[:MAX_UNIT_LINES]
             span = np.where(Emax[:, cols] - Emin[:, cols] > 0, Emax[:, cols] - Emin[:, cols], 1.0)
             frac = (E[:, cols] - Emin[:, cols]) / span
             if avail is not None:
@@ -159,7 +160,8 @@ def fig_unit_energy(axis: Axis, units: list[str], E: np.ndarray, Emin: np.ndarra
             ax.axhline(1, color="#d62728", ls=":", lw=0.8)
             ax.set_ylim(-0.08, 1.08)
             ax.set_yticks([0, 0.5, 1])
-            ax.set_title(f"{labels[t]}: {len(cols)} units", loc="left", fontsize=7, pad=2)
+            shown = f" (first {len(cols)} drawn)" if len(cols) < len(every) else ""
+            ax.set_title(f"{labels[t]}: {len(every)} units{shown}", loc="left", fontsize=7, pad=2)
         fig.supylabel("(E − Emin)/(Emax − Emin) (–)", fontsize=8)
         axis.finish(axes[-1, 0])
         return save(fig, out_dir, name)

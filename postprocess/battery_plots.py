@@ -1,71 +1,192 @@
 """Figures of the battery manager: feeder load with and without the battery, SOC, and the state timeline.
 
-Read from ``battery_<root>_metrics.json`` (written by :mod:`vppfed.federates.battery.federate`). The "without battery"
-curve is the sensed load with the battery's delivered power added back (``gross_load``), so both curves come from the
-same run; ``vppfed plot RUN_DIR`` finds :func:`plot_run` automatically.
+Read from ``battery_<root>_metrics.json`` (written by :mod:`vppfed.federates.battery.federate`) and, when the case
+computed them, ``battery_reference.csv`` (:mod:`vppfed.configs.battery_forecast`: the no-battery baseline run and the
+load forecast the manager planned with). Loads are shown as 5-minute means (the battery samples every feeder step and
+may decide every minute; single minutes swing by tens of kW with the houses' HVAC cycling, a utility meters demand over
+such intervals). The "without battery" curve is the baseline run when there is one, else the sensed load with the
+battery's delivered power added back (which ignores the battery's effect on losses), and says which in its label.
+``vppfed plot RUN_DIR`` finds :func:`plot_run` automatically.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch
 
 from vppfed.postprocess.figures import COLUMN_WIDTH_IN, _hours_axis, paper_style, save
 from vppfed.postprocess.metrics_reader import Metrics, load_if_present
 
 STATE_NAMES = {-1: "CHARGE", 0: "REST", 1: "SELL"}
-STATE_COLORS = {-1: "tab:blue", 0: "0.75", 1: "tab:red"}
+STATE_COLORS = {-1: "#1f77b4", 0: "#d9d9d9", 1: "#d62728"}
+#: Interval of the load curves and of the quoted peaks [s].
+DEMAND_INTERVAL_S = 300
+REFERENCE_FILE = "battery_reference.csv"  # same name as vppfed.configs.battery_forecast.REFERENCE_FILE
 
 
-def load_with_without(m: Metrics, out_dir: Path) -> list[Path]:
-    """Feeder load with the battery (sensed) and without it (battery output added back), kW, with both peaks."""
+def interval_means(times: np.ndarray, values: np.ndarray, interval: float) -> tuple[np.ndarray, np.ndarray]:
+    """Means of ``values`` over ``(k I, (k + 1) I]`` for each interval with samples; returns (end times, means).
+
+    Samples coarser than ``interval`` are returned unchanged. NaNs are ignored; an interval of only NaNs is NaN.
+    """
+    times = np.asarray(times, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if len(times) < 2 or np.median(np.diff(times)) >= interval:
+        return times, values
+    bins = np.ceil(times / interval - 1e-9).astype(np.int64)
+    ends = np.unique(bins)
+    index = np.searchsorted(ends, bins)
+    ok = ~np.isnan(values)
+    sums = np.bincount(index[ok], weights=values[ok], minlength=len(ends))
+    counts = np.bincount(index[ok], minlength=len(ends))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return ends * interval, means
+
+
+@dataclass
+class LoadCurves:
+    """5-minute feeder load with and without the battery [kW] on common end times [h], plus the reference series."""
+
+    hours: np.ndarray
+    with_battery: np.ndarray
+    without_battery: np.ndarray
+    without_label: str
+    forecast: np.ndarray | None
+    target_hours: np.ndarray
+    target: np.ndarray
+
+
+def load_curves(m: Metrics, run_dir: Path) -> LoadCurves:
+    """The load curves of a run (see the module docstring for where each comes from)."""
+    t, net = interval_means(m.times, m.column("net_load")[:, 0], DEMAND_INTERVAL_S)
+    _, gross = interval_means(m.times, m.column("gross_load")[:, 0], DEMAND_INTERVAL_S)
+    without, label = gross, "without battery (sensed + battery output)"
+    forecast = None
+    reference = run_dir / REFERENCE_FILE
+    if reference.exists():
+        from vppfed.configs.battery_forecast import read_reference_csv
+
+        ref = read_reference_csv(reference)
+        if ref.baseline_w is not None:
+            tb, base = interval_means(ref.seconds, ref.baseline_w, DEMAND_INTERVAL_S)
+            without, label = np.interp(t, tb, base, left=np.nan, right=np.nan), "without battery (baseline run)"
+        if ref.forecast_w is not None:
+            tf, fc = interval_means(ref.seconds, ref.forecast_w, DEMAND_INTERVAL_S)
+            forecast = np.interp(t, tf, fc, left=np.nan, right=np.nan) / 1000.0
+    target = m.column("target")[:, 0] / 1000.0 if "target" in m.columns else np.full(len(m.times), np.nan)
+    return LoadCurves(t / 3600.0, net / 1000.0, without / 1000.0, label, forecast, m.hours(), target)
+
+
+def peak_summary(curves: LoadCurves) -> dict[str, float]:
+    """Peak of the 5-minute load with and without the battery [kW] and the reduction [%]."""
+    with_peak = float(np.nanmax(curves.with_battery))
+    without_peak = float(np.nanmax(curves.without_battery))
+    return {"peak_with_kw": with_peak, "peak_without_kw": without_peak,
+            "reduction_pct": 100.0 * (without_peak - with_peak) / without_peak if without_peak > 0 else float("nan")}
+
+
+def load_with_without(m: Metrics, out_dir: Path, run_dir: Path | None = None) -> list[Path]:
+    """Feeder load with and without the battery (5-min means, kW), the forecast and the discharge target."""
+    curves = load_curves(m, run_dir or Path("."))
+    peaks = peak_summary(curves)
     with paper_style():
-        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.2))
-        hours = m.hours()
-        gross = m.column("gross_load")[:, 0] / 1000.0
-        net = m.column("net_load")[:, 0] / 1000.0
-        ax.plot(hours, gross, color="0.4", ls="--", label=f"without battery (peak {np.nanmax(gross):.1f} kW)")
-        ax.plot(hours, net, color="tab:green", label=f"with battery (peak {np.nanmax(net):.1f} kW)")
-        ax.set_ylabel("feeder load (kW)")
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.4))
+        ax.plot(curves.hours, curves.without_battery, color="0.45", lw=0.8,
+                label=f"{curves.without_label}, peak {peaks['peak_without_kw']:.1f} kW")
+        ax.plot(curves.hours, curves.with_battery, color="#2ca02c", lw=0.9,
+                label=f"with battery, peak {peaks['peak_with_kw']:.1f} kW")
+        if curves.forecast is not None:
+            ax.plot(curves.hours, curves.forecast, color="k", lw=0.8, ls=":", label="load forecast")
+        if np.isfinite(curves.target).any():
+            ax.step(curves.target_hours, curves.target, where="post", color="#d62728", lw=0.8, ls="--",
+                    label="discharge target")
+        ax.axhline(0.0, color="0.2", lw=0.5)
+        ax.set_ylabel("feeder load, 5-min mean (kW)")
         _hours_axis(ax, m)
-        ax.legend(loc="upper left", frameon=False)
+        top = np.nanmax([np.nanmax(curves.without_battery), np.nanmax(curves.with_battery)])
+        ax.set_ylim(top=top * 1.42)  # room for the legend above the curves
+        ax.legend(loc="upper left", frameon=False, fontsize=6.5, ncol=1, handlelength=2.2)
         return save(fig, out_dir, "battery_load")
 
 
-def soc(m: Metrics, out_dir: Path) -> list[Path]:
-    """SOC reported by the battery and the manager's coulomb-counted estimate, per unit."""
+def soc(m: Metrics, out_dir: Path, soc_limits: tuple[float, float] | None = None) -> list[Path]:
+    """SOC reported by GridLAB-D's battery and the manager's coulomb-counted estimate, in %."""
     with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.0))
-        ax.plot(m.hours(), m.column("soc")[:, 0], label="battery (GridLAB-D)")
-        ax.plot(m.hours(), m.column("soc_estimate")[:, 0], ls="--", label="manager estimate")
-        ax.set_ylabel("state of charge (pu)")
-        ax.set_ylim(0, 1)
+        hours = m.hours()
+        measured = 100.0 * m.column("soc")[:, 0]
+        estimate = 100.0 * m.column("soc_estimate")[:, 0]
+        gap = np.nanmax(np.abs(measured - estimate)) if np.isfinite(measured).any() else float("nan")
+        ax.plot(hours, measured, color="#1f77b4", lw=1.2, label="battery (GridLAB-D)")
+        ax.plot(hours, estimate, color="#ff7f0e", lw=0.9, ls="--",
+                label=f"manager estimate (max gap {gap:.1f} points)")
+        if soc_limits is not None:
+            for level, name in zip(soc_limits, ("soc_low", "soc_high")):
+                ax.axhline(100.0 * level, color="0.5", lw=0.6, ls=":")
+                ax.annotate(name, (1.0, 100.0 * level), xycoords=("axes fraction", "data"), xytext=(2, 0),
+                            textcoords="offset points", va="center", ha="left", fontsize=6, color="0.35")
+        ax.set_ylabel("state of charge (%)")
+        ax.set_ylim(0, 100)
         _hours_axis(ax, m)
-        ax.legend(loc="lower left", frameon=False)
+        # the manager keeps the SOC above soc_low: the band below it is free for the legend
+        ax.legend(loc="lower center", frameon=False, ncol=2, fontsize=6.5, handlelength=2.0, columnspacing=1.0)
         return save(fig, out_dir, "battery_soc")
 
 
+def _state_spans(hours: np.ndarray, states: np.ndarray) -> list[tuple[float, float, int]]:
+    """(start h, width h, code) of each run of equal states; a sample's state holds until the next sample."""
+    spans: list[tuple[float, float, int]] = []
+    if len(hours) == 0:
+        return spans
+    step = float(np.median(np.diff(hours))) if len(hours) > 1 else 1.0
+    edges = np.append(hours, hours[-1] + step)
+    start = 0
+    for i in range(1, len(states) + 1):
+        if i == len(states) or states[i] != states[start]:
+            if np.isfinite(states[start]):
+                spans.append((float(edges[start]), float(edges[i] - edges[start]), int(states[start])))
+            start = i
+    return spans
+
+
 def state_timeline(m: Metrics, out_dir: Path) -> list[Path]:
-    """CHARGE / REST / SELL as coloured bands over time, with the inverter power (kW, > 0 discharge) on top."""
+    """CHARGE / REST / SELL as a band over time, above the inverter power (kW, > 0 discharge)."""
     with paper_style():
-        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 1.9))
+        fig, (band, ax) = plt.subplots(2, 1, figsize=(COLUMN_WIDTH_IN, 2.3), sharex=True,
+                                       gridspec_kw={"height_ratios": [1, 5]})
         hours = m.hours()
-        states = m.column("state")[:, 0]
-        step = float(np.median(np.diff(hours))) if len(hours) > 1 else 1.0
-        for code, name in STATE_NAMES.items():
-            mask = states == code
-            if mask.any():
-                ax.bar(hours[mask], np.ones(mask.sum()), width=step, bottom=-0.5, align="edge",
-                       color=STATE_COLORS[code], lw=0, label=name)
-        ax.set_yticks([])
-        ax.set_ylim(-0.5, 0.5)
-        power = ax.twinx()
-        power.plot(hours, m.column("command")[:, 0] / 1000.0, color="k", lw=0.8)
-        power.set_ylabel("P_Out command (kW)")
+        for start, width, code in _state_spans(hours, m.column("state")[:, 0]):
+            band.broken_barh([(start, width)], (0, 1), facecolors=STATE_COLORS[code], lw=0)
+        band.set_ylim(0, 1)
+        band.set_yticks([])
+        band.grid(False)
+        band.spines[["left", "right", "top"]].set_visible(False)
+        band.tick_params(axis="x", bottom=False)
+        band.legend(handles=[Patch(color=STATE_COLORS[c], label=n) for c, n in STATE_NAMES.items()],
+                    loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, handlelength=1.2)
+        t, delivered = interval_means(m.times, m.column("power")[:, 0], DEMAND_INTERVAL_S)
+        ax.plot(t / 3600.0, delivered / 1000.0, color="k", lw=0.8, label="delivered, 5-min mean")
+        ax.axhline(0.0, color="0.4", lw=0.5)
+        ax.set_ylabel("battery power (kW)\n< 0 charge, > 0 discharge")
         _hours_axis(ax, m)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 1.25), ncol=3, frameon=False)
         return save(fig, out_dir, "battery_states")
+
+
+def _soc_limits(run_dir: Path) -> tuple[float, float] | None:
+    """``(soc_low, soc_high)`` from the case's manager JSON, when the run folder has one."""
+    import json
+
+    for path in sorted(run_dir.glob("*_manager.json")):
+        try:
+            battery = json.loads(path.read_text(encoding="utf-8"))["battery"]
+            return float(battery["soc_low"]), float(battery["soc_high"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None
 
 
 def plot_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
@@ -74,4 +195,5 @@ def plot_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
     if m is None:
         return []
     out = Path(out_dir)
-    return load_with_without(m, out) + soc(m, out) + state_timeline(m, out)
+    run_dir = Path(run_dir)
+    return (load_with_without(m, out, run_dir) + soc(m, out, _soc_limits(run_dir)) + state_timeline(m, out))

@@ -139,12 +139,15 @@ def generation(run_dir: Path, out_dir: Path) -> list[Path]:
     if m is None:
         return []
     with paper_style():
-        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.4))
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.7))
         for i, uid in enumerate(m.uids):
-            ax.plot(m.hours(), m.column("Pgen")[:, i], label=f"unit {uid}")
+            pgen = m.column("Pgen")[:, i]
+            # a unit that only ever absorbs is the market's dispatchable load (TESP models it as a generator)
+            label = f"responsive load ({uid})" if np.nanmax(pgen) <= 1e-6 < -np.nanmin(pgen) else f"unit {uid}"
+            ax.plot(m.hours(), pgen, label=label)
         ax.set_ylabel("generation (MW)")
         _hours_axis(ax, m)
-        ax.legend(frameon=False, ncol=min(3, len(m.uids)), loc="best")
+        ax.legend(frameon=False, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.28))
         return save(fig, out_dir, "generation")
 
 

@@ -55,6 +55,14 @@ class Metrics:
             raise KeyError(f"{self.prefix}_{self.root}_metrics: no column '{name}' "
                            f"(columns: {', '.join(self.columns)})") from None
 
+    def series(self, uid: str) -> dict[str, np.ndarray]:
+        """Every column of one object: ``{column: values over time}``."""
+        try:
+            i = self.uids.index(str(uid))
+        except ValueError:
+            raise KeyError(f"{self.prefix}_{self.root}_metrics: no object '{uid}'") from None
+        return {name: self.values[:, i, c] for c, name in enumerate(self.columns)}
+
     def hours(self) -> np.ndarray:
         """Sample times in hours."""
         return self.times / 3600.0

@@ -10,7 +10,7 @@ import pytest
 from vppfed.federates.market.agent_dict import AgentDictOptions, HouseInfo, build_agent_dict, write_agent_dict
 from vppfed.federates.market.helics_config import market_helics_config
 from vppfed.launcher import Launcher
-from vppfed.postprocess.market_plots import read_metrics
+from vppfed.postprocess.metrics_reader import read_metrics
 
 sys.path.insert(0, str(Path(__file__).parent))
 from market_stub_federate import HOUSES, stub_config  # noqa: E402
@@ -56,21 +56,21 @@ def test_market_federate_clears_every_period_against_the_lmp(tmp_path, with_mark
     controller = read_metrics(tmp_path / "controller_R_metrics.json")
     # THEN three clearings at 300, 600, 900 and bids recorded for each under the clearing time
     assert list(auction.times) == [300, 600, 900] and list(controller.times) == [300, 600, 900]
-    assert set(controller.values) == set(HOUSES)
+    assert set(controller.uids) == set(HOUSES)
     # the curve is published at T - 30 and seen by T - 15 (the OPF time), with the measured load minus the
     # running HVACs (2 x 4 kW)
     unresp = values["sub_7/unresponsive_mw"]
     assert 270 <= unresp[0][0] <= 285
     expected_unresp = 0.052 if with_market else 0.060
     assert unresp[0][1] == pytest.approx(expected_unresp)
-    price = auction.values["Market_1"]["clearing_price"]
+    price = auction.series("Market_1")["clearing_price"]
     if with_market:
         # prices follow the LMP of 15 s before: 0.03, 0.03 then 0.40 (the VPP sells its 5 kW there)
         assert price[:2] == pytest.approx([0.03, 0.03]) and price[2] == pytest.approx(0.40)
         # published at T, seen by the feeder side at its next step (T + 15)
         seen = values["sub_7/clear_price"]
         assert [t for t, _ in seen] == [315, 615, 915] and [p for _, p in seen] == pytest.approx([0.03, 0.03, 0.40])
-        assert auction.values["Market_1"]["external_sold"][2] == pytest.approx(5.0)
+        assert auction.series("Market_1")["external_sold"][2] == pytest.approx(5.0)
         award = [a for t, a in got["awards"] if a["clear_price"] == pytest.approx(0.40)][0]
         # one block per segment: the whole 5 kW block (priced 0.39) is awarded; the curve itself asks -2.75 kW
         assert award["sold_kw"] == pytest.approx(5.0) and award["curve_kw"] == pytest.approx(-2.75)
@@ -106,16 +106,16 @@ def test_market_and_bulk_grid_close_the_loop_through_curve_and_lmp(tmp_path):
     # WHEN run
     summary = Launcher(tmp_path / "runner.json", timeout=120).run()
     assert summary.ok, [(f["name"], f["status"]) for f in summary.federates]
-    auction = read_metrics(tmp_path / "auction_MB_metrics.json").values["Market_1"]
+    auction = read_metrics(tmp_path / "auction_MB_metrics.json").series("Market_1")
     buses = read_metrics(tmp_path / "bus_MB_metrics.json")
     gens = read_metrics(tmp_path / "gen_MB_metrics.json")
     # THEN every clearing is a SELLER clearing at the LMP the OPF computed 15 s before (bus metrics at T)
     assert list(auction["clearing_type"]) == [4] * 6
     assert list(auction["clearing_price"]) == pytest.approx(list(auction["lmp"]), abs=1e-12)
-    lmp_at_t = {int(t): v for t, v in zip(buses.times, buses.values["7"]["LMP_P"])}
+    lmp_at_t = {int(t): v for t, v in zip(buses.times, buses.series("7")["LMP_P"])}
     assert [lmp_at_t[t] for t in range(300, 1801, 300)] == pytest.approx(list(auction["lmp"]), abs=1e-9)
     # AND the OPF dispatched the responsive curve as a load: the extra generator row is negative, within its range
-    disp = gens.values[max(gens.values, key=int)]["Pgen"][1:]
+    disp = gens.series(max(gens.uids, key=int))["Pgen"][1:]
     resp_max = auction["responsive_max_mw"][0] * 250.0
     assert all(-resp_max - 1e-6 <= p < 0 for p in disp)
     # the unresponsive part is the measured 300 kW minus the two running HVACs

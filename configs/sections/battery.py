@@ -20,6 +20,7 @@ YAML (every field optional except the thresholds of the threshold rule)::
       soc_high: 0.95
       soc_hysteresis: 0.05
       rest_min_s: 600
+      idle_rest_s: 3600          # CHARGE/SELL -> REST after the policy wanted nothing for this long (0 = never)
       coulombic_efficiency: null # manager's initial eta_c; null = 1.0 (the battery's losses are in conversion)
       conversion_efficiency: null  # each way; null = inverter_efficiency x sqrt(round_trip_efficiency) of the GLM
       capacity_kwh: null         # manager's nominal capacity; null = the GLM battery's battery_capacity
@@ -87,6 +88,7 @@ class BatterySection:
     soc_high: float = 0.95
     soc_hysteresis: float = 0.05
     rest_min_s: float = 600.0
+    idle_rest_s: float = 3600.0
     rest_current_a: float = 0.5
     coulombic_efficiency: float | None = None
     conversion_efficiency: float | None = None
@@ -263,6 +265,7 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
         "ocv_table": ocv_table(v_nom),
         "rest_current_a": sec.rest_current_a,
         "rest_min_s": sec.rest_min_s,
+        "idle_rest_s": sec.idle_rest_s,
         "charge_window_h": list(sec.charge_window_h),
         "sell_window_h": list(sec.sell_window_h),
         "policy": sec.policy,

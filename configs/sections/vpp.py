@@ -21,6 +21,7 @@ YAML (units: exactly one of ``params``, ``scenario``, ``devices``; signal: exact
         add_own: true                    # add the VPP's planned power of the previous step (flat-load target)
         initial: 0.0                     # kW before the first value and during settle_steps
         settle_steps: 2                  # first steps that ignore the input (the simulated feeder's start-up)
+        smoothing: 1.0                   # weight of the newest value in an exponential average (1: none)
       signal_scale: 1.0                  # multiply a CSV or random signal (e.g. for bigger portfolios)
       hosts: 2                           # unit-host federates (units split in contiguous blocks)
       step: 36                           # dispatch step [s]; case.hours must be a whole number of steps
@@ -69,9 +70,11 @@ class SignalInputSection:
     add_own: bool = False
     initial: float = 0.0
     settle_steps: int = 0
+    smoothing: float = 1.0
 
     def validate(self) -> None:
         require(self.settle_steps >= 0, "settle_steps", "must be >= 0")
+        require(0.0 < self.smoothing <= 1.0, "smoothing", f"must be in (0, 1], got {self.smoothing}")
         require(self.target == FEEDER_TARGET or "/" in self.target, "target",
                 f"'{FEEDER_TARGET}' or '<federate>/<key>', got {self.target!r}")
         require(math.isfinite(self.scale) and math.isfinite(self.offset), "scale", "scale and offset must be finite")
@@ -185,7 +188,8 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
         agg_subs.append({"key": target, "type": si.type})
         signal_args = ["--signal-input", target, "--signal-type", si.type, "--signal-part", si.part,
                        "--signal-scale", repr(si.scale), "--signal-offset", repr(si.offset), "--signal-initial",
-                       repr(si.initial), "--signal-settle-steps", str(si.settle_steps)] + (
+                       repr(si.initial), "--signal-settle-steps", str(si.settle_steps),
+                       "--signal-smoothing", repr(si.smoothing)] + (
                            ["--signal-add-own"] if si.add_own else [])
     else:
         if cfg.signal:

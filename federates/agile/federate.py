@@ -93,7 +93,8 @@ class AggregatorFederate(FederateBase):
         self.signal_input = (SignalInput(target=args.signal_input, type=args.signal_type, part=args.signal_part,
                                          scale=args.signal_scale, offset=args.signal_offset,
                                          add_own=args.signal_add_own, initial=args.signal_initial,
-                                         settle_steps=args.signal_settle_steps)
+                                         settle_steps=args.signal_settle_steps,
+                                         smoothing=args.signal_smoothing)
                              if args.signal_input else None)
         self.last_input: Any = None
         self.own_prev = 0.0
@@ -253,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--signal-initial", type=float, default=0.0,
                         help="signal before the first value and while settling [kW]")
     parser.add_argument("--signal-settle-steps", type=int, default=0, help="first steps that ignore the input")
+    parser.add_argument("--signal-smoothing", type=float, default=1.0,
+                        help="weight of the newest value in an exponential average (1: none)")
     parser.add_argument("--hosts", default="", help="comma-separated unit-host federate names (aggregator)")
     parser.add_argument("--keepalive-timeout", type=int, default=3)
     parser.add_argument("--downlink", default="0,0,0", help="loss,delay,jitter of dispatch messages")

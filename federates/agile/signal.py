@@ -2,7 +2,7 @@
 from another federate's publication (:class:`SignalInput`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -71,7 +71,10 @@ class SignalInput:
     ``scale = -0.001`` and ``offset = T`` the VPP is asked for ``T - (load - own)``, which makes the feeder load
     ``T`` (a flat feeder-load target). Until the first value arrives, and during the first ``settle_steps`` steps
     (a simulated feeder starts with a transient: every house and tank begins from its initial state), the signal is
-    ``initial``; between updates the last value holds.
+    ``initial``; between updates the last value holds. ``smoothing`` < 1 follows an exponential average instead
+    (``s(k) = a * raw(k) + (1 - a) * s(k-1)``): the feeder load seen at one instant carries the cycling of every
+    thermostat, which a signal one step late cannot cancel (it would add it again), so a flat-load target follows the
+    slow part of the load.
 
     Attributes
     ----------
@@ -91,6 +94,8 @@ class SignalInput:
         Signal before the first value and during the settling steps [kW].
     settle_steps : int
         Steps at the start during which the input is not followed.
+    smoothing : float
+        Weight ``a`` in (0, 1] of the newest value in the exponential average (1: no averaging).
     """
 
     target: str
@@ -101,12 +106,21 @@ class SignalInput:
     add_own: bool = False
     initial: float = 0.0
     settle_steps: int = 0
+    smoothing: float = 1.0
+    _state: float | None = field(default=None, init=False, repr=False, compare=False)
 
-    def value(self, x: complex | float | None, own_prev: float, k: int) -> float:
-        """The signal [kW] at step ``k`` for received value ``x`` (None: nothing received yet) and the VPP's own
-        planned power of the previous step [kW]."""
-        if x is None or k <= self.settle_steps:
-            return float(self.initial)
+    def raw(self, x: complex | float, own_prev: float) -> float:
+        """``offset + scale * part(x) (+ own_prev)`` [kW], without averaging."""
         c = complex(x)
         part = {"real": c.real, "imag": c.imag, "abs": abs(c)}[self.part]
         return float(self.offset + self.scale * part + (own_prev if self.add_own else 0.0))
+
+    def value(self, x: complex | float | None, own_prev: float, k: int) -> float:
+        """The signal [kW] at step ``k`` (call once per step, in order) for the latest received value ``x`` (None:
+        nothing received yet) and the VPP's own planned power of the previous step [kW]."""
+        if x is None or k <= self.settle_steps:
+            return float(self.initial)
+        raw = self.raw(x, own_prev)
+        a = float(self.smoothing)
+        self._state = raw if self._state is None else a * raw + (1.0 - a) * self._state
+        return float(self._state)

@@ -52,6 +52,8 @@ class BatteryConfig:
         |I| below this [A] counts as resting.
     rest_min_s : float
         Minimum rest [s]: both the shortest REST state and the rest needed before a recalibration.
+    idle_rest_s : float
+        CHARGE / SELL end in REST once the policy has wanted 0 W for this long [s]; 0 = never (stay ready).
     eta_same_state_tol : float
         Two rests count as "the same state" when their recalibrated SOCs differ by at most this [pu].
     eta_min_ah_in : float
@@ -79,10 +81,6 @@ class BatteryConfig:
         before the first step [W] (negative = reverse flow from PV); a day it does not cover uses yesterday's measured
         load (on the first day without a forecast the threshold rule runs). ``charge_below_w`` still tops the battery
         up while the load is below it.
-    replan_every_s : float
-        ``schedule`` policy: re-solve the LP over the rest of the day from the current SOC every this many seconds
-        (model-predictive: a forecast that was too low raises the target before the battery runs empty); 0 plans once
-        a day.
     price_forecast : list of float
         ``market`` policy: 24 hourly price forecasts [$/kWh].
     degradation_cost, profit_margin, slider : float
@@ -104,6 +102,7 @@ class BatteryConfig:
     ocv_table: list[list[float]] = field(default_factory=list)
     rest_current_a: float = 0.5
     rest_min_s: float = 600.0
+    idle_rest_s: float = 0.0
     eta_same_state_tol: float = 0.02
     eta_min_ah_in: float = 1.0
     charge_window_h: list[float] = field(default_factory=list)
@@ -117,7 +116,6 @@ class BatteryConfig:
     load_includes_battery: bool = True
     ack_tolerance_w: float = 50.0
     forecast_w: list[float] = field(default_factory=list)
-    replan_every_s: float = 0.0
     price_forecast: list[float] = field(default_factory=list)
     degradation_cost: float = 0.005
     profit_margin: float = 1.0
@@ -153,6 +151,7 @@ class BatteryConfig:
                     "volts column must not decrease as soc increases")
         require(self.rest_current_a >= 0, "rest_current_a", f"must be >= 0 A, got {self.rest_current_a}")
         require(self.rest_min_s >= 0, "rest_min_s", f"must be >= 0 s, got {self.rest_min_s}")
+        require(self.idle_rest_s >= 0, "idle_rest_s", f"must be >= 0 s, got {self.idle_rest_s}")
         require(self.eta_same_state_tol >= 0, "eta_same_state_tol", f"must be >= 0, got {self.eta_same_state_tol}")
         require(self.eta_min_ah_in > 0, "eta_min_ah_in", f"must be > 0 Ah, got {self.eta_min_ah_in}")
         for name in ("charge_window_h", "sell_window_h"):
@@ -166,7 +165,6 @@ class BatteryConfig:
         require(self.period_s > 0, "period_s", f"must be > 0 s, got {self.period_s}")
         require(self.ack_tolerance_w >= 0, "ack_tolerance_w", f"must be >= 0 W, got {self.ack_tolerance_w}")
         require(all(math.isfinite(v) for v in self.forecast_w), "forecast_w", "loads must be finite numbers [W]")
-        require(self.replan_every_s >= 0, "replan_every_s", f"must be >= 0 s, got {self.replan_every_s}")
         if self.policy == "market":
             require(len(self.price_forecast) == 24, "price_forecast",
                     f"market policy needs 24 hourly prices, got {len(self.price_forecast)}")

@@ -165,7 +165,7 @@ class BatteryFederate(FederateBase):
 
     def on_start(self) -> None:
         cfg = self.setup.battery
-        state_path = Path(self.setup.state_file or f"{self.name}_state.sqlite")
+        state_path = Path(self.setup.state_file or f"{self.name}_state.sqlite").resolve()
         if self.resume or getattr(self.args, "resume", False):
             self._open_for_resume(state_path)
         else:

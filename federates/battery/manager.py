@@ -165,12 +165,13 @@ class BatteryManager:
         """Index of the control period starting at local ``hour`` in the day's forecast / schedule."""
         return int(round((hour % 24.0) * 3600.0 / self.config.period_s)) % int(round(86400.0 / self.config.period_s))
 
-    def _plan_schedule(self, from_k: int, why: str) -> None:
+    def _plan_schedule(self, from_k: int) -> None:
         """Solve the peak-shaving LP over the rest of the day (periods ``from_k`` to midnight) from the current SOC.
 
-        Periods before ``from_k`` get no planned charge; the target T* is the lowest peak the forecast allows with the
-        energy left, so a re-plan raises it when the battery was drained faster than planned (and lowers it when the
-        load stayed below the forecast).
+        Periods before ``from_k`` get no planned charge. The *peak window* runs from the first to the last period whose
+        forecast exceeds the target T*: the LP would charge in the forecast's dips inside it, but a real load swings
+        around its forecast by more than those dips, and each swing would turn SELL into a rest of ``rest_min_s``
+        just when the battery is needed; inside the window the manager only discharges.
         """
         cfg = self.config
         forecast = self.day_forecast(self.day_index)
@@ -187,10 +188,15 @@ class BatteryManager:
             p_ch=cfg.max_charge_w / 1000.0, p_dis=cfg.max_discharge_w / 1000.0,
             eta_c=self.counter.eta_c * cfg.conversion_efficiency, eta_d=cfg.conversion_efficiency)
         self.schedule_peak_w = sched.peak * 1000.0
-        self.schedule_charge_w = [0.0] * from_k + [float(c) * 1000.0 for c in sched.charge]
-        LOG.info("day %d %s from %02d:%02d: forecast peak %.1f kW, SOC %.3f -> target %.1f kW", self.day_index, why,
-                 from_k * cfg.period_s // 3600, from_k * cfg.period_s % 3600 // 60, float(rest.max()) / 1.0,
-                 self.soc, sched.peak)
+        charge = [0.0] * from_k + [float(c) * 1000.0 for c in sched.charge]
+        above = [from_k + i for i, v in enumerate(rest) if v > sched.peak + 1e-6]
+        if above:
+            charge[above[0]:above[-1] + 1] = [0.0] * (above[-1] + 1 - above[0])
+        self.schedule_charge_w = charge
+        window = (f", peak window {above[0] * cfg.period_s / 3600:.2f}-{(above[-1] + 1) * cfg.period_s / 3600:.2f} h"
+                  if above else "")
+        LOG.info("day %d ahead schedule from %.2f h: forecast peak %.1f kW, SOC %.3f -> target %.1f kW%s",
+                 self.day_index, from_k * cfg.period_s / 3600, float(rest.max()), self.soc, sched.peak, window)
 
     def _plan_day(self, hour: float) -> None:
         """Day-ahead planning at midnight (or at the first step): the LP schedule or the market schedule."""
@@ -199,7 +205,7 @@ class BatteryManager:
         e_cap_kwh = self.energy_capacity_wh / 1000.0
         e0 = min(max(self.soc, cfg.soc_low), cfg.soc_high) * e_cap_kwh
         if cfg.policy == "schedule":
-            self._plan_schedule(self._step_of_day(hour), "day-ahead schedule")
+            self._plan_schedule(self._step_of_day(hour))
         elif cfg.policy == "market":
             q = market.arbitrage_schedule(
                 cfg.price_forecast, 1.0, e0=e0, e_min=cfg.soc_low * e_cap_kwh, e_max=cfg.soc_high * e_cap_kwh,
@@ -278,9 +284,7 @@ class BatteryManager:
             if self.last_hour is not None:
                 self.yesterday, self.day_loads = self.day_loads, []
             self._plan_day(inp.hour)
-        elif (cfg.policy == "schedule" and cfg.replan_every_s > 0 and self.schedule_peak_w is not None
-              and self.t_s is not None and math.floor(inp.t_s / cfg.replan_every_s) > math.floor(self.t_s / cfg.replan_every_s)):
-            self._plan_schedule(self._step_of_day(inp.hour), "re-plan")
+
         self.day_loads.append(gross_w)
         wanted_w, bid = self._wanted_w(inp, gross_w)
         n_before = len(self.machine.transitions)

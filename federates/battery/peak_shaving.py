@@ -11,8 +11,8 @@ LP (GridLAB-D devices reference §8)::
          0 <= c_t <= P_ch,  0 <= d_t <= P_dis
 
 A second LP keeps the peak at T* and minimises the energy moved, so the battery does not cycle for nothing and the
-schedule is unique where it matters (no simultaneous charge and discharge); a small tie-break makes it charge as early
-as it can, so a forecast that was too low does not find the battery half full at the peak.
+schedule is unique where it matters (no simultaneous charge and discharge); small tie-breaks make it charge in the
+lowest load first (PV export, the night valley) and early rather than late.
 """
 from __future__ import annotations
 
@@ -181,10 +181,12 @@ def optimal_schedule(load: ArrayLike, dt_h: float, *, e0: float, e_max: float, p
     if first.status != 0:
         raise ValueError(f"peak-shaving LP failed: {first.message}")
     peak = float(first.x[-1])
-    # second stage: same peak (within solver tolerance), least energy moved; among those, charge as early as possible
-    # (a tie-break of 0.1 % over the horizon) so the battery is full before the peak whatever the forecast error
+    # second stage: same peak (within solver tolerance), least energy moved; among those, charge where the load is
+    # lowest (PV export, the night valley) and, at equal load, as early as possible (tie-breaks of 0.1 % and 0.01 %)
     bounds[-1] = (None, peak + 1e-9 * max(1.0, abs(peak)))
-    cost = np.concatenate([1.0 + 1e-3 * np.arange(n) / n, np.ones(n), np.zeros(n + 1)])
+    spread = float(load.max() - load.min()) or 1.0
+    charge_cost = 1.0 + 1e-3 * (load - load.min()) / spread + 1e-4 * np.arange(n) / n
+    cost = np.concatenate([charge_cost, np.ones(n), np.zeros(n + 1)])
     second = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
     x = second.x if second.status == 0 else first.x
     charge, discharge = np.clip(x[:n], 0, None), np.clip(x[n:2 * n], 0, None)

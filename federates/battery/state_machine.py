@@ -8,9 +8,10 @@ every change is logged with its cause and kept in :attr:`StateMachine.transition
 Guards, checked in this order on every step:
 
 * CHARGE -> REST: voltage at/above ``v_full`` (the current stops in the same step), SOC at/above ``soc_high``, the
-  charge window closed, or the policy wants to discharge.
-* SELL -> REST: voltage at/below ``v_empty``, SOC at/below ``soc_low``, the sell window closed, or the policy wants
-  to charge.
+  charge window closed, the policy wants to discharge, or it wanted nothing for ``idle_rest_s``.
+* SELL -> REST: voltage at/below ``v_empty``, SOC at/below ``soc_low``, the sell window closed, the policy wants
+  to charge, or it wanted nothing for ``idle_rest_s`` (a peak-shaving battery waits in SELL through the short dips
+  of an evening peak, but not through the whole next day).
 * REST -> CHARGE / SELL: only after ``rest_min_s`` in REST, when the policy wants that direction, its window is open,
   the SOC is at least ``soc_hysteresis`` away from the stop threshold and the voltage is inside the limits.
 """
@@ -83,6 +84,7 @@ class StateMachine:
     state: BatteryState = BatteryState.REST
     entered_at_s: float = 0.0
     transitions: list[Transition] = field(default_factory=list)
+    idle_since_s: float | None = None  # since when the policy has wanted 0 W in an active state
 
     def _go(self, t_s: float, target: BatteryState, cause: str) -> None:
         if (self.state, target) not in ALLOWED:
@@ -92,6 +94,7 @@ class StateMachine:
         self.transitions.append(transition)
         self.state = target
         self.entered_at_s = t_s
+        self.idle_since_s = None
 
     def _exit_cause(self, obs: Observation) -> str | None:
         """Why the current CHARGE/SELL state must end now, or None."""
@@ -106,6 +109,8 @@ class StateMachine:
                 return "charge_window_closed"
             if obs.wanted_w > 0:
                 return "policy_discharge"
+            if self._idle_long_enough(obs):
+                return "policy_idle"
         elif self.state is BatteryState.SELL:
             if v is not None and v <= cfg.v_empty:
                 return "voltage_empty"
@@ -115,7 +120,18 @@ class StateMachine:
                 return "sell_window_closed"
             if obs.wanted_w < 0:
                 return "policy_charge"
+            if self._idle_long_enough(obs):
+                return "policy_idle"
         return None
+
+    def _idle_long_enough(self, obs: Observation) -> bool:
+        """Track how long the policy has wanted 0 W; True once that lasted ``idle_rest_s`` (0 disables)."""
+        if obs.wanted_w != 0.0:
+            self.idle_since_s = None
+            return False
+        if self.idle_since_s is None:
+            self.idle_since_s = obs.t_s
+        return self.config.idle_rest_s > 0 and obs.t_s - self.idle_since_s >= self.config.idle_rest_s
 
     def _entry(self, obs: Observation) -> tuple[BatteryState, str] | None:
         """Which active state REST may enter now, with its cause, or None."""
@@ -156,13 +172,14 @@ class StateMachine:
         return 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"state": self.state.value, "entered_at_s": self.entered_at_s,
+        return {"state": self.state.value, "entered_at_s": self.entered_at_s, "idle_since_s": self.idle_since_s,
                 "transitions": [t.to_dict() for t in self.transitions]}
 
     @classmethod
     def from_dict(cls, config: BatteryConfig, data: dict[str, Any]) -> "StateMachine":
+        idle = data["idle_since_s"]
         return cls(config, BatteryState(data["state"]), float(data["entered_at_s"]),
-                   [Transition.from_dict(t) for t in data["transitions"]])
+                   [Transition.from_dict(t) for t in data["transitions"]], None if idle is None else float(idle))
 
 
 __all__ = ["ALLOWED", "BatteryState", "Observation", "StateMachine", "Transition"]

@@ -2,8 +2,12 @@
 
 Terms follow the Open VPP design (seed 004): a system configuration is ``(idx, cs, cnt)``, here with the cluster
 schedule ``cs`` stored as one schedule *index* per agent (the vectors live in the shared :class:`Catalogue`), so
-messages and merges move small integers instead of T floats. Agents are addressed by integer ids; ``idx`` maps an id
-to its slot (row) in the per-negotiation arrays.
+messages and merges move small integers instead of T floats. Agents are addressed by their slot (row) in the
+negotiation's participant list; ``Catalogue.ids`` maps slots back to agent ids.
+
+Speed comes from two caches that are never sent: the system configuration keeps the running aggregate of its
+entries (updated with each merged entry, O(T) per entry, and re-summed exactly every N updates so float drift cannot
+build up), and a candidate keeps its own aggregate. Decide therefore costs O(M*T) whatever the number of agents.
 """
 from __future__ import annotations
 
@@ -86,115 +90,151 @@ class Catalogue:
         return SolutionCandidate.create(creator, serial, sel, perf, total, cost, self.n_options)
 
 
-@dataclass
-class SystemConfig:
-    """An agent's belief about everyone's newest selection: ``(idx, cs, cnt)``.
-
-    ``cnt[s]`` is the counter of the agent in slot ``s`` (``UNKNOWN`` if never heard of) and ``sel[s]`` its schedule
-    index (``M``, the catalogue's zero row, if unknown). No aggregate is kept here: merges touch only these two
-    integer arrays, and decide reconstructs the sum from the candidate's cached aggregate plus the few entries where
-    the sysconf differs from the candidate (see :meth:`aggregate_via`).
-    """
-
-    cnt: np.ndarray
-    sel: np.ndarray
-    n_known: int = 0
-
-    @staticmethod
-    def empty(catalogue: Catalogue) -> "SystemConfig":
-        n = catalogue.n_agents
-        return SystemConfig(np.full(n, UNKNOWN, dtype=np.int32),
-                            np.full(n, catalogue.n_options, dtype=index_dtype(catalogue.n_options)))
-
-    def set(self, slots: np.ndarray, cnts: np.ndarray, sels: np.ndarray) -> None:
-        """Overwrite entries ``slots`` (already known to be newer)."""
-        self.n_known += int(np.count_nonzero(self.cnt[slots] < 0))
-        self.cnt[slots] = cnts
-        self.sel[slots] = sels
-
-    def merge(self, slots: np.ndarray, cnts: np.ndarray, sels: np.ndarray,
-              srcs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Merge received entries (the higher counter wins); returns the changed slots and their sources.
-
-        Duplicate slots within one batch are resolved first (highest counter kept), so a whole inbox merges in one
-        vectorised pass; ``srcs`` (the sender of each entry) is carried along for the change log.
-        """
-        if slots.size > 1 and srcs is not None:
-            order = np.lexsort((cnts, slots))
-            slots, cnts, sels, srcs = slots[order], cnts[order], sels[order], srcs[order]
-            last = np.ones(slots.size, dtype=bool)
-            last[:-1] = slots[1:] != slots[:-1]
-            slots, cnts, sels, srcs = slots[last], cnts[last], sels[last], srcs[last]
-        newer = cnts > self.cnt[slots]
-        if not newer.all():
-            slots, cnts, sels = slots[newer], cnts[newer], sels[newer]
-            if srcs is not None:
-                srcs = srcs[newer]
-        if slots.size:
-            self.set(slots, cnts, sels)
-        return slots, srcs
-
-    def aggregate_via(self, catalogue: Catalogue, cand: "SolutionCandidate") -> tuple[np.ndarray, float]:
-        """Aggregate (kW) and local-cost sum of the sysconf, from ``cand``'s cached ones plus the differences.
-
-        Near convergence the sysconf equals the candidate almost everywhere, so this costs one integer comparison
-        over N slots and a gather of a few schedules, instead of T floats per merged entry.
-        """
-        diff = np.flatnonzero(self.sel != cand.sel)
-        if diff.size == 0:
-            return cand.total, cand.cost
-        new = self.sel[diff]
-        old = cand.sel[diff]
-        total = cand.total + catalogue.schedules[diff, new].sum(axis=0) - catalogue.schedules[diff, old].sum(axis=0)
-        cost = cand.cost
-        if catalogue.costs is not None:
-            cost += float(catalogue.costs[diff, new].sum() - catalogue.costs[diff, old].sum())
-        return total, cost
-
-
 def index_dtype(n_options: int) -> type:
     """Integer type for schedule indices (int16 unless an agent has more than 32,766 options)."""
     return np.int16 if n_options < 2 ** 15 - 1 else np.int32
 
 
-@dataclass(frozen=True)
+class SystemConfig:
+    """An agent's belief about everyone's newest selection: ``(idx, cs, cnt)`` plus the cached aggregate.
+
+    ``cnt[s]`` is the counter of the agent in slot ``s`` (``UNKNOWN`` if never heard of) and ``sel[s]`` its schedule
+    index (``M``, the catalogue's zero row, if unknown). ``total`` (kW, T) and ``cost`` are the aggregate and local
+    cost sum of all known entries, kept up to date by :meth:`merge`/:meth:`set`.
+    """
+
+    __slots__ = ("cnt", "sel", "n_known", "total", "cost", "_cat", "_flat", "_m1", "_updates", "_refresh")
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        n = catalogue.n_agents
+        self._cat = catalogue
+        self._m1 = catalogue.n_options + 1
+        self._flat = catalogue.schedules.reshape(n * self._m1, catalogue.intervals)
+        self.cnt = np.full(n, UNKNOWN, dtype=np.int32)
+        self.sel = np.full(n, catalogue.n_options, dtype=index_dtype(catalogue.n_options))
+        self.n_known = 0
+        self.total = np.zeros(catalogue.intervals)
+        self.cost = 0.0
+        self._updates = 0
+        self._refresh = max(64, n)
+
+    @staticmethod
+    def empty(catalogue: Catalogue) -> "SystemConfig":
+        return SystemConfig(catalogue)
+
+    def _apply(self, slots: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
+        """Move the cached aggregate from schedules ``old`` to ``new`` of ``slots`` (O(k*T))."""
+        base = slots * self._m1
+        if slots.shape[0] == 1:
+            b = int(base[0])
+            self.total += self._flat[b + int(new[0])] - self._flat[b + int(old[0])]
+        else:
+            self.total += self._flat[base + new].sum(axis=0) - self._flat[base + old].sum(axis=0)
+        costs = self._cat.costs
+        if costs is not None:
+            self.cost += float(costs[slots, new].sum() - costs[slots, old].sum())
+        self._updates += slots.shape[0]
+        if self._updates >= self._refresh:
+            self.resum()
+
+    def resum(self) -> None:
+        """Recompute the cached aggregate exactly (drops the rounding of incremental updates)."""
+        self.total = self._cat.aggregate(self.sel)
+        self.cost = self._cat.local_cost(self.sel)
+        self._updates = 0
+
+    def set(self, slots: np.ndarray, cnts: np.ndarray, sels: np.ndarray) -> None:
+        """Overwrite entries ``slots`` (already known to be newer)."""
+        self.n_known += int(np.count_nonzero(self.cnt[slots] < 0))
+        old = self.sel[slots]
+        self.cnt[slots] = cnts
+        self.sel[slots] = sels
+        self._apply(slots, old, self.sel[slots])
+
+    def set_one(self, slot: int, cnt: int, index: int) -> None:
+        """Overwrite one entry (the agent's own; scalar fast path of :meth:`set`)."""
+        if self.cnt[slot] < 0:
+            self.n_known += 1
+        old = int(self.sel[slot])
+        self.cnt[slot] = cnt
+        self.sel[slot] = index
+        b = slot * self._m1
+        self.total += self._flat[b + index] - self._flat[b + old]
+        costs = self._cat.costs
+        if costs is not None:
+            self.cost += float(costs[slot, index] - costs[slot, old])
+        self._updates += 1
+        if self._updates >= self._refresh:
+            self.resum()
+
+    def merge(self, slots: np.ndarray, cnts: np.ndarray, sels: np.ndarray) -> np.ndarray | None:
+        """Merge received entries (the higher counter wins); returns the changed slots, or None.
+
+        ``slots`` must be unique within one call (one message never repeats a slot); messages of one inbox are
+        merged one after the other, so duplicates across messages resolve to the highest counter.
+        """
+        cur = self.cnt[slots]
+        newer = cnts > cur
+        if not newer.any():
+            return None
+        if not newer.all():
+            slots, cnts, sels, cur = slots[newer], cnts[newer], sels[newer], cur[newer]
+        unknown = int(np.count_nonzero(cur < 0))
+        self.n_known += unknown
+        old = self.sel[slots]
+        self.cnt[slots] = cnts
+        self.sel[slots] = sels
+        self._apply(slots, old, sels)
+        return slots
+
+    def aggregate_via(self, catalogue: Catalogue, cand: "SolutionCandidate") -> tuple[np.ndarray, float]:
+        """Aggregate (kW) and local-cost sum of the sysconf (the cached values; ``cand`` is not needed any more)."""
+        return self.total, self.cost
+
+
 class SolutionCandidate:
     """The best (possibly partial) solution an agent knows: ``(agent, idx, cs, perf)``.
 
-    Immutable: agents of one process share candidate objects by reference (a receiver never copies or mutates one;
-    see pitfall 4 of the reference notes). ``sel[s]`` is the schedule index of slot ``s`` or ``M`` (the number of
-    options) when not covered. ``serial`` numbers the creator's candidates so ``(creator, serial)`` identifies a
-    candidate on the wire. ``total`` (kW, T) and ``cost`` cache the aggregate and local-cost sum (not sent).
+    Immutable by convention: agents of one process share candidate objects by reference (a receiver never copies
+    or mutates one; see pitfall 4 of the reference notes). ``sel[s]`` is the schedule index of slot ``s`` or ``M``
+    (the number of options) when not covered. ``serial`` numbers the creator's candidates so ``(creator, serial)``
+    identifies a candidate on the wire. ``total`` (kW, T) and ``cost`` cache the aggregate and local-cost sum (not
+    sent). ``rank`` is the merge order, smaller is better: more coverage, then lower perf, then lower creator id
+    (integer), then lower serial.
     """
 
-    creator: int
-    serial: int
-    sel: np.ndarray
-    coverage: int
-    perf: float
-    total: np.ndarray
-    cost: float
-    n_options: int
+    __slots__ = ("creator", "serial", "sel", "coverage", "perf", "total", "cost", "n_options", "key", "rank")
+
+    def __init__(self, creator: int, serial: int, sel: np.ndarray, coverage: int, perf: float, total: np.ndarray,
+                 cost: float, n_options: int) -> None:
+        self.creator = creator
+        self.serial = serial
+        self.sel = sel
+        self.coverage = coverage
+        self.perf = perf
+        self.total = total
+        self.cost = cost
+        self.n_options = n_options
+        self.key = (creator, serial)
+        self.rank = (-coverage, perf, creator, serial)
 
     @staticmethod
     def create(creator: int, serial: int, sel: np.ndarray, perf: float, total: np.ndarray, cost: float,
-               n_options: int) -> "SolutionCandidate":
+               n_options: int, coverage: int | None = None) -> "SolutionCandidate":
         sel = np.array(sel, dtype=index_dtype(n_options))
         sel.setflags(write=False)
-        return SolutionCandidate(int(creator), int(serial), sel, int(np.count_nonzero(sel != n_options)),
-                                 float(perf), total, float(cost), int(n_options))
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.creator, self.serial)
+        if coverage is None:
+            coverage = int(np.count_nonzero(sel != n_options))
+        return SolutionCandidate(int(creator), int(serial), sel, coverage, float(perf), total, float(cost),
+                                 int(n_options))
 
     @property
     def covered(self) -> np.ndarray:
         return self.sel != self.n_options
 
-    def rank(self) -> tuple[int, float, int, int]:
-        """Sort key, smaller is better: more coverage, then lower perf, then lower creator id (integer), serial."""
-        return (-self.coverage, self.perf, self.creator, self.serial)
+    def __repr__(self) -> str:
+        return (f"SolutionCandidate(creator={self.creator}, serial={self.serial}, coverage={self.coverage}, "
+                f"perf={self.perf:.6g})")
 
 
 @dataclass

@@ -41,6 +41,19 @@ class Scheduler(Protocol):
         """Option index per free job (``x0`` is the proposal: current schedule plus the new job's random start)."""
 
 
+class _BoundedStep:
+    """Basin-hopping displacement kept inside the bounds (TNC's numerical gradient refuses points outside them).
+
+    ``stepsize`` is an attribute so basin-hopping can adapt it, as it does for its own step.
+    """
+
+    def __init__(self, lower: np.ndarray, upper: np.ndarray, stepsize: float, rng: np.random.Generator) -> None:
+        self.lower, self.upper, self.stepsize, self.rng = lower, upper, stepsize, rng
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x + self.rng.uniform(-self.stepsize, self.stepsize, np.shape(x)), self.lower, self.upper)
+
+
 @dataclass
 class BasinHopping:
     """scipy basin-hopping with a bounded local minimiser.
@@ -81,11 +94,13 @@ class BasinHopping:
         starts0 = objective.starts_from_indices(x0)
         bounds = [(job.first_s, job.last_s) for job in objective.free]
         kwargs = {"method": self.method, "bounds": bounds, "tol": self.tol, "options": {"eps": self.eps}}
+        hop_rng = np.random.default_rng(rng.integers(2**63))
+        step = _BoundedStep(np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds]), self.stepsize,
+                            hop_rng)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = optimize.basinhopping(objective.value_of_starts, starts0, niter=self.niter,
-                                           stepsize=self.stepsize, minimizer_kwargs=kwargs,
-                                           rng=np.random.default_rng(rng.integers(2**63)))
+                                           minimizer_kwargs=kwargs, take_step=step, rng=hop_rng)
         best = objective.indices_from_starts(result.x)
         return best if objective.value(best) <= objective.value(x0) else np.asarray(x0, dtype=int)
 

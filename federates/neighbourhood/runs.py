@@ -5,6 +5,7 @@ Layout of an output folder::
     settings.json        the run settings, neighbourhood and seed
     run_000.json ...     per run: contracts, metrics (totals, per house, profiles), scores after the run, timing
     summary.json         mean/std/min/max over the runs so far (rewritten after every run)
+    timings.jsonl        wall-clock time per run (kept apart so the files above are byte-reproducible)
 
 Producer scores carry over from run to run, as in PySSMic, and are saved in the neighbourhood folder after every run
 (``producer_scores.json``), so a batch started from the same scores file and seed writes the same bytes.
@@ -50,9 +51,8 @@ def run_record(result: RunResult, neighbourhood: Neighbourhood, settings: RunSet
     return {
         "run": run,
         "optimizer": settings.optimizer,
-        "wall_s": result.wall_s,
-        "solve_s": float(sum(r.solve_s for r in result.requests)),
         "n_requests": len(result.requests),
+        "n_accepted": sum(r.accepted for r in result.requests),
         "contracts": [c.to_dict() for c in result.contracts],
         "pending_contracts": [c.to_dict() for c in result.pending],
         "scores_after": dict(scores.scores),
@@ -94,6 +94,7 @@ def run_many(neighbourhood: Neighbourhood, settings: RunSettings, runs: int, see
     scores = ScoreBoard() if reset_scores or scores_path is None else ScoreBoard.load(scores_path)
     records = []
     summary: dict = {}
+    (out_dir / "timings.jsonl").write_text("", encoding="utf-8")
     for i in range(runs):
         result = simulate_run(neighbourhood, settings, scores, run_seed(seed, i))
         record = run_record(result, neighbourhood, settings, i, scores)
@@ -102,9 +103,12 @@ def run_many(neighbourhood: Neighbourhood, settings: RunSettings, runs: int, see
             scores.save(scores_path)
         records.append(record)
         summary = summarise(records)
-        summary.update({"optimizer": settings.optimizer, "neighbourhood": neighbourhood.name, "seed": seed,
-                        "wall_s": [r["wall_s"] for r in records]})
+        summary.update({"optimizer": settings.optimizer, "neighbourhood": neighbourhood.name, "seed": seed})
         write_json(out_dir / "summary.json", summary)
+        with open(out_dir / "timings.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"run": i, "wall_s": result.wall_s,
+                                 "solve_s": float(sum(r.solve_s for r in result.requests))}) + "\n")
+            fh.flush()
         log.info("run %d/%d: self-consumption %s, grid %.0f Wh", i + 1, runs,
                  record["totals"]["self_consumption"], record["totals"]["grid_wh"])
     return summary
