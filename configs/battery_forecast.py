@@ -29,8 +29,8 @@ from numpy.typing import NDArray
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import lfilter
 
-__all__ = ["ReferenceLoads", "forecast_weather", "simulate_substation_load", "period_means", "smooth", "midnight_aligned",
-           "write_reference_csv", "read_reference_csv", "REFERENCE_FILE"]
+__all__ = ["ReferenceLoads", "forecast_weather", "simulate_substation_load", "period_means", "smooth",
+           "midnight_aligned", "write_reference_csv", "read_reference_csv", "REFERENCE_FILE"]
 
 #: CSV written into the case folder: ``seconds,forecast_w,baseline_w`` per control period.
 REFERENCE_FILE = "battery_reference.csv"

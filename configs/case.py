@@ -43,6 +43,32 @@ RUNNER_FILE = "runner.json"
 CASE_COPY = "case.yaml"
 
 
+#: Prefix of YAML paths into the shared reference data (``shared:bbb/scenario2_params.csv``).
+SHARED_PREFIX = "shared:"
+ENV_SHARED_DATA = "VPPFED_SHARED_DATA"
+
+
+def shared_data_dir() -> Path:
+    """The reference-data folder (``shared/data``), which is never copied into the project.
+
+    Looked up in order: ``$VPPFED_SHARED_DATA``; ``shared/data`` in the working folder or any folder above it; the
+    ``shared/data`` beside the source checkout this package came from (``../shared/data`` from the repository root).
+    """
+    env = os.environ.get(ENV_SHARED_DATA)
+    if env:
+        if not Path(env).is_dir():
+            raise UserError(f"{ENV_SHARED_DATA}={env}: not a folder")
+        return Path(env)
+    candidates = [p / "shared" / "data" for p in [Path.cwd(), *Path.cwd().parents]]
+    here = Path(__file__).resolve()
+    candidates += [p / "shared" / "data" for p in here.parents]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise UserError(f"reference data not found: expected a shared/data folder beside the checkout (../shared/data) "
+                    f"or above the working folder, or set {ENV_SHARED_DATA}")
+
+
 @dataclass
 class CaseSettings:
     """The ``case:`` section: what every federate of the case shares.
@@ -248,7 +274,10 @@ class CaseContext:
         return self.write_text(relpath, json.dumps(data, indent=2) + "\n")
 
     def resolve_input(self, value: str) -> Path:
-        """A path from the YAML, relative to the YAML's folder (absolute paths unchanged)."""
+        """A path from the YAML: ``shared:<rel>`` is a file of the shared reference data (see
+        :func:`shared_data_dir`), a relative path is relative to the YAML's folder, an absolute one is unchanged."""
+        if value.startswith(SHARED_PREFIX):
+            return shared_data_dir() / value[len(SHARED_PREFIX):].lstrip("/")
         path = Path(value)
         if not path.is_absolute() and self.case_dir is not None:
             path = self.case_dir / path

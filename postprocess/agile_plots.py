@@ -76,6 +76,7 @@ def fig_tracking(axis: Axis, signal: np.ndarray, delivered: np.ndarray, out_dir:
     """
     residual = signal - delivered
     known = np.isfinite(residual)
+    lw = 1.0 if len(signal) <= 120 else 0.6   # long runs: thinner steps stay apart
     with paper_style():
         fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(COLUMN_WIDTH_IN, 3.0), sharex=True,
                                        gridspec_kw={"height_ratios": [2, 1]})
@@ -84,8 +85,8 @@ def fig_tracking(axis: Axis, signal: np.ndarray, delivered: np.ndarray, out_dir:
             for ax in (ax1, ax2):
                 for i in np.flatnonzero(infeasible):
                     ax.axvspan(edges[i], edges[i + 1], color="#d62728", alpha=0.12, lw=0)
-        _steps_line(ax1, edges, signal, color="black", lw=1.0, label="signal")
-        _steps_line(ax1, edges, np.where(known, delivered, np.nan), color="#d62728", lw=1.0, ls="--",
+        _steps_line(ax1, edges, signal, color="black", lw=lw, label="signal")
+        _steps_line(ax1, edges, np.where(known, delivered, np.nan), color="#d62728", lw=lw, ls="--",
                     label="delivered")
         ax1.set_ylabel("power (kW)")
         handles, labels = ax1.get_legend_handles_labels()
@@ -94,14 +95,14 @@ def fig_tracking(axis: Axis, signal: np.ndarray, delivered: np.ndarray, out_dir:
             labels.append("outside feasible range")
         ax1.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False,
                    handlelength=1.6, columnspacing=1.0)
-        _steps_line(ax2, edges, np.where(known, residual, np.nan), color="#7f3f98", lw=1.0)
+        _steps_line(ax2, edges, np.where(known, residual, np.nan), color="#7f3f98", lw=lw)
         ax2.axhline(0, color="grey", lw=0.5)
         ax2.set_ylabel("residual (kW)")
         if axis.energy_unit == "kW·step":   # the reference's measure
             note = f"Σ|S| = {np.abs(residual[known]).sum():.2f} kW·step"
         else:
             note = f"mean |S| = {np.abs(residual[known]).mean():.2f} kW"
-        ax2.text(0.99, 0.95, note, transform=ax2.transAxes, ha="right", va="top", fontsize=7)
+        ax2.set_title(note, loc="right", fontsize=7, pad=2)
         axis.finish(ax2)
         fig.align_ylabels((ax1, ax2))
         return save(fig, out_dir, name)
@@ -126,7 +127,7 @@ def fig_type_stack(axis: Axis, by_type: dict[str, np.ndarray], out_dir: Path, si
                 ax.stairs(neg + down, edges, baseline=neg.copy(), fill=True, color=TYPE_COLOURS[t], lw=0)
             pos += up
             neg += down
-        if signal is not None:
+        if signal is not None and n <= 120:   # longer runs: the tracking figure shows the signal
             _steps_line(ax, edges, signal, color="black", lw=0.9, label="signal")
         ax.axhline(0, color="black", lw=0.5)
         ax.set_ylabel("power (kW)")
@@ -177,8 +178,10 @@ def fig_views(axis: Axis, unit: str, own: np.ndarray, view: np.ndarray, emin: fl
         if unmanaged is not None and np.any(unmanaged):
             for i in np.flatnonzero(unmanaged):
                 ax.axvspan(x[i], x[i + 1], color="grey", alpha=0.2, lw=0)
-        ax.plot(x[:-1], own, color="black", lw=1.0, marker="o", ms=1.8, label=f"{unit}'s own")
-        ax.plot(x[:-1], view, color="#d62728", lw=1.0, ls="--", marker="x", ms=2.2, label="aggregator's view")
+        few = len(own) <= 120   # markers show the individual steps of short runs only
+        ax.plot(x[:-1], own, color="black", lw=1.0, marker="o" if few else None, ms=1.8, label=f"{unit}'s own")
+        ax.plot(x[:-1], view, color="#d62728", lw=1.0, ls="--", marker="x" if few else None, ms=2.2,
+                label="aggregator's view")
         for level, text in ((emax, "Emax"), (emin, "Emin")):
             ax.axhline(level, color="grey", ls=":", lw=0.8)
             ax.text(axis.end, level, f" {text}", va="center", ha="left", fontsize=7, color="grey")

@@ -159,12 +159,23 @@ def load_agile_run(run_dir: str | Path) -> AgileRun | None:
                     units=names, unit=unit, view=view, devices=devices)
 
 
+def feasible_steps(run: AgileRun) -> np.ndarray:
+    """Steps whose delivery is known, whose signal lay within the portfolio's feasible range as the aggregator saw it
+    (``p_min <= signal <= p_max``) and in which the aggregator knew which units were available: a unit that becomes
+    available (an EV coming home) takes its forced power before the aggregator hears of it."""
+    sig = run.agg["signal"]
+    ok = np.isfinite(run.delivered) & (sig >= run.agg["p_min"] - 1e-9) & (sig <= run.agg["p_max"] + 1e-9)
+    if run.view is not None and "avail" in run.view:
+        ok &= np.all((run.view["avail"] > 0) == (run.unit["avail"] > 0), axis=1)
+    return ok
+
+
 @dataclass(frozen=True)
 class TrackingStats:
     """How well the delivered power followed the signal, and whether every unit stayed within its limits.
 
-    Errors are ``|signal - delivered|`` [kW] over the steps whose delivery is known; *feasible* steps are those whose
-    signal lies within the portfolio's feasible range as the aggregator saw it (``p_min <= signal <= p_max``).
+    Errors are ``|signal - delivered|`` [kW] over the steps whose delivery is known; *feasible* steps are those of
+    :func:`feasible_steps`.
     ``worst_excess`` is the largest amount by which any unit's energy [kWh] or power [kW] passed a limit (0 if none).
     """
 
@@ -186,7 +197,7 @@ def tracking_stats(run: AgileRun, limit_tol: float = 1e-6) -> TrackingStats:
     """:class:`TrackingStats` of a run (limits checked on the units' own P and E, with ``limit_tol``)."""
     err = run.agg["signal"] - run.delivered
     known = np.isfinite(err)
-    feasible = known & (run.agg["signal"] >= run.agg["p_min"] - 1e-9) & (run.agg["signal"] <= run.agg["p_max"] + 1e-9)
+    feasible = feasible_steps(run)
     u = run.unit
     excess = np.concatenate([(u["Emin"] - u["E"]).ravel(), (u["E"] - u["Emax"]).ravel(),
                              (u["Pmin"] - u["P"]).ravel(), (u["P"] - u["Pmax"]).ravel()])

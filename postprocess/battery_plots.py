@@ -102,7 +102,8 @@ def load_with_without(m: Metrics, out_dir: Path, run_dir: Path | None = None) ->
         if curves.forecast is not None:
             ax.plot(curves.hours, curves.forecast, color="k", lw=0.8, ls=":", label="load forecast")
         if np.isfinite(curves.target).any():
-            ax.step(curves.target_hours, curves.target, where="post", color="#d62728", lw=0.8, ls="--",
+            # a target holds for the period after its sample: the last one would be drawn beyond the horizon
+            ax.step(curves.target_hours[:-1], curves.target[:-1], where="post", color="#d62728", lw=0.8, ls="--",
                     label="discharge target")
         ax.axhline(0.0, color="0.2", lw=0.5)
         ax.set_ylabel("feeder load, 5-min mean (kW)")
@@ -121,9 +122,8 @@ def soc(m: Metrics, out_dir: Path, soc_limits: tuple[float, float] | None = None
         measured = 100.0 * m.column("soc")[:, 0]
         estimate = 100.0 * m.column("soc_estimate")[:, 0]
         gap = np.nanmax(np.abs(measured - estimate)) if np.isfinite(measured).any() else float("nan")
-        ax.plot(hours, measured, color="#1f77b4", lw=1.2, label="battery (GridLAB-D)")
-        ax.plot(hours, estimate, color="#ff7f0e", lw=0.9, ls="--",
-                label=f"manager estimate (max gap {gap:.1f} points)")
+        ax.plot(hours, measured, color="#1f77b4", lw=1.2, label="GridLAB-D battery")
+        ax.plot(hours, estimate, color="#ff7f0e", lw=0.9, ls="--", label=f"manager (max gap {gap:.1f} pts)")
         if soc_limits is not None:
             for level, name in zip(soc_limits, ("soc_low", "soc_high")):
                 ax.axhline(100.0 * level, color="0.5", lw=0.6, ls=":")

@@ -26,7 +26,12 @@ RECORD_NAME = "neighbourhood_run.json"
 def load_runs(run_dir: Path) -> list[dict]:
     """Every neighbourhood run record under ``run_dir`` (``run_*.json``, ``neighbourhood_run.json``, and the
     latter in ``run_*/`` subfolders), in name order; other JSON files are ignored."""
+    from vppfed.federates.neighbourhood.protocol import assemble_run_record
+
     run_dir = Path(run_dir)
+    for folder in [run_dir] + sorted(p for p in run_dir.glob("run_*") if p.is_dir()):
+        if not (folder / RECORD_NAME).exists():
+            assemble_run_record(folder)  # a co-simulated run whose parts were not joined yet
     paths = sorted(run_dir.glob("run_*.json")) + sorted(run_dir.glob(RECORD_NAME)) + \
         sorted(run_dir.glob(f"run_*/{RECORD_NAME}"))
     records = []

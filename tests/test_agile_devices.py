@@ -228,6 +228,10 @@ def test_case_horizon_must_be_a_whole_number_of_steps(tmp_path):
     with pytest.raises(UserError, match=r"6000.12 s, not a whole number of 60 s steps.*use 1\.666666667 h \(100 steps\)"):
         build_case(CASES / "agile-phase1" / "case.yaml", tmp_path / "p1",
                    overrides={"case.hours": 1.6667, "vpp.step": 60})
+    built = build_case(CASES / "agile-phase1" / "case.yaml", tmp_path / "p1",
+                       overrides={"case.hours": 1.666666667, "vpp.step": 60})    # as suggested: 100 steps
+    runner = json.loads(built.runner.read_text())
+    assert all("--stop 6000 " in f["exec"] for f in runner["federates"])
 
 
 def test_dispatch_step_must_be_a_multiple_of_the_feeder_period(tmp_path):

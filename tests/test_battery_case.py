@@ -98,7 +98,7 @@ def test_a_meter_can_be_sensed_instead_of_the_substation(tmp_path):
     ({"conversion_efficiency": 1.2}, {}, "case.yaml: battery.conversion_efficiency: must be in (0, 1], got 1.2"),
     ({"soc_low": 0.9, "soc_high": 0.8}, {}, "case.yaml: battery.soc_low: must be below soc_high (0.8), got 0.9"),
     ({"discharge_above_kw": None}, {}, "case.yaml: battery.discharge_above_kw: required for policy 'threshold'"),
-    ({"period_s": 90}, {}, "case.yaml: battery.period_s: must be a multiple of case.period (60 s), got 90"),
+    ({"period_s": 90}, {}, "case.yaml: battery.period_s: must be a multiple of the feeder step (60 s), got 90"),
     ({"sense": "nowhere"}, {}, "case.yaml: battery.sense: must be 'substation' or a billing meter"),
     ({"inverter": "ibat_nobody"}, {}, "case.yaml: battery.inverter: 'ibat_nobody' is not a battery inverter"),
     ({"typo_field": 1}, {}, "case.yaml: battery.typo_field: unknown field"),
@@ -200,3 +200,72 @@ def test_reference_csv_round_trip(tmp_path):
     ref = read_reference_csv(path)
     assert ref.seconds.tolist() == [300.0, 600.0] and ref.forecast_w.tolist() == [1.0, 2.5]
     assert ref.baseline_w is None
+
+
+def test_the_manager_samples_at_the_feeder_step_not_the_case_period(tmp_path):
+    desc = description()
+    desc["case"]["period"] = 15
+    desc["feeder"]["step_s"] = 60
+    folder = build(tmp_path, desc).directory
+    assert json.loads((folder / "BT_battery.json").read_text())["period"] == 60
+    assert json.loads((folder / "BT_gridlabd.json").read_text())["period"] == 60
+    desc["battery"]["period_s"] = 30  # a multiple of case.period, but not of the feeder step
+    with pytest.raises(UserError, match=r"battery.period_s: must be a multiple of the feeder step \(60 s\), got 30"):
+        build(tmp_path, desc, "bad")
+
+
+# ------------------------------------------------------------------------------------------------- figures
+def synthetic_run(folder: Path, with_baseline: bool) -> None:
+    """A battery metrics file (1-min samples, 2 h) and, optionally, a reference CSV with a baseline 10 kW higher."""
+    from vppfed.federates.battery.federate import METRIC_COLUMNS
+    from vppfed.federates.metrics import MetricsWriter
+
+    names = [n for n, _ in METRIC_COLUMNS]
+    writer = MetricsWriter(folder, "battery", "BT", METRIC_COLUMNS, "2013-07-01 16:00:00")
+    for k in range(1, 121):
+        net = 50000.0 + 20000.0 * (k > 60)
+        row = dict.fromkeys(names, 0.0)
+        row.update(soc=0.8 - k * 0.001, soc_estimate=0.8 - k * 0.001 + 0.01, power=5000.0 * (k > 60),
+                   command=5000.0 * (k > 60), state=1 if k > 60 else 0, net_load=net,
+                   gross_load=net + 5000.0 * (k > 60), target=60000.0)
+        writer.write(60.0 * k, {"bat_1": row})
+    writer.close()
+    if with_baseline:
+        seconds = 60.0 * np.arange(1, 121)
+        write_reference_csv(folder / "battery_reference.csv", 60.0, np.full(120, 55000.0),
+                            50000.0 + 20000.0 * (seconds > 3600) + 10000.0)
+
+
+def test_figures_and_summary_use_the_baseline_run_when_there_is_one(tmp_path):
+    from vppfed.configs.sections.battery import summarize
+    from vppfed.postprocess.battery_plots import load_curves, plot_run
+    from vppfed.postprocess.metrics_reader import load_if_present
+
+    synthetic_run(tmp_path, with_baseline=False)
+    curves = load_curves(load_if_present(tmp_path, "battery"), tmp_path)
+    assert curves.without_label == "without battery (sensed + battery output)"
+    assert len(curves.hours) == 24 and curves.with_battery.max() == pytest.approx(70.0)  # 5-min means, kW
+    assert curves.without_battery.max() == pytest.approx(75.0)
+    assert summarize(tmp_path).startswith("battery: feeder 5-min peak 75.0 -> 70.0 kW (-6.7 %)")
+    synthetic_run(tmp_path, with_baseline=True)
+    curves = load_curves(load_if_present(tmp_path, "battery"), tmp_path)
+    assert curves.without_label == "without battery (baseline run)" and curves.without_battery.max() == 80.0
+    assert curves.forecast is not None and np.allclose(curves.forecast, 55.0)
+    line = summarize(tmp_path)
+    assert "5-min peak 80.0 -> 70.0 kW (-12.5 %)" in line and "vs baseline run" in line
+    assert "SOC estimate within 1.0 points" in line
+    paths = plot_run(tmp_path, tmp_path / "figures")
+    assert sorted(p.name for p in paths) == sorted(f"battery_{n}.{e}" for n in ("load", "soc", "states")
+                                                   for e in ("png", "pdf"))
+    assert summarize(tmp_path / "figures") is None  # a folder without battery metrics
+
+
+def test_interval_means_and_state_spans():
+    from vppfed.postprocess.battery_plots import _state_spans, interval_means
+
+    t, v = interval_means(np.arange(60.0, 660.0, 60.0), np.arange(1.0, 11.0), 300.0)
+    assert t.tolist() == [300.0, 600.0] and v.tolist() == [3.0, 8.0]
+    t, v = interval_means(np.array([300.0, 600.0]), np.array([1.0, 2.0]), 300.0)
+    assert v.tolist() == [1.0, 2.0]  # already coarse: unchanged
+    spans = _state_spans(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0, 1, 1, -1]))
+    assert spans == [(0.0, 1.0, 0), (1.0, 2.0, 1), (3.0, 1.0, -1)]

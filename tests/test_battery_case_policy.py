@@ -134,3 +134,31 @@ def test_last_metrics_time_ignores_a_torn_last_sample(tmp_path):
     assert last_metrics_time(writer.path) == 120.0
     assert last_metrics_time(tmp_path / "missing.json") is None
     json.loads(text)  # the intact file was valid JSON
+
+
+def test_a_negative_zero_command_survives_the_state_file(tmp_path):
+    # SQLite hands an integral REAL back as 0.0 even when -0.0 was written: the checksum must still match
+    store = StateStore.create(tmp_path / "s.sqlite", "fp")
+    store.save(1, 60.0, {"last_command_w": -0.0})
+    store.save(2, 120.0, {"last_command_w": -1500.0})
+    store.close()
+    store = StateStore.open_existing(tmp_path / "s.sqlite", "fp")
+    assert store.commands() == {60.0: 0.0, 120.0: -1500.0}
+    store.close()
+
+
+def test_an_active_state_ends_after_the_policy_idled_for_idle_rest_s():
+    from vppfed.federates.battery.state_machine import BatteryState, Observation, StateMachine
+
+    cfg = config(idle_rest_s=1800.0, rest_min_s=0.0, soc_low=0.1, soc_high=0.9)
+    machine = StateMachine(cfg, entered_at_s=-1.0)
+    assert machine.step(Observation(0.0, 18.0, 0.5, None, 1000.0)) is BatteryState.SELL
+    for t in (600.0, 1200.0):  # a dip in the evening peak: SELL waits at 0 W
+        assert machine.step(Observation(t, 18.0, 0.5, None, 0.0)) is BatteryState.SELL
+    assert machine.step(Observation(1500.0, 18.0, 0.5, None, 500.0)) is BatteryState.SELL  # resets the idle clock
+    assert machine.step(Observation(2000.0, 18.0, 0.5, None, 0.0)) is BatteryState.SELL
+    assert machine.step(Observation(3700.0, 18.0, 0.5, None, 0.0)) is BatteryState.SELL
+    assert machine.step(Observation(3800.0, 18.0, 0.5, None, 0.0)) is BatteryState.REST
+    assert machine.transitions[-1].cause == "policy_idle"
+    again = StateMachine.from_dict(cfg, machine.to_dict())
+    assert again.to_dict() == machine.to_dict()

@@ -62,7 +62,8 @@ def processes_in(folder: Path) -> list[str]:
         except OSError:
             continue
         if "\nState:\tZ" not in status:
-            found.append(f"{entry.name}: {(entry / 'cmdline').read_bytes().replace(b'\0', b' ').decode()[:120]}")
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{entry.name}: {command[:120]}")
     return found
 
 

@@ -6,8 +6,8 @@ YAML (every field optional except the thresholds of the threshold rule)::
       name: battery              # federate name; metrics battery_<root>_metrics.json, state <name>_state.sqlite
       inverter: ""               # battery inverter of the feeder ("" = the first one; see <root>_inventory.json)
       sense: substation          # substation distribution_load, or a billing meter's measured_real_power
-      policy: schedule           # threshold | schedule (day-ahead LP)
-      period_s: 300              # control period, a multiple of case.period (the sampling period)
+      policy: threshold          # threshold | schedule (day-ahead LP)
+      period_s: 300              # control period, a multiple of the feeder step (the sampling period)
       charge_below_kw: 30        # threshold rule: charge below this feeder load ...
       discharge_above_kw: 70     # ... discharge above this one; schedule policy: still charge below the first
       forecast: model            # schedule policy: model (build-time GridLAB-D run) | previous_day (persistence)
@@ -34,9 +34,10 @@ matches the model.
 
 Wiring through ``ctx.handles["feeder"]``: the feeder publishes the sensed load, the battery's ``state_of_charge`` and
 the inverter's ``VA_Out``, and writes the manager's ``<name>/p_out`` into the inverter's ``P_Out`` (> 0 discharge).
-The manager samples every ``case.period`` (so it sees every feeder step) with ``wait_for_current_time_update`` (it
-reads the feeder's values of the same time step: no one-step lag, and the same inputs in every run, which the
-kill-and-resume equality relies on) and decides every ``period_s`` from the period's mean load.
+The manager samples every feeder step (``feeder.step_s``, default ``case.period``) with
+``wait_for_current_time_update`` (it reads the feeder's values of the same time step: no one-step lag, and the same
+inputs in every run, which the kill-and-resume equality relies on) and decides every ``period_s`` from the period's
+mean load.
 
 Forecast for the schedule policy (see :mod:`vppfed.configs.battery_forecast` for why): ``model`` runs the feeder with
 the battery idle on a perturbed copy of the case's weather at build time (a few seconds per simulated day) and hands
@@ -109,7 +110,8 @@ class BatterySection:
                     "required for policy 'threshold' (the feeder load above which the battery discharges)")
         if self.discharge_above_kw is not None:
             require(self.charge_below_kw <= self.discharge_above_kw, "charge_below_kw",
-                    f"must not exceed discharge_above_kw ({self.discharge_above_kw:g} kW), got {self.charge_below_kw:g}")
+                    f"must not exceed discharge_above_kw ({self.discharge_above_kw:g} kW), "
+                    f"got {self.charge_below_kw:g}")
         if self.capacity_kwh is not None:
             require(self.capacity_kwh > 0, "capacity_kwh", f"must be > 0 kWh, got {self.capacity_kwh:g}")
         for name in ("coulombic_efficiency", "conversion_efficiency"):
@@ -180,12 +182,13 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
     feeder = ctx.handles.get("feeder")
     if feeder is None:
         raise UserError(f"{where}: needs a feeder: section (the battery is one of the generated feeder's devices)")
-    if sec.period_s % s.period != 0:
-        raise UserError(f"{where}.period_s: must be a multiple of case.period ({s.period} s), got {sec.period_s}")
-    if sec.forecast_step_s % s.period != 0 or (sec.forecast_step_s % sec.period_s != 0
+    sample_s = int(feeder.helics.period)  # the feeder's step: the manager sees every value it publishes
+    if sec.period_s % sample_s != 0:
+        raise UserError(f"{where}.period_s: must be a multiple of the feeder step ({sample_s} s), got {sec.period_s}")
+    if sec.forecast_step_s % sample_s != 0 or (sec.forecast_step_s % sec.period_s != 0
                                                and sec.period_s % sec.forecast_step_s != 0):
-        raise UserError(f"{where}.forecast_step_s: must be a multiple of case.period ({s.period} s) and a multiple or "
-                        f"divisor of period_s ({sec.period_s} s), got {sec.forecast_step_s}")
+        raise UserError(f"{where}.forecast_step_s: must be a multiple of the feeder step ({sample_s} s) and a multiple "
+                        f"or divisor of period_s ({sec.period_s} s), got {sec.forecast_step_s}")
     inv = feeder.inventory
     if not inv.battery_inverters:
         need = 0.5 / max(len(inv.houses), 1)
@@ -194,8 +197,9 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
                         "for one battery")
     inverter = sec.inverter or inv.battery_inverters[0]
     if inverter not in inv.battery_inverters:
+        more = " ..." if len(inv.battery_inverters) > 5 else ""
         raise UserError(f"{where}.inverter: '{inverter}' is not a battery inverter of the feeder "
-                        f"(it has {', '.join(inv.battery_inverters[:5])}{' ...' if len(inv.battery_inverters) > 5 else ''})")
+                        f"(it has {', '.join(inv.battery_inverters[:5])}{more})")
     battery = inv.batteries[inv.battery_inverters.index(inverter)]
     objects = glm_objects((ctx.directory / feeder.glm).read_text(encoding="utf-8"))
     bat, inv_obj = objects.get(battery), objects.get(inverter)
@@ -204,7 +208,8 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
     spec_where = f"{ctx.where('feeder')}.spec"
     capacity_wh = _number(bat, "battery_capacity", f"{spec_where}.battery_capacity_wh")
     if capacity_wh <= 0:
-        raise UserError(f"{spec_where}.battery_capacity_wh: must be > 0 Wh for the battery manager, got {capacity_wh:g}")
+        raise UserError(f"{spec_where}.battery_capacity_wh: must be > 0 Wh for the battery manager, "
+                        f"got {capacity_wh:g}")
     rated_w = _number(inv_obj, "rated_power", f"{spec_where}.battery_power_w")
     if rated_w <= 0:
         raise UserError(f"{spec_where}.battery_power_w: must be > 0 W for the battery manager, got {rated_w:g}")
@@ -235,7 +240,7 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
     forecast_means = baseline_means = None
     need_forecast = sec.policy == "schedule" and sec.forecast == "model"
     if need_forecast or sec.baseline:
-        forecast_means, baseline_means = _reference_runs(ctx, feeder, sec, need_forecast)
+        forecast_means, baseline_means = _reference_runs(ctx, feeder, sec, need_forecast, sample_s)
         if forecast_means is not None:
             from vppfed.configs.battery_forecast import midnight_aligned
 
@@ -293,7 +298,7 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
     ctx.write_json(manager_file, manager)
     helics = {
         "name": sec.name,
-        "period": s.period,
+        "period": sample_s,
         "log_level": "warning",
         "terminate_on_error": True,
         "wait_for_current_time_update": True,
@@ -314,7 +319,7 @@ def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
     return {k: (1e15 if isinstance(v, float) and math.isinf(v) and v > 0 else v) for k, v in data.items()}
 
 
-def _reference_runs(ctx: Any, feeder: Any, sec: BatterySection, need_forecast: bool
+def _reference_runs(ctx: Any, feeder: Any, sec: BatterySection, need_forecast: bool, sample_s: int
                     ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Run the forecast and/or baseline GridLAB-D simulations (in parallel threads) and return per-period means."""
     from vppfed.configs.battery_forecast import forecast_weather, period_means, simulate_substation_load, smooth
@@ -338,7 +343,7 @@ def _reference_runs(ctx: Any, feeder: Any, sec: BatterySection, need_forecast: b
             jobs["forecast"] = pool.submit(simulate_substation_load, glm, fc_weather, step_s=float(sec.forecast_step_s),
                                            worker_log=ctx.directory / f"{sec.name}_forecast_gridlabd.log", **common)
         if sec.baseline:
-            jobs["baseline"] = pool.submit(simulate_substation_load, glm, weather, step_s=float(s.period),
+            jobs["baseline"] = pool.submit(simulate_substation_load, glm, weather, step_s=float(sample_s),
                                            worker_log=ctx.directory / f"{sec.name}_baseline_gridlabd.log", **common)
         try:
             results = {name: job.result() for name, job in jobs.items()}
@@ -355,4 +360,28 @@ def _reference_runs(ctx: Any, feeder: Any, sec: BatterySection, need_forecast: b
         else:
             forecast = period_means(forecast, step, period)
         forecast = smooth(forecast, sec.forecast_smoothing_h * 3600.0 / period)
-    return forecast, None if baseline is None else period_means(baseline, float(s.period), period)
+    return forecast, None if baseline is None else period_means(baseline, float(sample_s), period)
+
+
+def summarize(run_dir: Path) -> str | None:
+    """One line after ``vppfed run``: the feeder's 5- and 15-min peaks with and without the battery (or None)."""
+    from vppfed.postprocess.battery_plots import load_curves
+    from vppfed.postprocess.metrics_reader import load_if_present
+
+    metrics = load_if_present(run_dir, "battery")
+    if metrics is None:
+        return None
+    curves = load_curves(metrics, Path(run_dir))
+
+    def peaks(values: np.ndarray, per: int) -> float:
+        whole = len(values) // per * per
+        return float(np.nanmax(values[:whole].reshape(-1, per).mean(axis=1))) if whole else float("nan")
+
+    parts = []
+    for per, label in ((1, "5-min"), (3, "15-min")):
+        with_kw, without_kw = peaks(curves.with_battery, per), peaks(curves.without_battery, per)
+        parts.append(f"{label} peak {without_kw:.1f} -> {with_kw:.1f} kW "
+                     f"({100.0 * (with_kw - without_kw) / without_kw:+.1f} %)")
+    gap = float(np.nanmax(np.abs(metrics.column("soc")[:, 0] - metrics.column("soc_estimate")[:, 0])))
+    source = "baseline run" if "baseline" in curves.without_label else "sensed + battery output"
+    return f"battery: feeder {', '.join(parts)} vs {source}; SOC estimate within {100 * gap:.1f} points"

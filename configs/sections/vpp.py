@@ -4,7 +4,7 @@ YAML (units: exactly one of ``params``, ``scenario``, ``devices``; signal: exact
 ``random_signal``, ``signal_input``)::
 
     vpp:
-      params: ../../data/params.csv      # params CSV in the reference layout, or
+      params: shared:bbb/scenario2_params.csv   # params CSV in the reference layout (shared: = ../shared/data), or
       scenario: scenario.yaml            # a scenario-configurator YAML (units drawn with its seed), or
       devices:                           # the generated feeder's devices (needs a feeder: section)
         battery_inverters: {soc_min: 0.2, soc_max: 0.9}     # buckets (P_Out)
@@ -35,7 +35,8 @@ random signals) and, with devices, ``vpp_devices.json`` (unit -> GridLAB-D objec
 
 With ``devices`` the unit hosts subscribe to the feeder's publications of the devices' state and publish setpoints
 that the feeder writes into the devices (``ctx.handles["feeder"].publish/subscribe``); the dispatch step must then be a
-multiple of the feeder's period (``case.period``) so that no HELICS grant time is shared with the feeder.
+multiple of the feeder's period (``feeder.step_s``, default ``case.period``) so that no HELICS grant time is shared
+with the feeder.
 """
 from __future__ import annotations
 
@@ -82,6 +83,8 @@ class SignalInputSection:
 
 @dataclass
 class VppSection:
+    """The ``vpp:`` YAML section (every field in the module docstring)."""
+
     params: str | None = None
     scenario: str | None = None
     devices: DeviceSelection | None = None
@@ -146,9 +149,10 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     if uses_feeder:
         if feeder is None:
             raise UserError(f"{where}: devices and signal_input.target 'feeder' need a feeder: section")
-        if cfg.step % s.period != 0 or s.period <= 2:
+        period = int(feeder.helics.period)   # the feeder's HELICS period (feeder.step_s or case.period)
+        if cfg.step % period != 0 or period <= 2:
             raise UserError(f"{where}.step: {cfg.step} s must be a multiple of the feeder's period "
-                            f"(case.period = {s.period} s, which must be > 2 s)")
+                            f"({period} s, which must be > 2 s)")
     ts_hours = cfg.ts_hours if cfg.ts_hours is not None else (cfg.step / 3600.0 if cfg.devices else 1.0)
 
     hosts = [f"vpp_host{h}" for h in range(cfg.hosts)]

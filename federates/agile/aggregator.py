@@ -180,10 +180,18 @@ class Aggregator:
         return self._fleet
 
     def _apply_reports(self, msgs: list[dict[str, Any]], k: int) -> tuple[np.ndarray, int]:
+        """Apply the snapshot's reports: returns (units with a fresh report, number of stale reports).
+
+        Reports are judged in arrival order (a report no newer than the last accepted one for its unit is stale);
+        the last accepted report of each unit is then rolled forward from its own step to ``k``, all units whose
+        report is from the same step together (array operations, element for element what a per-unit walk gives).
+        """
         assert self.p is not None
         p, Ts, H = self.p, self.cfg.Ts, self.cfg.history
         fresh = np.zeros(len(self.rows), dtype=bool)
         stale = 0
+        known = self.k_known.copy()
+        latest: dict[int, dict[str, Any]] = {}
         for m in msgs:
             kind = m.get("type")
             i = self.index.get(m.get("unit", ""))
@@ -193,22 +201,28 @@ class Aggregator:
             self.last_heard[i] = max(self.last_heard[i], kr)
             if kind == KEEPALIVE:
                 continue
-            if kr <= self.k_known[i] or kr >= k or k - kr >= H:
+            if kr <= known[i] or kr >= k or k - kr >= H:
                 stale += 1
                 continue
-            one = p.subset([i])
-            E = np.array([float(m["E"])])
-            P = np.array([float(m["P"])])
-            run = np.array([bool(m["running"])])
-            avail = np.array([bool(m.get("avail", True))])
+            known[i] = kr
+            latest[i] = m
+        by_step: dict[int, list[int]] = {}
+        for i, m in latest.items():
+            by_step.setdefault(int(m["k"]), []).append(i)
+        for kr, units in by_step.items():
+            idx = np.array(units, dtype=np.int64)
+            sub = p.subset(idx)
+            E = np.array([float(latest[i]["E"]) for i in units])
+            P = np.array([float(latest[i]["P"]) for i in units])
+            run = np.array([bool(latest[i]["running"]) for i in units])
+            avail = np.array([bool(latest[i].get("avail", True)) for i in units])
             for j in range(kr + 1, k):  # roll forward over the steps elapsed since the report
-                E = np.clip(E + Ts * P, one.Emin, one.Emax)
-                run &= (one.kind != BAKERY) | (E < one.Emax)
-                P, run = apply_command(one, j, E, self.cmd_hist[j % H, i:i + 1], run, Ts, avail)
-            if kr + 1 <= k:
-                E = np.clip(E + Ts * P, one.Emin, one.Emax)
-                run &= (one.kind != BAKERY) | (E < one.Emax)
-            self.E[i], self.running[i], self.k_known[i], self.available[i] = E[0], run[0], kr, avail[0]
-            fresh[i] = True
+                E = np.clip(E + Ts * P, sub.Emin, sub.Emax)
+                run &= (sub.kind != BAKERY) | (E < sub.Emax)
+                P, run = apply_command(sub, j, E, self.cmd_hist[j % H, idx], run, Ts, avail)
+            E = np.clip(E + Ts * P, sub.Emin, sub.Emax)   # and the step that brings it to k
+            run &= (sub.kind != BAKERY) | (E < sub.Emax)
+            self.E[idx], self.running[idx], self.k_known[idx], self.available[idx] = E, run, kr, avail
+            fresh[idx] = True
         self.stale_total += stale
         return fresh, stale

@@ -1,8 +1,8 @@
 """The whole VPP network in one process: aggregator, unit hosts and seeded lossy links, no HELICS.
 
-It uses the same cores and the same link model as the HELICS federates, with the same timing: units act at whole
-steps ``k`` (integrate, apply the newest command, report), the aggregator at ``k - 1/2`` (reads what the units sent
-up to step ``k - 1``, dispatches step ``k``). With a perfect network the result equals the centralised ``strict``
+It uses the same cores and the same link model as the HELICS federates, with the same order within each step ``k``:
+first the aggregator (reads what the units sent up to step ``k - 1``, dispatches step ``k``), then the units
+(integrate, apply the newest command, report); the federates are granted ``(k-1) S + 1`` and ``(k-1) S + 2`` s. With a perfect network the result equals the centralised ``strict``
 dispatch bit for bit; with loss and delay it shows what the corner-case and fault rules do.
 """
 from __future__ import annotations

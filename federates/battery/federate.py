@@ -160,7 +160,7 @@ class BatteryFederate(FederateBase):
             return
         self.manager = BatteryManager.resume(cfg, self.store, at_or_before_s=limit)
         self.resume_t = self.manager.t_s
-        self.replay = {t: c for t, c in self.store.commands().items() if self.resume_t is not None and t <= self.resume_t}
+        self.replay = {t: c for t, c in self.store.commands().items() if t <= self.resume_t}
         LOG.info("%s: resuming after t = %s s (%d saved steps replayed)", self.name, self.resume_t, len(self.replay))
 
     def on_start(self) -> None:

@@ -135,7 +135,10 @@ class StateStore:
         """
         text = json.dumps(state, sort_keys=True, allow_nan=True)
         command = state.get("last_command_w")
-        command = None if command is None else float(command)
+        # + 0.0 turns -0.0 into 0.0: SQLite stores an integral REAL as an integer and gives -0.0 back as 0.0, which
+        # would break the row's checksum (the same power either way)
+        command = None if command is None else float(command) + 0.0
+        t_s = float(t_s) + 0.0
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:

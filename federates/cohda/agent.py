@@ -2,9 +2,15 @@
 
 An agent is driven by its transport: :meth:`CohdaAgent.on_init` when the controller starts a negotiation,
 :meth:`CohdaAgent.on_messages` with a whole inbox of step messages (processed as one batch, as in Hinrichs'
-simulator where agents wake at random times and drain their inbox), :meth:`CohdaAgent.release_weight` when the
-transport sees the agent idle, and :meth:`CohdaAgent.on_stop`. Each returns the messages to send; the transport
-delivers them. The same object runs unchanged on the in-process simulator and on HELICS endpoints.
+simulator where agents wake at random times and drain their inbox: one perceive over all messages, one decide, at
+most one message per neighbour), :meth:`CohdaAgent.release_weight` when the transport sees the agent idle, and
+:meth:`CohdaAgent.on_stop`. Each returns the messages to send; the transport delivers them. The same object runs
+unchanged on the in-process simulator and on HELICS endpoints.
+
+Cost per activation is independent of the number of agents N except where the rules need it (copying a new
+candidate, combining partial candidates): merges touch only the received entries, decide scores the M own options
+from the system configuration's cached aggregate (O(M*T)), and act sends each neighbour only the entries that changed
+since the last activation and that did not come from that neighbour.
 """
 from __future__ import annotations
 
@@ -13,15 +19,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vppfed.federates.cohda.data import Catalogue, SolutionCandidate, SystemConfig, WorkingMemory
+from vppfed.federates.cohda.data import Catalogue, SolutionCandidate, SystemConfig, WorkingMemory, index_dtype
 from vppfed.federates.cohda.dyadic import Dyadic
 from vppfed.federates.cohda.messages import CONTROLLER, InitMessage, ResultMessage, StepMessage, WeightMessage
-from vppfed.federates.cohda.objectives import Objective, objective_by_name
+from vppfed.federates.cohda.objectives import Objective, evaluate_options, objective_by_name
 
 log = logging.getLogger(__name__)
 
 _SELF = -2  # change-log source of the agent's own entry
-_EMPTY = np.zeros(0, dtype=np.int64)
+_NO_SLOTS = np.zeros(0, dtype=np.int64)
+_NO_CNTS = np.zeros(0, dtype=np.int32)
 
 
 def merge_candidates(own: SolutionCandidate, other: SolutionCandidate, me: int, serial: int,
@@ -36,29 +43,32 @@ def merge_candidates(own: SolutionCandidate, other: SolutionCandidate, me: int, 
     """
     if other.key == own.key:
         return own
-    n = own.sel.size
+    n = own.sel.shape[0]
     if own.coverage == n and other.coverage == n:
-        return other if other.rank() < own.rank() else own
-    own_cov = own.covered
-    oth_cov = other.covered
-    own_extra = bool(np.any(own_cov & ~oth_cov))
-    oth_extra = bool(np.any(oth_cov & ~own_cov))
+        return other if other.rank < own.rank else own
+    m = own.n_options
+    own_cov = own.sel != m
+    oth_cov = other.sel != m
+    imports = oth_cov & ~own_cov
+    own_extra = bool((own_cov & ~oth_cov).any())
+    oth_extra = bool(imports.any())
     if oth_extra and not own_extra:
         return other
     if own_extra and not oth_extra:
         return own
     if own_extra and oth_extra:
-        return catalogue.candidate(me, serial, np.where(own_cov, own.sel, other.sel), objective)
-    return other if other.rank() < own.rank() else own
-
-
-@dataclass
-class _Neighbour:
-    """What an agent remembers about one neighbour, for delta messages."""
-
-    slot: int
-    cand_key: tuple[int, int] | None = None
-    cand_rank: tuple | None = None    # rank of the best complete candidate known to be held by the neighbour
+        slots = np.flatnonzero(imports)
+        idx = other.sel[slots]
+        sel = own.sel.copy()
+        sel[slots] = idx
+        total = own.total + catalogue.schedules[slots, idx].sum(axis=0)
+        cost = own.cost
+        if catalogue.costs is not None:
+            cost += float(catalogue.costs[slots, idx].sum())
+        perf = float(objective.evaluate(total)) + catalogue.cost_weight * cost
+        sel.setflags(write=False)
+        return SolutionCandidate(int(me), int(serial), sel, own.coverage + slots.size, perf, total, cost, m)
+    return other if other.rank < own.rank else own
 
 
 @dataclass
@@ -81,6 +91,8 @@ class CohdaAgent:
         Agent id (integer; tie-breaks compare ids as integers).
     schedules : ndarray, shape (M, T)
         The agent's possible operational schedules in kW (feed-in positive).
+    costs : ndarray, shape (M,), optional
+        Local cost of each schedule (the catalogue's costs are the ones used in a negotiation).
     """
 
     def __init__(self, aid: int, schedules: np.ndarray, costs: np.ndarray | None = None) -> None:
@@ -90,28 +102,41 @@ class CohdaAgent:
         self.stats = AgentStats()
         self.wm: WorkingMemory | None = None
         self.stopped = True
+        self.weight = Dyadic.ZERO
+        self.min_gain = 0.0
 
     # ------------------------------------------------------------------ lifecycle
     def on_init(self, msg: InitMessage, catalogue: Catalogue) -> list[StepMessage]:
         """Start a negotiation: build the working memory; the starter decides at once, the others wait."""
         self.catalogue = catalogue
-        self.slot = int(msg.receiver)
+        self.slot = slot = int(msg.receiver)
         if catalogue.n_options != self.schedules.shape[0]:
             raise ValueError(f"agent {self.aid}: catalogue has {catalogue.n_options} options, agent has "
                              f"{self.schedules.shape[0]}")
-        self.m = catalogue.n_options
+        self.m = m = catalogue.n_options
+        self.n = catalogue.n_agents
+        self._own = catalogue.schedules[slot]          # (M + 1, T), row M = zeros
+        self._opts = self._own[:m]
+        self._own_costs = None if catalogue.costs is None else catalogue.costs[slot]
         objective = objective_by_name(msg.objective, msg.target, msg.weights)
-        sysconf = SystemConfig.empty(catalogue)
-        own = np.array([self.slot])
-        sysconf.set(own, np.array([0], dtype=np.int32), np.array([msg.init_index]))
-        cand = catalogue.candidate(self.aid, 0, sysconf.sel, objective)
+        sysconf = SystemConfig(catalogue)
+        sysconf.set_one(slot, 0, int(msg.init_index))
         # the initial candidate is rated +inf so that the first decide always replaces it
-        cand = SolutionCandidate(cand.creator, 0, cand.sel, cand.coverage, float("inf"), cand.total, cand.cost,
-                                 cand.n_options)
+        cand = SolutionCandidate.create(self.aid, 0, sysconf.sel, float("inf"), sysconf.total.copy(), sysconf.cost,
+                                        m, coverage=1)
         self.wm = WorkingMemory(msg.start, msg.res, msg.target.size, objective, self.schedules, sysconf, cand)
-        self.neighbours = {int(n): _Neighbour(int(n)) for n in msg.neighbours}
+        self.neighbours = [int(x) for x in msg.neighbours]
+        self._nb_index = {nb: i for i, nb in enumerate(self.neighbours)}
+        self._nb_key: list[tuple[int, int] | None] = [None] * len(self.neighbours)
+        self._nb_rank: list[tuple | None] = [None] * len(self.neighbours)  # best complete candidate it has shown
+        self._own_slot = np.array([slot], dtype=np.int64)
+        self._no_sels = np.zeros(0, dtype=index_dtype(m))
+        # where the newest change of each slot came from (neighbour position, _SELF), and a scratch mask for
+        # de-duplicating the slots changed within one activation
+        self._src = np.full(self.n, _SELF, dtype=np.int16 if len(self.neighbours) < 2 ** 15 else np.int32)
+        self._dirty = np.zeros(self.n, dtype=bool)
         self.serial = 0
-        self.log: list[tuple[np.ndarray, np.ndarray]] = [(own, np.array([_SELF]))]
+        self._chg: list[tuple[np.ndarray, int]] = [(self._own_slot, _SELF)]
         self.weight = msg.weight
         self.stopped = False
         self.stats = AgentStats()
@@ -124,8 +149,8 @@ class CohdaAgent:
         """Process a whole inbox: perceive all, decide once if anything changed, act."""
         if self.stopped or self.wm is None:
             # a late message after stop: keep its weight so nothing is lost
-            for m in msgs:
-                self.weight = self.weight + m.weight
+            for msg in msgs:
+                self.weight = self.weight + msg.weight
             return []
         self.stats.activations += 1
         if self.perceive(msgs):
@@ -150,74 +175,76 @@ class CohdaAgent:
     def perceive(self, msgs: list[StepMessage]) -> bool:
         """Merge received sysconf deltas (higher counter wins) and candidates; True if the working memory changed."""
         wm = self.wm
+        sc = wm.sysconf
         changed = False
-        for m in msgs:
-            self.weight = self.weight + m.weight
-        if len(msgs) == 1:
-            m = msgs[0]
-            if m.slots.size:
-                updated, _ = wm.sysconf.merge(m.slots, m.cnts, m.sels)
-                if updated.size:
-                    self.log.append((updated, np.full(updated.size, m.sender)))
+        w = self.weight
+        chg = self._chg
+        nb_index = self._nb_index
+        for msg in msgs:
+            w = w + msg.weight
+            i = nb_index.get(msg.sender, _SELF)
+            if msg.slots.shape[0]:
+                updated = sc.merge(msg.slots, msg.cnts, msg.sels)
+                if updated is not None:
+                    self._src[updated] = i
+                    chg.append((updated, i))
                     changed = True
-        else:
-            slots = np.concatenate([m.slots for m in msgs])
-            if slots.size:
-                cnts = np.concatenate([m.cnts for m in msgs])
-                sels = np.concatenate([m.sels for m in msgs])
-                srcs = np.concatenate([np.full(m.slots.size, m.sender) for m in msgs])
-                updated, srcs = wm.sysconf.merge(slots, cnts, sels, srcs)
-                if updated.size:
-                    self.log.append((updated, srcs))
-                    changed = True
-        for m in msgs:
-            c = m.candidate
+            c = msg.candidate
             if c is None:
                 continue
-            nb = self.neighbours.get(int(m.sender))
-            if nb is not None:
-                nb.cand_key = c.key
-                if c.coverage == c.sel.size and (nb.cand_rank is None or c.rank() < nb.cand_rank):
-                    nb.cand_rank = c.rank()
-            merged = merge_candidates(wm.candidate, c, self.aid, self.serial + 1, self.catalogue, wm.objective)
-            if merged is not wm.candidate:
+            if i != _SELF:
+                self._nb_key[i] = c.key
+                if c.coverage == self.n:
+                    r = self._nb_rank[i]
+                    if r is None or c.rank < r:
+                        self._nb_rank[i] = c.rank
+            own = wm.candidate
+            if c is own:
+                continue
+            merged = merge_candidates(own, c, self.aid, self.serial + 1, self.catalogue, wm.objective)
+            if merged is not own:
                 if merged.creator == self.aid and merged.serial == self.serial + 1:
                     self.serial += 1
                     self.stats.candidates_created += 1
                 wm.candidate = merged
                 changed = True
+        self.weight = w
         return changed
 
     def decide(self) -> bool:
         """Pick the own schedule minimising the objective with the others fixed (from the sysconf); vectorised.
 
-        All M own schedules are scored in one numpy expression from the sysconf's aggregate without the own one.
+        All M own schedules are scored in one numpy expression from the sysconf's cached aggregate without the own
+        one. A better value than the candidate's (or a sysconf that knows more agents) makes a new candidate;
+        otherwise the own entry falls back to the candidate's (with a new counter).
         """
         wm = self.wm
         sc = wm.sysconf
-        cat = self.catalogue
-        own = self.slot
         cand = wm.candidate
+        own = self.slot
         self.stats.decides += 1
         cur = int(sc.sel[own])
-        total, cost = sc.aggregate_via(cat, cand)
-        x_others = total - cat.schedules[own, cur]
-        vals = wm.objective.evaluate(x_others + self.schedules)
-        if cat.costs is not None and cat.cost_weight:
-            vals = vals + cat.cost_weight * (cost - cat.costs[own, cur] + cat.costs[own, :-1])
-        best = int(np.argmin(vals))
+        total, sc_cost = sc.total_via(cand)
+        x_others = total - self._own[cur]
+        vals = evaluate_options(wm.objective, x_others, self._opts)
+        cat = self.catalogue
+        oc = self._own_costs
+        if oc is not None and cat.cost_weight:
+            vals = vals + cat.cost_weight * (sc_cost - oc[cur] + oc[:-1])
+        best = int(vals.argmin())
         perf = float(vals[best])
-        tol = 1e-9 * max(1.0, abs(perf))
+        tol = 1e-9 * max(1.0, abs(perf)) + self.min_gain * (cand.perf if cand.perf < float("inf") else 0.0)
         if sc.n_known > cand.coverage or perf < cand.perf - tol:
             self.serial += 1
             self.stats.candidates_created += 1
             sel = sc.sel.copy()
             sel[own] = best
-            new_cost = cost
-            if cat.costs is not None:
-                new_cost = cost - cat.costs[own, cur] + cat.costs[own, best]
-            wm.candidate = SolutionCandidate.create(self.aid, self.serial, sel, perf,
-                                                    x_others + cat.schedules[own, best], new_cost, self.m)
+            sel.setflags(write=False)
+            cost = sc_cost
+            if oc is not None:
+                cost = cost - oc[cur] + oc[best]
+            wm.candidate = SolutionCandidate(self.aid, self.serial, sel, sc.n_known, perf,
+                                             x_others + self._own[best], float(cost), self.m)
             if best != cur:
                 self._bump(best)
             return True
@@ -230,45 +257,75 @@ class CohdaAgent:
 
     def _bump(self, index: int) -> None:
         sc = self.wm.sysconf
-        own = np.array([self.slot])
-        sc.set(own, sc.cnt[own] + 1, np.array([index]))
-        self.log.append((own, np.array([_SELF])))
+        sc.set_one(self.slot, int(sc.cnt[self.slot]) + 1, index)
+        self._src[self.slot] = _SELF
+        self._chg.append((self._own_slot, _SELF))
         self.stats.bumps += 1
 
     def act(self) -> list[StepMessage]:
         """Send each neighbour the entries changed since the last act, except those it gave us, and the candidate
         unless the neighbour is known to hold it (or, for complete candidates, one at least as good)."""
         wm = self.wm
-        sc = wm.sysconf
         cand = wm.candidate
-        if len(self.log) == 1:
-            slots, srcs = self.log[0]
-        elif self.log:
-            # the newest change per slot decides where it came from
-            slots = np.concatenate([c[0] for c in self.log])[::-1]
-            srcs = np.concatenate([c[1] for c in self.log])[::-1]
-            slots, first = np.unique(slots, return_index=True)
-            srcs = srcs[first]
-        else:
-            slots = srcs = None
-        self.log = []
-        complete = cand.coverage == cand.sel.size
-        out = []
-        for nb in self.neighbours.values():
-            if slots is None:
-                delta = _EMPTY
+        chg = self._chg
+        slots = None
+        src = _SELF
+        srcs = None
+        if chg:
+            self._chg = []
+            if len(chg) == 1:
+                slots, src = chg[0]
             else:
-                mask = srcs != nb.slot
-                delta = slots if mask.all() else slots[mask]
-            send_cand = cand.key != nb.cand_key and not (
-                complete and nb.cand_rank is not None and nb.cand_rank <= cand.rank())
-            if delta.size == 0 and not send_cand:
-                continue
-            self.weight = self.weight.half()
-            out.append(StepMessage(self.slot, nb.slot, delta, sc.cnt[delta], sc.sel[delta],
-                                   cand if send_cand else None, self.weight))
+                dirty = self._dirty
+                for c in chg:
+                    dirty[c[0]] = True
+                slots = dirty.nonzero()[0]
+                dirty[slots] = False
+                srcs = self._src[slots]
+                src = int(srcs[0])
+                if (srcs == src).all():
+                    srcs = None
+            sc = wm.sysconf
+            cnts = sc.cnt[slots]
+            sels = sc.sel[slots]
+        complete = cand.coverage == self.n
+        rank = cand.rank
+        key = cand.key
+        w = self.weight
+        out = []
+        me = self.slot
+        for i, nb in enumerate(self.neighbours):
+            if slots is None:
+                ds = None
+            elif srcs is None:
+                ds = None if src == i else slots
+                dc, dl = cnts, sels
+            else:
+                mask = srcs != i
+                if mask.all():
+                    ds, dc, dl = slots, cnts, sels
+                elif mask.any():
+                    ds, dc, dl = slots[mask], cnts[mask], sels[mask]
+                else:
+                    ds = None
+            if key == self._nb_key[i]:
+                send_cand = False
+            elif complete:
+                r = self._nb_rank[i]
+                send_cand = r is None or rank < r
+            else:
+                send_cand = True
+            if ds is None:
+                if not send_cand:
+                    continue
+                ds, dc, dl = _NO_SLOTS, _NO_CNTS, self._no_sels
+            w = w.half()
             if send_cand:
-                nb.cand_key = cand.key
-                if complete and (nb.cand_rank is None or cand.rank() < nb.cand_rank):
-                    nb.cand_rank = cand.rank()
+                out.append(StepMessage(me, nb, ds, dc, dl, cand, w))
+                self._nb_key[i] = key
+                if complete:
+                    self._nb_rank[i] = rank
+            else:
+                out.append(StepMessage(me, nb, ds, dc, dl, None, w))
+        self.weight = w
         return out

@@ -99,73 +99,135 @@ class SystemConfig:
     """An agent's belief about everyone's newest selection: ``(idx, cs, cnt)`` plus the cached aggregate.
 
     ``cnt[s]`` is the counter of the agent in slot ``s`` (``UNKNOWN`` if never heard of) and ``sel[s]`` its schedule
-    index (``M``, the catalogue's zero row, if unknown). ``total`` (kW, T) and ``cost`` are the aggregate and local
-    cost sum of all known entries, kept up to date by :meth:`merge`/:meth:`set`.
+    index (``M``, the catalogue's zero row, if unknown). :attr:`total` (kW, T) and :attr:`cost` are the aggregate and
+    local cost sum of all known entries. Merges only record which rows of the catalogue enter and leave; the
+    aggregate is brought up to date once, when it is read (one gather per activation instead of one per message).
     """
 
-    __slots__ = ("cnt", "sel", "n_known", "total", "cost", "_cat", "_flat", "_m1", "_updates", "_refresh")
+    __slots__ = ("cnt", "sel", "n_known", "_total", "_cost", "_cat", "_flat", "_m1", "_updates", "_refresh",
+                 "_pend_slots", "_pend_old", "_pend_new", "_n")
 
     def __init__(self, catalogue: Catalogue) -> None:
         n = catalogue.n_agents
         self._cat = catalogue
+        self._n = n
         self._m1 = catalogue.n_options + 1
         self._flat = catalogue.schedules.reshape(n * self._m1, catalogue.intervals)
         self.cnt = np.full(n, UNKNOWN, dtype=np.int32)
         self.sel = np.full(n, catalogue.n_options, dtype=index_dtype(catalogue.n_options))
         self.n_known = 0
-        self.total = np.zeros(catalogue.intervals)
-        self.cost = 0.0
+        self._total = np.zeros(catalogue.intervals)
+        self._cost = 0.0
         self._updates = 0
         self._refresh = max(64, n)
+        self._pend_slots: list[np.ndarray] = []
+        self._pend_old: list[np.ndarray] = []
+        self._pend_new: list[np.ndarray] = []
 
     @staticmethod
     def empty(catalogue: Catalogue) -> "SystemConfig":
         return SystemConfig(catalogue)
 
-    def _apply(self, slots: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
-        """Move the cached aggregate from schedules ``old`` to ``new`` of ``slots`` (O(k*T))."""
-        base = slots * self._m1
-        if slots.shape[0] == 1:
-            b = int(base[0])
-            self.total += self._flat[b + int(new[0])] - self._flat[b + int(old[0])]
+    @property
+    def total(self) -> np.ndarray:
+        """Aggregate (kW, T) of all known entries."""
+        if self._pend_slots:
+            self._flush()
+        return self._total
+
+    @property
+    def cost(self) -> float:
+        """Local-cost sum of all known entries (unweighted)."""
+        if self._pend_slots:
+            self._flush()
+        return self._cost
+
+    def total_via(self, cand: "SolutionCandidate") -> tuple[np.ndarray, float]:
+        """Aggregate (kW) and local-cost sum, brought up to date the cheaper way.
+
+        Many changed entries since the last read (a busy inbox) but few differences to ``cand`` (usual near
+        convergence, when everyone forwards the same candidate): start from the candidate's cached aggregate and
+        correct the differing entries (O(N) integer comparison + O(d*T)). Otherwise apply the changed entries.
+        """
+        ps = self._pend_slots
+        if ps:
+            k = 0
+            for a in ps:
+                k += a.shape[0]
+            if k > 8:
+                diff = (self.sel != cand.sel).nonzero()[0]
+                d = diff.shape[0]
+                if d < k:
+                    self._pend_slots, self._pend_old, self._pend_new = [], [], []
+                    total = cand.total.copy()
+                    cost = cand.cost
+                    if d:
+                        new, old = self.sel[diff], cand.sel[diff]
+                        base = diff * self._m1
+                        total += self._flat[base + new].sum(axis=0) - self._flat[base + old].sum(axis=0)
+                        costs = self._cat.costs
+                        if costs is not None:
+                            cost += float(costs[diff, new].sum() - costs[diff, old].sum())
+                    self._total, self._cost = total, cost
+                    self._updates += d
+                    if self._updates >= self._refresh:
+                        self.resum()
+                    return self._total, self._cost
+            self._flush()
+        return self._total, self._cost
+
+    def _flush(self) -> None:
+        """Move the cached aggregate from the replaced schedules to the new ones (O(k*T) for k changed entries)."""
+        ps, po, pn = self._pend_slots, self._pend_old, self._pend_new
+        if len(ps) == 1:
+            slots, old, new = ps[0], po[0], pn[0]
         else:
-            self.total += self._flat[base + new].sum(axis=0) - self._flat[base + old].sum(axis=0)
-        costs = self._cat.costs
-        if costs is not None:
-            self.cost += float(costs[slots, new].sum() - costs[slots, old].sum())
-        self._updates += slots.shape[0]
+            slots, old, new = np.concatenate(ps), np.concatenate(po), np.concatenate(pn)
+        self._pend_slots, self._pend_old, self._pend_new = [], [], []
+        k = slots.shape[0]
+        self._updates += k
         if self._updates >= self._refresh:
             self.resum()
+            return
+        base = slots * self._m1
+        if k == 1:
+            b = int(base[0])
+            self._total += self._flat[b + int(new[0])] - self._flat[b + int(old[0])]
+        else:
+            self._total += self._flat[base + new].sum(axis=0) - self._flat[base + old].sum(axis=0)
+        costs = self._cat.costs
+        if costs is not None:
+            self._cost += float(costs[slots, new].sum() - costs[slots, old].sum())
 
     def resum(self) -> None:
         """Recompute the cached aggregate exactly (drops the rounding of incremental updates)."""
-        self.total = self._cat.aggregate(self.sel)
-        self.cost = self._cat.local_cost(self.sel)
+        self._pend_slots, self._pend_old, self._pend_new = [], [], []
+        self._total = self._cat.aggregate(self.sel)
+        self._cost = self._cat.local_cost(self.sel)
         self._updates = 0
+
+    def _record(self, slots: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
+        self._pend_slots.append(slots)
+        self._pend_old.append(old)
+        self._pend_new.append(new)
 
     def set(self, slots: np.ndarray, cnts: np.ndarray, sels: np.ndarray) -> None:
         """Overwrite entries ``slots`` (already known to be newer)."""
+        slots = np.asarray(slots, dtype=np.int64)
         self.n_known += int(np.count_nonzero(self.cnt[slots] < 0))
         old = self.sel[slots]
         self.cnt[slots] = cnts
         self.sel[slots] = sels
-        self._apply(slots, old, self.sel[slots])
+        self._record(slots, old, self.sel[slots])
 
     def set_one(self, slot: int, cnt: int, index: int) -> None:
         """Overwrite one entry (the agent's own; scalar fast path of :meth:`set`)."""
         if self.cnt[slot] < 0:
             self.n_known += 1
-        old = int(self.sel[slot])
+        old = self.sel[slot]
         self.cnt[slot] = cnt
         self.sel[slot] = index
-        b = slot * self._m1
-        self.total += self._flat[b + index] - self._flat[b + old]
-        costs = self._cat.costs
-        if costs is not None:
-            self.cost += float(costs[slot, index] - costs[slot, old])
-        self._updates += 1
-        if self._updates >= self._refresh:
-            self.resum()
+        self._record(np.array([slot]), np.array([old]), np.array([index]))
 
     def merge(self, slots: np.ndarray, cnts: np.ndarray, sels: np.ndarray) -> np.ndarray | None:
         """Merge received entries (the higher counter wins); returns the changed slots, or None.
@@ -174,17 +236,20 @@ class SystemConfig:
         merged one after the other, so duplicates across messages resolve to the highest counter.
         """
         cur = self.cnt[slots]
-        newer = cnts > cur
-        if not newer.any():
+        newer = (cnts > cur).nonzero()[0]
+        k = newer.shape[0]
+        if not k:
             return None
-        if not newer.all():
-            slots, cnts, sels, cur = slots[newer], cnts[newer], sels[newer], cur[newer]
-        unknown = int(np.count_nonzero(cur < 0))
-        self.n_known += unknown
+        if k != slots.shape[0]:
+            slots, cnts, sels = slots[newer], cnts[newer], sels[newer]
+            if self.n_known < self._n:
+                cur = cur[newer]
+        if self.n_known < self._n:
+            self.n_known += int(np.count_nonzero(cur < 0))
         old = self.sel[slots]
         self.cnt[slots] = cnts
         self.sel[slots] = sels
-        self._apply(slots, old, sels)
+        self._record(slots, old, sels)
         return slots
 
     def aggregate_via(self, catalogue: Catalogue, cand: "SolutionCandidate") -> tuple[np.ndarray, float]:

@@ -39,10 +39,17 @@ class Dyadic:
         return Dyadic((self.m << (e - self.e)) - (other.m << (e - other.e)), e)
 
     def half(self) -> "Dyadic":
-        """Half of this weight (exact)."""
-        if self.m and not self.m & 1:
-            return Dyadic(self.m >> 1, self.e)
-        return Dyadic(self.m, self.e + 1) if self.m else self
+        """Half of this weight (exact). Weights never exceed 1, so a normalised non-zero mantissa is odd (or the
+        weight is 1) and halving only bumps the exponent."""
+        m = self.m
+        if not m:
+            return self
+        if m & 1:
+            d = Dyadic.__new__(Dyadic)
+            d.m = m
+            d.e = self.e + 1
+            return d
+        return Dyadic(m, self.e + 1)
 
     def is_zero(self) -> bool:
         return self.m == 0

@@ -8,6 +8,7 @@ negotiation has terminated (no global observer is consulted). Same seed, same ev
 from __future__ import annotations
 
 import heapq
+import math
 import logging
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class InprocConfig:
 
     msg_delay: tuple[float, float] = (1.0, 2.0)
     wake_delay: tuple[float, float] = (0.0, 10.0)
+    tick: float | None = None
     idle_timeout: float = 20.0
     stop_at: float | None = None
     wall_limit: float | None = None
@@ -94,76 +96,98 @@ def run_inproc(controller: CohdaController, agents: list[CohdaAgent], catalogue:
 
     ``agents[s]`` is the agent in slot ``s``. Returns the counts; the result is read from
     ``controller.final_selection()``.
+
+    Events are ``(time, sequence, kind, slot, payload)`` on one heap. A step message wakes its receiver after a
+    random delay unless a wake-up is already pending (then it joins the inbox). Idle checks are lazy: one pending
+    check per agent, moved to ``last activation + idle_timeout`` when the agent was active in the meantime.
     """
     rand = _Rand(seed)
+    uniform = rand.uniform
     stats = RunStats(catalogue_bytes=int(catalogue.schedules[:, :-1].nbytes))
     n = len(agents)
     heap: list = []
+    push = heapq.heappush
+    pop = heapq.heappop
     seq = 0
     inbox: list[list[StepMessage]] = [[] for _ in range(n)]
-    wake_pending = np.zeros(n, dtype=bool)
-    activations = np.zeros(n, dtype=np.int64)
+    wake_pending = [False] * n
+    idle_pending = [False] * n
+    last_active = [0.0] * n
     link_last: dict[int, float] = {}
     wall0 = time.perf_counter()
-    best = float("inf")
-    best_cov = 0
+    best_rank: tuple = (1,)
     collected = False
     lo_d, hi_d = config.msg_delay
     lo_w, hi_w = config.wake_delay
+    timeout = config.idle_timeout
+    trace = config.trace
+    tick = config.tick
+    phase = [uniform(0.0, tick) for _ in range(n)] if tick is not None else None
+    n1 = n + 1
+    messages = 0
+    nbytes = 0
+    max_bytes = 0
 
-    def send(t: float, msg, control: bool) -> None:
+    def send_control(t: float, msg) -> None:
         nonlocal seq
-        size = msg.nbytes()
-        if control:
-            stats.control_messages += 1
-            stats.control_bytes += size
-        else:
-            stats.messages += 1
-            stats.bytes += size
-            if size > stats.max_message_bytes:
-                stats.max_message_bytes = size
-        dst = msg.receiver
-        key = (msg.sender + 1) * (n + 1) + dst + 1
-        at = t + rand.uniform(lo_d, hi_d)
+        stats.control_messages += 1
+        stats.control_bytes += msg.nbytes()
+        key = (msg.sender + 1) * n1 + msg.receiver + 1
+        at = t + uniform(lo_d, hi_d)
         last = link_last.get(key)
         if last is not None and at <= last:
             at = last + 1e-9
         link_last[key] = at
         seq += 1
-        heapq.heappush(heap, (at, seq, _DELIVER, dst, msg))
+        push(heap, (at, seq, _DELIVER, msg.receiver, msg))
 
     def schedule(at: float, kind: int, dst: int, payload=None) -> None:
         nonlocal seq
         seq += 1
-        heapq.heappush(heap, (at, seq, kind, dst, payload))
+        push(heap, (at, seq, kind, dst, payload))
 
     def after_activation(t: float, s: int, out: list[StepMessage]) -> None:
-        nonlocal best, best_cov
+        nonlocal seq, best_rank, messages, nbytes, max_bytes
         for m in out:
-            send(t, m, False)
-        activations[s] += 1
+            size = m.nbytes()
+            messages += 1
+            nbytes += size
+            if size > max_bytes:
+                max_bytes = size
+            key = (s + 1) * n1 + m.receiver + 1
+            at = t + uniform(lo_d, hi_d)
+            last = link_last.get(key)
+            if last is not None and at <= last:
+                at = last + 1e-9
+            link_last[key] = at
+            seq += 1
+            push(heap, (at, seq, _DELIVER, m.receiver, m))
+        last_active[s] = t
         stats.activations += 1
-        schedule(t + config.idle_timeout, _IDLE, s, int(activations[s]))
-        if config.trace:
+        if not idle_pending[s]:
+            idle_pending[s] = True
+            seq += 1
+            push(heap, (t + timeout, seq, _IDLE, s, None))
+        if trace:
             c = agents[s].wm.candidate
-            if c.coverage > best_cov or (c.coverage == best_cov and c.perf < best):
-                best_cov, best = c.coverage, c.perf
+            if c.rank < best_rank:
+                best_rank = c.rank
                 if c.coverage == n:
-                    stats.trace.append(TraceRow(t, stats.messages, time.perf_counter() - wall0, c.perf))
+                    stats.trace.append(TraceRow(t, messages, time.perf_counter() - wall0, c.perf))
 
     for msg in inits:
-        send(0.0, msg, True)
+        send_control(0.0, msg)
     if config.stop_at is not None:
         schedule(config.stop_at, _ANYTIME, CONTROLLER)
 
     def begin_stop(t: float) -> None:
         for m in controller.stop_messages():
-            send(t, m, True)
+            send_control(t, m)
 
     events = 0
     t = 0.0
     while heap:
-        t, _, kind, dst, payload = heapq.heappop(heap)
+        t, _, kind, dst, payload = pop(heap)
         events += 1
         if not events & 1023 and not controller.current.stopping:
             if events > config.max_events or (
@@ -183,36 +207,53 @@ def run_inproc(controller: CohdaController, agents: list[CohdaAgent], catalogue:
                         collected = True
                         break
                 continue
-            agent = agents[dst]
-            if isinstance(payload, StepMessage):
+            if type(payload) is StepMessage:
                 inbox[dst].append(payload)
                 if not wake_pending[dst]:
                     wake_pending[dst] = True
-                    schedule(t + rand.uniform(lo_w, hi_w), _WAKE, dst)
-            elif isinstance(payload, InitMessage):
+                    seq += 1
+                    if tick is None:
+                        at = t + uniform(lo_w, hi_w)
+                    else:
+                        at = phase[dst] + tick * (math.floor((t - phase[dst]) / tick) + 1)
+                    push(heap, (at, seq, _WAKE, dst, None))
+                continue
+            agent = agents[dst]
+            if isinstance(payload, InitMessage):
                 after_activation(t, dst, agent.on_init(payload, catalogue))
             elif isinstance(payload, StopMessage):
                 if inbox[dst] and not agent.stopped:  # finish the step being processed, as the design says
                     msgs, inbox[dst] = inbox[dst], []
-                    for m in agent.on_messages(msgs):
-                        send(t, m, False)
-                send(t, agent.on_stop(), True)
+                    after_activation(t, dst, agent.on_messages(msgs))
+                send_control(t, agent.on_stop())
         elif kind == _WAKE:
             wake_pending[dst] = False
             msgs, inbox[dst] = inbox[dst], []
-            out = agents[dst].on_messages(msgs)
-            if agents[dst].stopped:
+            agent = agents[dst]
+            out = agent.on_messages(msgs)
+            if agent.stopped:
                 continue
             after_activation(t, dst, out)
         elif kind == _IDLE:
-            if payload == activations[dst] and not wake_pending[dst]:
-                w = agents[dst].release_weight()
-                if w is not None:
-                    send(t, w, True)
+            idle_pending[dst] = False
+            if wake_pending[dst]:
+                continue  # the wake-up's activation schedules the next check
+            due = last_active[dst] + timeout
+            if due > t:
+                idle_pending[dst] = True
+                seq += 1
+                push(heap, (due, seq, _IDLE, dst, None))
+                continue
+            w = agents[dst].release_weight()
+            if w is not None:
+                send_control(t, w)
         elif kind == _ANYTIME:
             if not controller.current.stopping:
                 begin_stop(t)
     stats.sim_time = t
+    stats.messages = messages
+    stats.bytes = nbytes
+    stats.max_message_bytes = max_bytes
     if not collected:
         raise RuntimeError("negotiation ended without collecting every result")
     return stats

@@ -93,7 +93,7 @@ def _decode_candidate(buf: bytes, off: int, cache: CandidateCache | None) -> tup
     return cache.get(creator, serial, perf, sel), off
 
 
-@dataclass
+@dataclass(slots=True)
 class StepMessage:
     """Agent-to-agent COHDA step: sysconf delta, optional candidate, and a share of the termination weight."""
 
@@ -118,7 +118,7 @@ class StepMessage:
             _encode_candidate(self.candidate), self.weight.to_bytes()])
 
 
-@dataclass
+@dataclass(slots=True)
 class InitMessage:
     """Controller to agent: participants, the agent's neighbours, planning horizon, target, start schedule, weight.
 
@@ -156,7 +156,7 @@ class InitMessage:
             self.weight.to_bytes()])
 
 
-@dataclass
+@dataclass(slots=True)
 class WeightMessage:
     """Agent to controller: return of termination weight when the agent has gone idle."""
 
@@ -172,7 +172,7 @@ class WeightMessage:
         return _HEAD.pack(WEIGHT, self.sender, self.receiver, self.negotiation) + self.weight.to_bytes()
 
 
-@dataclass
+@dataclass(slots=True)
 class StopMessage:
     """Controller to agent: stop now (terminated or anytime stop) and report the candidate."""
 
@@ -187,7 +187,7 @@ class StopMessage:
         return _HEAD.pack(STOP, self.sender, self.receiver, self.negotiation)
 
 
-@dataclass
+@dataclass(slots=True)
 class ResultMessage:
     """Agent to controller: its candidate and its own current schedule index (for anytime merges)."""
 

@@ -19,6 +19,17 @@ class Objective(Protocol):
         """Score aggregates ``total`` of shape (..., T) in kW; returns shape (...)."""
 
 
+def evaluate_options(objective: Objective, base: np.ndarray, options: np.ndarray) -> np.ndarray:
+    """Scores of ``base + options[j]`` for every row j of ``options`` (M, T), kW: one agent's decide.
+
+    Objectives may provide a faster ``evaluate_options(base, options)``; otherwise the sum is formed explicitly.
+    """
+    fast = getattr(objective, "evaluate_options", None)
+    if fast is not None:
+        return fast(base, options)
+    return objective.evaluate(base + options)
+
+
 @dataclass(frozen=True)
 class L1Objective:
     """Weighted L1 distance to the target, ``sum_t w_t |ts_t - x_t|`` (kW, times unitless weights).
@@ -33,6 +44,14 @@ class L1Objective:
         diff = np.abs(self.target - total)
         if self.weights is None:
             return diff.sum(axis=-1)
+        return diff @ self.weights
+
+    def evaluate_options(self, base: np.ndarray, options: np.ndarray) -> np.ndarray:
+        """``evaluate(base + options)`` for options (M, T) with one temporary less (the residual is formed once)."""
+        diff = (self.target - base) - options
+        np.abs(diff, out=diff)
+        if self.weights is None:
+            return diff.sum(axis=1)
         return diff @ self.weights
 
 

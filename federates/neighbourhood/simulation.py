@@ -1,7 +1,9 @@
 """One run of a neighbourhood without HELICS: the events in time order through the negotiation core.
 
 Deterministic for a given seed: producer events at a time are handled before job events at the same time, jobs in
-file order. The HELICS federates produce the same contracts for the same seed (see :mod:`.federate`).
+file order, and each job is negotiated completely at its registration time. The HELICS federates
+(:mod:`.federate`) drive the same core with the same rules, but each message there takes one hop of co-simulation
+time and the random streams are drawn per producer and household, so their contracts can differ in detail.
 """
 from __future__ import annotations
 

@@ -1,0 +1,142 @@
+"""The ``neighbourhood:`` section: CoSSMic-style negotiation of PV energy for shiftable jobs, as HELICS federates.
+
+YAML (every field optional)::
+
+    neighbourhood:
+      folder: ""               # neighbourhood folder in the PySSMic layout, relative to the case YAML
+      generate: {houses: 8}    # ... or a generator description (NeighbourhoodSpec) when folder is ""
+      optimizer: milp          # milp | L-BFGS-B | SLSQP | TNC | fifty_fifty  (vppfed run --optimizer)
+      eps: 1.0e-4              # scipy: finite-difference step; tol: termination tolerance; niter/stepsize: hops
+      tol: 100.0
+      max_grid_share: 0.5      # accept a job adding at most this share of its energy as grid import
+      penalty: 1.0             # weight of consumption above production in the objective
+      slot_s: 300              # objective grid, s; step_s: spacing of start options, s
+      step_s: 900
+      grid_start: random       # start of jobs nobody accepted: random (seeded) | earliest
+      hop_s: 60                # co-simulation seconds per message hop (the federates' fixed period)
+      scores_file: ""          # producer scores JSON; "" = <folder>/producer_scores.json, or for a generated
+                               # neighbourhood <case name>_producer_scores.json beside the case folder
+
+Three federates join the case: ``nb_manager`` (endpoint ``nb/manager``), ``nb_consumers`` (one endpoint per
+household) and ``nb_producers`` (one per PV producer); see :mod:`vppfed.federates.neighbourhood.protocol`. The
+neighbourhood is copied (or generated) into ``neighbourhood/`` of the case folder; the run length is ``case.hours``
+and the negotiation's randomness follows ``case.seed`` (``vppfed run --runs N`` gives seeds seed..seed+N-1, with
+the scores carried from run to run through the scores file).
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from vppfed.configs.validate import parse_dataclass, require
+from vppfed.errors import UserError
+from vppfed.federates.neighbourhood.simulation import RunSettings
+
+SECTION = "neighbourhood"
+ORDER = 60
+
+
+@dataclass
+class NeighbourhoodSection(RunSettings):
+    """The ``neighbourhood:`` YAML section: the run settings plus where the neighbourhood comes from."""
+
+    folder: str = ""
+    generate: dict | None = None
+    hop_s: int = 60
+    scores_file: str = ""
+
+    def validate(self) -> None:
+        """Run-setting ranges plus the section's own fields."""
+        super().validate()
+        require(self.hop_s >= 1, "hop_s", "must be >= 1 s")
+        require(not (self.folder and self.generate), "generate", "give either folder or generate, not both")
+
+    def run_settings(self, length_s: float) -> RunSettings:
+        """The :class:`RunSettings` part, with the case's length."""
+        names = {f.name for f in fields(RunSettings)}
+        values = {k: v for k, v in asdict(self).items() if k in names}
+        values["length_s"] = length_s
+        return RunSettings(**values)
+
+
+def build(ctx: Any, raw: dict[str, Any]) -> None:
+    """Copy or generate the neighbourhood, write the setup and add the three federates."""
+    from vppfed.configs.neighbourhood_input import (
+        NeighbourhoodSpec, generate_neighbourhood, load_neighbourhood)
+    from vppfed.federates.neighbourhood.negotiation import SCORES_FILE
+    from vppfed.federates.neighbourhood.protocol import (
+        MANAGER, SETUP_FILE, consumer_endpoint, producer_endpoint)
+
+    where = ctx.where(SECTION)
+    sec = parse_dataclass(NeighbourhoodSection, raw, where)
+    target = ctx.directory / "neighbourhood"
+    if sec.folder:
+        source = ctx.resolve_input(sec.folder)
+        if not source.is_dir():
+            raise UserError(f"{where}.folder: {source} is not a folder")
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns(SCORES_FILE, "*.tmp"))
+        scores = ctx.resolve_input(sec.scores_file) if sec.scores_file else source.resolve() / SCORES_FILE
+    else:
+        spec = parse_dataclass(NeighbourhoodSpec, sec.generate or {}, f"{where}.generate")
+        generate_neighbourhood(spec, target)
+        scores = ctx.resolve_input(sec.scores_file) if sec.scores_file else \
+            ctx.directory.parent.resolve() / f"{ctx.settings.name}_{SCORES_FILE}"
+    nb = load_neighbourhood(target)
+    settings = sec.run_settings(ctx.settings.stop_seconds)
+    ctx.write_json(SETUP_FILE, {"folder": "neighbourhood", "settings": asdict(settings), "seed": ctx.settings.seed,
+                                "scores_file": str(scores), "optimizer": settings.optimizer,
+                                "length_s": settings.length_s, "houses": nb.house_ids(), "t0_unix": nb.t0_unix})
+    producers = sorted({e.producer_id for e in nb.producer_events})
+    houses = nb.house_ids()
+    endpoints = {
+        "nb_manager": [MANAGER],
+        "nb_consumers": [consumer_endpoint(h) for h in houses],
+        "nb_producers": [producer_endpoint(p) for p in producers] or [],
+    }
+    start = f"{ctx.settings.start} {ctx.settings.timezone[:3]}"
+    for name, role in (("nb_manager", "manager"), ("nb_producers", "producers"), ("nb_consumers", "consumers")):
+        config = {"name": name, "period": sec.hop_s, "log_level": "warning", "terminate_on_error": True,
+                  "uninterruptible": True,
+                  "endpoints": [{"name": e, "global": True} for e in endpoints[name]]}
+        args = ["python", "-m", "vppfed.federates.neighbourhood", "--role", role, "--config", ctx.config_name(name),
+                "--setup", SETUP_FILE, "--stop", f"{ctx.settings.stop_seconds:g}", "--metrics-root",
+                ctx.settings.root, "--start", start, "--metrics-interval", str(ctx.settings.metrics_interval)]
+        ctx.add_federate(name, " ".join(shlex.quote(a) for a in args), config)
+
+
+def summarize(run_dir: Path) -> str | None:
+    """One line for ``vppfed run``: the run's energy split, or mean ± std over ``run_NN/`` runs of a batch."""
+    from vppfed.federates.neighbourhood.metrics import summarise
+    from vppfed.federates.neighbourhood.protocol import RECORD_FILE, assemble_run_record
+    from vppfed.federates.neighbourhood.runs import write_json
+
+    run_dir = Path(run_dir)
+    record = assemble_run_record(run_dir)
+    if record is not None:
+        t = record["totals"]
+        sc = "-" if t["self_consumption"] is None else f"{100 * t['self_consumption']:.1f} %"
+        return (f"neighbourhood ({record['optimizer']}): self-consumption {sc}, PV {t['pv_wh'] / 1e3:.2f} kWh, "
+                f"grid {t['grid_wh'] / 1e3:.2f} kWh, {int(t['n_grid_contracts'])}/{int(t['n_contracts'])} jobs "
+                f"from the grid")
+    records = []
+    for sub in sorted(run_dir.glob("run_*")):
+        rec = assemble_run_record(sub) if not (sub / RECORD_FILE).exists() else \
+            json.loads((sub / RECORD_FILE).read_text(encoding="utf-8"))
+        if rec is not None:
+            records.append(rec)
+    if not records:
+        return None
+    summary = summarise(records)
+    write_json(run_dir / "neighbourhood_summary.json", summary)
+    t = summary["totals"]
+
+    def ms(key: str, scale: float) -> str:
+        s = t[key]
+        return "-" if s["mean"] is None else f"{s['mean'] * scale:.2f} ± {s['std'] * scale:.2f}"
+
+    return (f"neighbourhood over {len(records)} runs ({records[0]['optimizer']}): self-consumption "
+            f"{ms('self_consumption', 100)} %, PV {ms('pv_wh', 1e-3)} kWh, grid {ms('grid_wh', 1e-3)} kWh")

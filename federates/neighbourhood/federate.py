@@ -1,0 +1,266 @@
+"""HELICS adapters of the neighbourhood: the manager, the consumers and the producers as message endpoints.
+
+Three federates, each a thin shell around the pure core (:mod:`.negotiation`), talking with the messages of
+:mod:`.protocol`. All step with a fixed ``period`` (``hop_s``) and are uninterruptible: a message sent at ``t`` is
+handled at ``t + hop_s``, so negotiation takes one hop of co-simulation time per message. (Event-driven requests
+interrupted by messages deadlocked intermittently in helics 3.6.1: all three federates waiting in
+``helicsFederateRequestTime``, in about one run of five here.)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from vppfed.federates.metrics import MetricsWriter
+from vppfed.federates.neighbourhood.model import GRID, Contract, Job
+from vppfed.federates.neighbourhood.negotiation import Manager, Producer, ScoreBoard, grid_contract
+from vppfed.federates.neighbourhood.protocol import (
+    CONTRACTS_FILE, MANAGER, PRODUCERS_FILE, SCORES_PART, consumer_endpoint, decode, job_from_dict, job_to_dict,
+    producer_endpoint)
+from vppfed.federates.neighbourhood.runs import write_json
+from vppfed.federates.neighbourhood.simulation import RunSettings
+from vppfed.federates.runtime import FederateBase
+
+log = logging.getLogger(__name__)
+
+
+def _setup(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _settings(setup: dict) -> RunSettings:
+    return RunSettings(**setup["settings"])
+
+
+def _rng(seed: int, purpose: str) -> np.random.Generator:
+    """A generator per purpose, stable across Python runs (no ``hash``)."""
+    return np.random.default_rng([int(seed)] + [ord(c) for c in purpose])
+
+
+class _EventFederate(FederateBase):
+    """Steps every ``period``; ``own_events`` lists the times of its next own events (for readers and tests)."""
+
+    def own_events(self) -> list[float]:
+        return []
+
+
+class ManagerFederate(_EventFederate):
+    """Keeps the producer scores, ranks producers for each job, persists the scores at the end."""
+
+    def __init__(self, config_path: str | Path, stop_seconds: float, setup_path: Path) -> None:
+        super().__init__(config_path, stop_seconds)
+        self.setup = _setup(setup_path)
+        self.scores_path = Path(self.setup["scores_file"]) if self.setup.get("scores_file") else None
+        scores = ScoreBoard.load(self.scores_path) if self.scores_path else ScoreBoard()
+        self.manager = Manager(scores)
+
+    def on_step(self, t: float) -> None:
+        messages = [(src, decode(body)) for src, body, _ in self.receive(MANAGER)]
+        # registrations first, so a producer appearing at t is ranked for jobs posted at t
+        messages.sort(key=lambda m: m[1]["t"] != "register")
+        for source, msg in messages:
+            kind = msg["t"]
+            if kind == "register":
+                self.manager.register(msg["producer"])
+            elif kind == "rank":
+                ranking = [producer_endpoint(pid) for pid in self.manager.ranking()]
+                self.send(MANAGER, source, {"t": "ranking", "job": msg["job"], "producers": ranking,
+                                            "ids": self.manager.ranking()})
+            elif kind == "answer":
+                self.manager.record(msg["producer"], bool(msg["accepted"]))
+            else:
+                log.warning("manager: unknown message %r from %s", kind, source)
+
+    def on_finish(self, failed: bool) -> None:
+        write_json(Path.cwd() / SCORES_PART, {"scores": self.manager.scores.scores, "failed": failed})
+        if self.scores_path is not None and not failed:
+            self.manager.scores.save(self.scores_path)
+
+
+class ProducersFederate(_EventFederate):
+    """Every PV producer of the neighbourhood: prediction updates on schedule, requests answered by the core."""
+
+    def __init__(self, config_path: str | Path, stop_seconds: float, setup_path: Path) -> None:
+        super().__init__(config_path, stop_seconds)
+        from vppfed.configs.neighbourhood_input import load_neighbourhood
+
+        self.setup = _setup(setup_path)
+        self.settings = _settings(self.setup)
+        self.neighbourhood = load_neighbourhood(Path(self.setup["folder"]))
+        self.events = sorted(self.neighbourhood.producer_events, key=lambda e: e.time_s)
+        self.next_event = 0
+        self.producers: dict[str, Producer] = {}
+        self.by_endpoint: dict[str, str] = {}
+        self.owner: dict[str, str] = {}  # job id -> consumer endpoint
+        self.n_requests = 0
+        self.n_accepted = 0
+        self.scheduler = self.settings.make_scheduler()
+
+    def own_events(self) -> list[float]:
+        return [e.time_s for e in self.events[self.next_event:self.next_event + 1]]
+
+    def on_start(self) -> None:
+        self._apply_events(0.0)
+
+    def _apply_events(self, t: float) -> None:
+        while self.next_event < len(self.events) and self.events[self.next_event].time_s <= t + 1e-9:
+            ev = self.events[self.next_event]
+            self.next_event += 1
+            producer = self.producers.get(ev.producer_id)
+            if producer is None:
+                producer = Producer(ev.producer_id, ev.house, self.scheduler, self.settings.producer_settings(),
+                                    _rng(self.setup["seed"], ev.producer_id))
+                self.producers[ev.producer_id] = producer
+                self.by_endpoint[producer_endpoint(ev.producer_id)] = ev.producer_id
+                self.send(producer_endpoint(ev.producer_id), MANAGER, {"t": "register", "producer": ev.producer_id})
+            producer.update_prediction(ev.prediction)
+
+    def on_step(self, t: float) -> None:
+        self._apply_events(t)
+        for endpoint, pid in self.by_endpoint.items():
+            for source, body, _ in self.receive(endpoint):
+                msg = decode(body)
+                if msg["t"] != "request":
+                    log.warning("%s: unknown message %r", endpoint, msg["t"])
+                    continue
+                job = job_from_dict(msg["job"])
+                self.owner[job.job_id] = source
+                decision = self.producers[pid].request(job, t)
+                self.n_requests += 1
+                self.n_accepted += decision.accepted
+                start = decision.contract.start_s if decision.accepted else None
+                self.send(endpoint, source, {"t": "accept" if decision.accepted else "decline", "job": job.job_id,
+                                             "producer": pid, "start_s": start})
+                for moved in decision.rescheduled:
+                    self.send(endpoint, self.owner[moved.job_id],
+                              {"t": "reschedule", "job": moved.job_id, "producer": pid, "start_s": moved.start_s})
+
+    def on_finish(self, failed: bool) -> None:
+        write_json(Path.cwd() / PRODUCERS_FILE, {
+            "production": {pid: p.prediction.to_dict() for pid, p in self.producers.items() if p.prediction},
+            "producer_house": {pid: p.house for pid, p in self.producers.items()},
+            "n_requests": self.n_requests, "n_accepted": self.n_accepted, "failed": failed})
+
+
+class _Negotiation:
+    """A consumer's state for one job: the producers still to ask."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.queue: list[tuple[str, str]] = []  # (endpoint, producer id)
+
+
+class ConsumersFederate(_EventFederate):
+    """Every household's consumer: posts jobs at their registration time, asks producers, falls back to the grid."""
+
+    def __init__(self, config_path: str | Path, stop_seconds: float, setup_path: Path, metrics_root: str,
+                 start_time: str, metrics_interval: float) -> None:
+        super().__init__(config_path, stop_seconds)
+        from vppfed.configs.neighbourhood_input import load_neighbourhood
+
+        self.setup = _setup(setup_path)
+        self.settings = _settings(self.setup)
+        nb = load_neighbourhood(Path(self.setup["folder"]))
+        self.jobs = sorted(nb.jobs, key=lambda j: j.reg_time_s)
+        self.houses = nb.house_ids()
+        self.next_job = 0
+        self.open: dict[str, _Negotiation] = {}
+        self.contracts: dict[str, Contract] = {}
+        self.rng = {h: _rng(self.setup["seed"], f"consumer{h}") for h in self.houses}
+        self.metrics = MetricsWriter(Path.cwd(), "neighbourhood", metrics_root,
+                                     [("jobs_posted", "count"), ("pv_contracts", "count"), ("grid_contracts", "count"),
+                                      ("pv_contract_energy", "Wh"), ("grid_contract_energy", "Wh")], start_time)
+        self.metrics_interval = float(metrics_interval)
+        self.next_metrics = self.metrics_interval
+        self.posted = {h: 0 for h in self.houses}
+
+    def own_events(self) -> list[float]:
+        events = [self.next_metrics]
+        if self.next_job < len(self.jobs):
+            events.append(self.jobs[self.next_job].reg_time_s)
+        return events
+
+    def on_start(self) -> None:
+        self.on_step(0.0)
+
+    def _grid(self, neg: _Negotiation, t: float) -> None:
+        contract = grid_contract(neg.job, t, self.rng[neg.job.house], self.settings.grid_start, self.settings.step_s)
+        self.contracts[neg.job.job_id] = contract
+        del self.open[neg.job.job_id]
+
+    def _ask_next(self, neg: _Negotiation, t: float) -> None:
+        if not neg.queue:
+            self._grid(neg, t)
+            return
+        endpoint, _ = neg.queue[0]
+        self.send(consumer_endpoint(neg.job.house), endpoint, {"t": "request", "job": job_to_dict(neg.job)})
+
+    def on_step(self, t: float) -> None:
+        while self.next_job < len(self.jobs) and self.jobs[self.next_job].reg_time_s <= t + 1e-9:
+            job = self.jobs[self.next_job]
+            self.next_job += 1
+            if job.reg_time_s >= self.stop_seconds:
+                continue
+            self.open[job.job_id] = _Negotiation(job)
+            self.posted[job.house] += 1
+            self.send(consumer_endpoint(job.house), MANAGER, {"t": "rank", "job": job.job_id})
+        for house in self.houses:
+            endpoint = consumer_endpoint(house)
+            for _, body, _ in self.receive(endpoint):
+                self._handle(endpoint, decode(body), t)
+        if t + 1e-9 >= self.next_metrics:
+            self._write_metrics(t)
+            while self.next_metrics <= t + 1e-9:
+                self.next_metrics += self.metrics_interval
+
+    def _handle(self, endpoint: str, msg: dict, t: float) -> None:
+        kind = msg["t"]
+        if kind == "reschedule":
+            contract = self.contracts.get(msg["job"])
+            if contract is not None and contract.producer_id == msg["producer"]:
+                contract.start_s = float(msg["start_s"])
+            return
+        neg = self.open.get(msg["job"])
+        if neg is None:
+            log.warning("%s: %s for unknown job %s", endpoint, kind, msg["job"])
+            return
+        if kind == "ranking":
+            neg.queue = list(zip(msg["producers"], msg["ids"]))
+            self._ask_next(neg, t)
+        elif kind in ("accept", "decline"):
+            _, pid = neg.queue.pop(0)
+            accepted = kind == "accept"
+            self.send(endpoint, MANAGER, {"t": "answer", "producer": pid, "accepted": accepted})
+            if accepted:
+                job = neg.job
+                self.contracts[job.job_id] = Contract(f"{pid};{job.job_id};{t:g}", job.job_id, job.house, pid,
+                                                      float(msg["start_s"]), float(t), job.profile)
+                del self.open[job.job_id]
+            else:
+                self._ask_next(neg, t)
+        else:
+            log.warning("%s: unknown message %r", endpoint, kind)
+
+    def _write_metrics(self, t: float) -> None:
+        rows = {}
+        for house in self.houses:
+            mine = [c for c in self.contracts.values() if c.house == house]
+            pv = [c for c in mine if c.producer_id != GRID]
+            grid = [c for c in mine if c.producer_id == GRID]
+            rows[house] = [self.posted[house], len(pv), len(grid), sum(c.energy_wh for c in pv),
+                           sum(c.energy_wh for c in grid)]
+        self.metrics.write(t, rows)
+
+    def on_finish(self, failed: bool) -> None:
+        for neg in list(self.open.values()):
+            log.warning("job %s still negotiating at the end of the run: grid", neg.job.job_id)
+            self._grid(neg, self.time)
+        if not math.isclose(self.time, self.next_metrics - self.metrics_interval):
+            self._write_metrics(self.time)
+        self.metrics.close()
+        write_json(Path.cwd() / CONTRACTS_FILE, {"contracts": [c.to_dict() for c in self.contracts.values()],
+                                                 "failed": failed})

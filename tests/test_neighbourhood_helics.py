@@ -1,0 +1,81 @@
+"""Neighbourhood as HELICS federates: the case builds, negotiates in co-simulation time and leaves a run record."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vppfed.configs.case import build_case
+from vppfed.configs.neighbourhood_input import load_neighbourhood
+from vppfed.errors import UserError
+
+CASES = Path(__file__).resolve().parents[1] / "cases"
+
+
+def _description(tmp_path: Path, optimizer: str = "milp") -> dict:
+    return {
+        "case": {"name": "nbtest", "root": "NBT", "start": "2016-04-10 00:00:00", "timezone": "UTC0", "hours": 24,
+                 "seed": 2, "period": 60, "metrics_interval": 3600, "market_period": 3600},
+        "neighbourhood": {"optimizer": optimizer, "scores_file": str(tmp_path / "scores.json"),
+                          "generate": {"name": "t", "seed": 3, "houses": 4}},
+    }
+
+
+def test_case_builds_three_federates_with_one_endpoint_per_household_and_producer(tmp_path):
+    built = build_case(_description(tmp_path), tmp_path / "case")
+    assert [f.name for f in built.federates] == ["nb_manager", "nb_producers", "nb_consumers"]
+    nb = load_neighbourhood(built.directory / "neighbourhood")
+    consumers = json.loads((built.directory / "NBT_nb_consumers.json").read_text())
+    producers = json.loads((built.directory / "NBT_nb_producers.json").read_text())
+    assert len(consumers["endpoints"]) == len(nb.house_ids())
+    assert len(producers["endpoints"]) == len({e.producer_id for e in nb.producer_events})
+    setup = json.loads((built.directory / "neighbourhood_setup.json").read_text())
+    assert setup["settings"]["length_s"] == 24 * 3600 and setup["seed"] == 2
+
+
+def test_section_errors_name_the_field(tmp_path):
+    desc = _description(tmp_path)
+    desc["neighbourhood"]["optimizer"] = "genetic"
+    with pytest.raises(UserError, match=r"neighbourhood.optimizer: must be one of"):
+        build_case(desc, tmp_path / "bad")
+    desc = _description(tmp_path)
+    desc["neighbourhood"]["folder"] = str(tmp_path / "missing")
+    desc["neighbourhood"]["generate"] = None
+    with pytest.raises(UserError, match=r"neighbourhood.folder: .*missing is not a folder"):
+        build_case(desc, tmp_path / "bad2")
+
+
+def test_builtin_case_accepts_runs_and_optimizer_overrides(tmp_path):
+    built = build_case(CASES / "neighbourhood" / "case.yaml", tmp_path / "c",
+                       overrides={"neighbourhood.optimizer": "TNC", "case.seed": 5})
+    setup = json.loads((built.directory / "neighbourhood_setup.json").read_text())
+    assert setup["optimizer"] == "TNC" and setup["seed"] == 5
+
+
+@pytest.mark.slow
+def test_helics_negotiation_gives_every_job_a_contract_and_persists_scores(tmp_path):
+    from vppfed.configs.sections.neighbourhood import summarize
+    from vppfed.launcher import Launcher
+
+    built = build_case(_description(tmp_path), tmp_path / "run")
+    summary = Launcher(built.runner, timeout=240).run()
+    assert summary.ok, summary.table()
+    line = summarize(built.directory)
+    assert line and line.startswith("neighbourhood (milp): self-consumption")
+    record = json.loads((built.directory / "neighbourhood_run.json").read_text())
+    nb = load_neighbourhood(built.directory / "neighbourhood")
+    jobs = {j.job_id: j for j in nb.jobs}
+    contracts = record["contracts"] + record["pending_contracts"]
+    assert sorted(c["job_id"] for c in contracts) == sorted(jobs)
+    for c in contracts:
+        job = jobs[c["job_id"]]
+        # negotiation happens in co-simulation time: agreed after the job was posted, started inside its window
+        assert job.reg_time_s < c["agreed_s"] <= c["start_s"] + 1e-9
+        assert job.est_s <= c["start_s"] <= job.lst_s
+    t = record["totals"]
+    assert t["pv_wh"] + t["grid_wh"] == pytest.approx(t["consumption_wh"], abs=1e-3)
+    scores = json.loads((tmp_path / "scores.json").read_text())["scores"]
+    assert scores == record["scores_after"] and any(v != 10.0 for v in scores.values())
+    metrics = json.loads((built.directory / "neighbourhood_NBT_metrics.json").read_text())
+    assert "jobs_posted" in metrics["Metadata"]

@@ -1,0 +1,41 @@
+"""Neighbourhood figures and the ``vppfed neighbourhood`` command."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from vppfed.cli import main
+from vppfed.postprocess.neighbourhood_plots import compare_optimisers, load_runs, plot_run
+
+
+def test_generate_run_plot_and_compare_from_the_command_line(tmp_path, capsys):
+    spec = tmp_path / "nb.yaml"
+    spec.write_text("seed: 6\nhouses: 2\n", encoding="utf-8")
+    assert main(["neighbourhood", "generate", str(spec), "--out", str(tmp_path / "nb")]) == 0
+    assert "2 houses" in capsys.readouterr().out
+    assert main(["neighbourhood", "compare", str(tmp_path / "nb"), "--runs", "2", "--optimizers", "milp,TNC",
+                 "--niter", "3", "--out", str(tmp_path / "cmp")]) == 0
+    out = capsys.readouterr().out
+    assert "milp" in out and "TNC" in out and "self-consumption" in out
+    assert (tmp_path / "cmp" / "neighbourhood_optimiser_comparison.png").exists()
+    runs = load_runs(tmp_path / "cmp" / "milp")
+    assert len(runs) == 2
+    written = plot_run(tmp_path / "cmp" / "milp")
+    names = {p.name for p in written}
+    for stem in ("neighbourhood_energy_by_house", "neighbourhood_energy_by_run", "neighbourhood_self_consumption",
+                 "neighbourhood_par", "neighbourhood_profiles", "neighbourhood_house_profiles"):
+        assert f"{stem}.png" in names and f"{stem}.pdf" in names
+    assert all(p.stat().st_size > 1000 for p in written)
+
+
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys):
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    (folder / "consumer_event.csv").write_text("1;2;3;[1]:[2]:[1];a.csv\nbroken\n", encoding="utf-8")
+    assert main(["neighbourhood", "run", str(folder), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "consumer_event.csv: line 2" in err[0]
+
+
+def test_plot_of_a_folder_without_runs_draws_nothing(tmp_path):
+    assert plot_run(tmp_path) == []
+    assert compare_optimisers([Path(tmp_path)], tmp_path) == []
