@@ -132,6 +132,11 @@ _COMMERCIAL_SHAPE = (0.35, 0.33, 0.32, 0.32, 0.33, 0.38, 0.50, 0.70, 0.88, 0.96,
                      0.98, 0.98, 0.97, 0.94, 0.85, 0.70, 0.55, 0.48, 0.44, 0.41, 0.38, 0.36)
 
 
+def _hhmm(minutes: int) -> int:
+    """Minutes after midnight as GridLAB-D's HHMM integer (1000 = 10:00)."""
+    return (minutes // 60) * 100 + minutes % 60
+
+
 def _commercial_schedule(name: str) -> str:
     """GridLAB-D schedule: the weekday shape Monday-Friday, 60 % of it at weekends (cron fields: min hour day month
     weekday, 0 = Sunday)."""
@@ -307,8 +312,8 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
     has_ev = _pick(rng, n, spec.ev_fraction)
     wh_gal = rng.choice([40.0, 50.0, 65.0], size=n)
     wh_temp0 = rng.uniform(118.0, 126.0, size=n)
-    ev_home_arrive = rng.integers(1630, 1931, size=n)     # HHMM
-    ev_home_leave = rng.integers(600, 831, size=n)
+    ev_home_arrive = rng.integers(16 * 60 + 30, 19 * 60 + 31, size=n)     # minutes after midnight
+    ev_home_leave = rng.integers(6 * 60, 8 * 60 + 31, size=n)
     ev_miles = rng.uniform(15.0, 45.0, size=n)
     phases = "ABC"
 
@@ -440,14 +445,15 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
             inv.device_house[wh] = house
         if has_ev[i]:
             ev = f"{p}_ev_B{i}"
-            arrive, leave = int(ev_home_arrive[i]), int(ev_home_leave[i])
-            # evcharger_det times are HHMM; durations in seconds
-            at_home_s = ((24 * 60 - (arrive // 100 * 60 + arrive % 100)) + (leave // 100 * 60 + leave % 100)) * 60
+            arrive_min, leave_min = int(ev_home_arrive[i]), int(ev_home_leave[i])
+            # evcharger_det times are HHMM (drawn as minutes, so never an invalid 18:63); durations in seconds
+            arrive, leave, at_work = (_hhmm(m) for m in (arrive_min, leave_min, leave_min + 30))
+            at_home_s = (24 * 60 - arrive_min + leave_min) * 60
             at_work_s = 8 * 3600
             house_children.append(_obj("evcharger_det", [
                 ("name", ev), ("configuration", "IS220"), ("breaker_amps", "1000"),
                 ("battery_SOC", "100.0"), ("travel_distance", _f(ev_miles[i], 2)),
-                ("arrival_at_work", str(leave + 30)), ("duration_at_work", str(at_work_s)),
+                ("arrival_at_work", str(at_work)), ("duration_at_work", str(at_work_s)),
                 ("arrival_at_home", str(arrive)), ("duration_at_home", str(at_home_s)),
                 ("work_charging_available", "FALSE"), ("maximum_charge_rate", _f(spec.ev_charge_rate_w, 1)),
                 ("mileage_efficiency", "3.846"), ("mileage_classification", "33.0"), ("charging_efficiency", "0.90"),

@@ -55,18 +55,36 @@ def test_dyadic_roundtrip_bytes():
 
 
 # ---------------------------------------------------------------- sysconf and candidates
-def test_sysconf_merge_takes_the_higher_counter_and_resolves_duplicates_in_one_batch():
-    _, cat = small_catalogue()
+def test_sysconf_merge_takes_the_higher_counter_and_keeps_the_aggregate_exact():
+    s, cat = small_catalogue()
     sc = SystemConfig.empty(cat)
     sc.set(np.array([0]), np.array([3]), np.array([1]))
-    slots = np.array([0, 1, 1, 2])
-    cnts = np.array([2, 5, 7, 1], dtype=np.int32)
-    sels = np.array([2, 0, 2, 1], dtype=np.int16)
-    updated, srcs = sc.merge(slots, cnts, sels, np.array([9, 9, 8, 9]))
-    assert sorted(updated.tolist()) == [1, 2]
+    # GIVEN two messages of one inbox that both carry slot 1, the second with the higher counter
+    first = sc.merge(np.array([0, 1]), np.array([2, 5], np.int32), np.array([2, 0], np.int16))
+    second = sc.merge(np.array([1, 2]), np.array([7, 1], np.int32), np.array([2, 1], np.int16))
+    stale = sc.merge(np.array([1]), np.array([6], np.int32), np.array([0], np.int16))
+    # THEN the older counter of slot 0 and the stale slot-1 entry are ignored, the newest entries win
+    assert first.tolist() == [1] and second.tolist() == [1, 2] and stale is None
     assert sc.cnt.tolist() == [3, 7, 1, -1] and sc.sel.tolist() == [1, 2, 1, 3]
-    assert dict(zip(updated.tolist(), srcs.tolist())) == {1: 8, 2: 9}
     assert sc.n_known == 3
+    # AND the cached aggregate (unknown agents count zero) equals the exact sum
+    np.testing.assert_allclose(sc.total, s[0, 1] + s[1, 2] + s[2, 1])
+
+
+def test_sysconf_aggregate_via_a_candidate_equals_the_exact_sum():
+    s, cat = small_catalogue(n=12, m=3, t=5, seed=3)
+    sc = SystemConfig.empty(cat)
+    obj = L1Objective(np.zeros(5))
+    sc.set(np.arange(12), np.zeros(12, np.int32), np.zeros(12, np.int16))
+    c = cat.candidate(0, 1, sc.sel.copy(), obj)
+    _ = sc.total
+    # many changed entries (the candidate route) and few (the incremental route) give the same exact sum
+    sc.merge(np.arange(12), np.ones(12, np.int32), np.array([1, 2] * 6, np.int16))
+    total, _ = sc.total_via(c)
+    np.testing.assert_allclose(total, cat.aggregate(sc.sel))
+    sc.merge(np.array([4]), np.array([5], np.int32), np.array([0], np.int16))
+    total, _ = sc.total_via(c)
+    np.testing.assert_allclose(total, cat.aggregate(sc.sel))
 
 
 def cand(cat, creator, serial, sel, perf=None):

@@ -79,3 +79,17 @@ def test_helics_negotiation_gives_every_job_a_contract_and_persists_scores(tmp_p
     assert scores == record["scores_after"] and any(v != 10.0 for v in scores.values())
     metrics = json.loads((built.directory / "neighbourhood_NBT_metrics.json").read_text())
     assert "jobs_posted" in metrics["Metadata"]
+
+
+@pytest.mark.slow
+def test_helics_runs_with_the_same_seed_and_scores_give_the_same_contracts(tmp_path):
+    from vppfed.launcher import Launcher
+
+    contracts = []
+    for name in ("a", "b"):
+        desc = _description(tmp_path / name, optimizer="TNC")
+        (tmp_path / name).mkdir()
+        built = build_case(desc, tmp_path / name / "run")
+        assert Launcher(built.runner, timeout=240).run().ok
+        contracts.append((built.directory / "neighbourhood_contracts.json").read_bytes())
+    assert contracts[0] == contracts[1]

@@ -268,7 +268,7 @@ class SolutionCandidate:
     (integer), then lower serial.
     """
 
-    __slots__ = ("creator", "serial", "sel", "coverage", "perf", "total", "cost", "n_options", "key", "rank")
+    __slots__ = ("creator", "serial", "sel", "coverage", "perf", "total", "cost", "n_options", "key", "rank", "wire")
 
     def __init__(self, creator: int, serial: int, sel: np.ndarray, coverage: int, perf: float, total: np.ndarray,
                  cost: float, n_options: int) -> None:
@@ -282,6 +282,7 @@ class SolutionCandidate:
         self.n_options = n_options
         self.key = (creator, serial)
         self.rank = (-coverage, perf, creator, serial)
+        self.wire = 0  # encoded size in bytes, filled in by the codec on first use
 
     @staticmethod
     def create(creator: int, serial: int, sel: np.ndarray, perf: float, total: np.ndarray, cost: float,

@@ -30,9 +30,18 @@ class Dyadic:
     ONE: "Dyadic"
 
     def __add__(self, other: "Dyadic") -> "Dyadic":
-        if self.e >= other.e:
-            return Dyadic(self.m + (other.m << (self.e - other.e)), self.e)
-        return Dyadic((self.m << (other.e - self.e)) + other.m, other.e)
+        e1, e2 = self.e, other.e
+        if e1 == e2:
+            return Dyadic(self.m + other.m, e1)
+        # different exponents: the operand with the larger one has an odd mantissa, so the sum is in lowest terms
+        d = Dyadic.__new__(Dyadic)
+        if e1 > e2:
+            d.m = self.m + (other.m << (e1 - e2))
+            d.e = e1
+        else:
+            d.m = (self.m << (e2 - e1)) + other.m
+            d.e = e2
+        return d
 
     def __sub__(self, other: "Dyadic") -> "Dyadic":
         e = max(self.e, other.e)

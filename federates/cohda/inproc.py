@@ -36,7 +36,7 @@ class InprocConfig:
     ``max_events`` bounds the run (safety net, the result is then an anytime result).
     """
 
-    msg_delay: tuple[float, float] = (1.0, 2.0)
+    msg_delay: tuple[float, float] = (0.01, 0.02)
     wake_delay: tuple[float, float] = (0.0, 10.0)
     tick: float | None = None
     idle_timeout: float = 20.0

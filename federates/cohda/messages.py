@@ -27,14 +27,17 @@ _CAND = struct.Struct("<iIdIIHB")       # creator, serial, perf, coverage, n_slo
 _ENTRY_BYTES = 4 + 4 + 2                # slot int32, counter int32, index int16
 _DENSE, _SPARSE = 0, 1
 CONTROLLER = -1
+_STEP_FIXED = _HEAD.size + 4            # header and entry count
 
 
 def candidate_nbytes(cand: SolutionCandidate | None) -> int:
     """Encoded size of an optional candidate: flag byte, header, and the cheaper of a dense or sparse body."""
     if cand is None:
         return 1
-    n = cand.sel.size
-    return 1 + _CAND.size + min(2 * n, 6 * cand.coverage)
+    size = cand.wire
+    if not size:
+        size = cand.wire = 1 + _CAND.size + min(2 * cand.sel.shape[0], 6 * cand.coverage)
+    return size
 
 
 def _encode_candidate(cand: SolutionCandidate | None) -> bytes:
@@ -107,8 +110,12 @@ class StepMessage:
     negotiation: int = 0
 
     def nbytes(self) -> int:
-        return _HEAD.size + 4 + _ENTRY_BYTES * int(self.slots.size) + candidate_nbytes(self.candidate) + \
-            self.weight.nbytes()
+        cand = self.candidate
+        if cand is None:
+            c = 1
+        else:
+            c = cand.wire or candidate_nbytes(cand)
+        return _STEP_FIXED + _ENTRY_BYTES * self.slots.shape[0] + c + self.weight.nbytes()
 
     def encode(self) -> bytes:
         return b"".join([
