@@ -28,14 +28,16 @@ Typical session:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the parser with every subcommand found in :mod:`vppfed.commands` (sorted, so --help is stable)."""
+    """Build the parser with every subcommand found in :mod:`vppfed.commands` (stable order, so --help is too)."""
     parser = argparse.ArgumentParser(
         prog="vppfed", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"vppfed {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+    # the case workflow first (run, config, cases, plot), then each area's tools in name order
+    first = {"run": 0, "plot": 1}
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: (first.get(m.name, 2), m.name)):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         register = getattr(module, "register", None)
         if register is not None:
