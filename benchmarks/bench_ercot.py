@@ -17,7 +17,7 @@ Layouts: ``root`` (every federate on the root broker), ``one_sub`` (all feeders 
 (the case's two sub-brokers), ``per_feeder`` (one sub-broker per bus). The machine is shared and has 2 cores: compare
 within one invocation; ``load_avg`` says how busy it was.
 
-    python benchmarks/bench_ercot.py                       # full sweep (about 10 min here)
+    python benchmarks/bench_ercot.py                       # full sweep (about 20 min here)
     python benchmarks/bench_ercot.py --quick               # 1 and 2 feeders, 3 houses
     python benchmarks/bench_ercot.py --feeders 1,2,4,8 --houses 10 --layouts root,groups --profile --out runs/bench
 """
@@ -190,13 +190,13 @@ def run_one(feeders: int, houses: int, layout: str, hours: float, work: Path, pr
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--feeders", default="1,2,4,8", help="feeder counts (buses), comma-separated")
-    parser.add_argument("--houses", default="5,10,20", help="houses per feeder, comma-separated")
+    parser.add_argument("--houses", default="5,10,20,40", help="houses per feeder, comma-separated")
     parser.add_argument("--layouts", default="groups,root,one_sub,per_feeder",
                         help=f"broker layouts ({', '.join(LAYOUTS)}); the first is crossed with every house count, "
                              "the others run at the middle house count")
-    parser.add_argument("--hours", type=float, default=6.0,
-                        help="simulated hours per run (default 6: long enough that the 1 s progress resolution "
-                             "and the start-up do not dominate)")
+    parser.add_argument("--hours", type=float, default=None,
+                        help="simulated hours per run (default: 48/feeders within 6..24 h, so every run has 10-30 s "
+                             "of steady state and neither the 1 s progress resolution nor the start-up dominates)")
     parser.add_argument("--profile", action="store_true",
                         help="also run each feeder count once with VPPFED_PROFILE_DIR (HELICS share of the time)")
     parser.add_argument("--quick", action="store_true", help="1 and 2 feeders, 3 houses, 1 h, two layouts")
@@ -213,14 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     work = args.out or Path(tempfile.mkdtemp(prefix="bench_ercot_"))
     work.mkdir(parents=True, exist_ok=True)
     jsonl = open(work / "bench_ercot.jsonl", "a", encoding="utf-8") if args.out else None
-    middle = houses[len(houses) // 2]
+    middle = houses[(len(houses) - 1) // 2]
     plan = [(f, h, layouts[0], False) for f in feeders for h in houses]
     plan += [(f, middle, lay, False) for lay in layouts[1:] for f in feeders]
     if args.profile:
         plan += [(f, middle, layouts[0], True) for f in feeders]
     try:
         for f, h, lay, prof in plan:
-            row = run_one(f, h, lay, args.hours, work, prof)
+            hours = args.hours or min(24.0, max(6.0, 48.0 / f))
+            row = run_one(f, h, lay, hours, work, prof)
             line = json.dumps(row)
             print(line, flush=True)
             if jsonl:

@@ -88,6 +88,9 @@ class FeederSpec:
     #: unresponsive commercial load at the feeder head (TE30's school and its player-driven ``load``), peak kW;
     #: 0 leaves it out. Weekday shape ``commercial_shape`` (school/office hours), 60 % of it at weekends.
     commercial_peak_kw: float = 0.0
+    #: a second ZIPload ``<house>_jobs`` per house, constant power at unity power factor with ``base_power`` 0 kW,
+    #: for a co-simulated agent (the neighbourhood's shiftable jobs) to write the house's job power into; no heat gain
+    job_loads: bool = False
 
     def validate(self) -> None:
         """Range checks (called by ``parse_dataclass``); raises ``ValueError("field: reason")``."""
@@ -433,6 +436,12 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
             ("power_fraction", "0.8"), ("impedance_fraction", "0.1"), ("current_fraction", "0.1"),
             ("power_pf", "0.95"), ("current_pf", "0.95"), ("impedance_pf", "0.95"),
         ], indent="  ")]
+        if spec.job_loads:
+            house_children.append(_obj("ZIPload", [
+                ("name", f"{house}_jobs"), ("base_power", "0"), ("heatgain_fraction", "0"),
+                ("power_fraction", "1"), ("impedance_fraction", "0"), ("current_fraction", "0"), ("power_pf", "1"),
+                ("current_pf", "1"), ("impedance_pf", "1"),
+            ], indent="  "))
         if has_wh[i]:
             wh = f"{p}_wh_B{i}"
             house_children.append(_obj("waterheater", [

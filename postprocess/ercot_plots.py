@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, save
-from vppfed.postprocess.metrics_reader import Metrics, find_metrics, read_metrics
+from vppfed.postprocess.metrics_reader import find_metrics, read_metrics
 
 log = logging.getLogger(__name__)
 

@@ -87,3 +87,23 @@ def test_bad_placement_input_is_a_user_error():
         plan_cluster(runner_with_groups({"g1": ["a"]}, []), ClusterOptions(time_limit="2h"))
     with pytest.raises(UserError, match="reserved"):
         plan_cluster(runner_with_groups({"root": ["a"]}, []))
+
+
+def test_cluster_command_replans_a_built_case(tmp_path, capsys):
+    # GIVEN a built 4-bus ercot8 case (2 sub-brokers, 2 hosts) WHEN `vppfed cluster DIR --hosts 3` THEN three host
+    # runners replace the two, the bulk grid alone on host 0, and the plan keeps the feeders' weights
+    from vppfed.cases import case_yaml
+    from vppfed.cli import main
+    from vppfed.configs.case import build_case
+
+    built = build_case(case_yaml("ercot8"), tmp_path / "c", {"case.hours": 1, "feeder.houses": 3, "bulk.buses": 4})
+    assert sorted(p.name for p in built.directory.glob("runner_host*.json")) == ["runner_host0.json",
+                                                                                 "runner_host1.json"]
+    assert main(["cluster", str(built.directory), "--hosts", "3", "--core-type", "tcp"]) == 0
+    assert "host 2:" in capsys.readouterr().out
+    plan = json.loads((built.directory / "cluster_plan.json").read_text())
+    assert plan["core_type"] == "tcp" and plan["weights"]["gld_2"] == 3.0
+    assert [[b["members"] for b in h["brokers"]] for h in plan["hosts"]][0] == [["pypower"]]
+    assert sorted(p.name for p in built.directory.glob("runner_host*.json")) == [
+        "runner_host0.json", "runner_host1.json", "runner_host2.json"]
+    assert main(["cluster", str(tmp_path / "missing")]) == 2

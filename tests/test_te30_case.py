@@ -117,7 +117,7 @@ def test_killing_the_feeder_mid_run_ends_every_process_and_names_it(tmp_path):
     assert not thread.is_alive()
     assert time.monotonic() - killed_at < 20, "teardown within seconds"
     assert "gld_7" in result["error"].splitlines()[0]
-    assert "-9" in result["error"].splitlines()[0]
+    assert "SIGKILL" in result["error"].splitlines()[0]
     time.sleep(0.5)
     for record in launcher._all_records():
         assert not pid_alive(record.popen.pid), record.name

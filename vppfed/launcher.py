@@ -85,6 +85,8 @@ class ProcessRecord:
     started: float
     ended: float | None = None
     returncode: int | None = None
+    #: it ended while the run was watched, before the launcher sent any signal
+    ended_in_run: bool = False
 
     @property
     def wall_seconds(self) -> float:
@@ -113,6 +115,22 @@ class RunSummary:
         lines.append(f"run {verdict}: {self.simulated_seconds / 3600:.2f} of {self.stop_seconds / 3600:.2f} "
                      f"simulated h in {self.wall_seconds:.1f} s wall (broker port {self.port})")
         return "\n".join(lines)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie counts as gone: only its parent can reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -291,7 +309,8 @@ class Launcher:
             if record.ended is None:
                 record.ended = time.monotonic()
                 record.returncode = record.popen.returncode
-        for pid in self._recorded_children():
+        children = self._recorded_children()
+        for pid in children:
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 try:
                     os.killpg(pid, sig)
@@ -301,9 +320,23 @@ class Launcher:
                     except (ProcessLookupError, PermissionError):
                         break
                 time.sleep(0.05)
+        deadline = time.monotonic() + 2.0
+        while children and time.monotonic() < deadline:
+            children = [pid for pid in children if _alive(pid)]
+            time.sleep(0.05)
 
     def _first_failure(self, failed: str, reason: str) -> tuple[str, str]:
-        """The federate whose own error came first (from the notes the runtime leaves), else the first seen."""
+        """The federate that failed first.
+
+        A federate that died by a signal the launcher did not send (SIGKILL from outside, a segfault) is the origin:
+        federates that fail on their own exit with code 1 after leaving a note, and those that follow a failure of
+        another federate do the same, so a signal death is never a consequence. Otherwise the earliest note whose
+        error is the federate's own (not a termination by the federation) wins; otherwise the first exit seen.
+        """
+        signalled = [r for r in self.processes if r.returncode is not None and r.returncode < 0 and r.ended_in_run]
+        if signalled:
+            first = min(signalled, key=lambda r: r.ended or 0.0)
+            return first.name, f"killed by {_signal_name(-first.returncode)} (exit code {first.returncode})"
         notes = []
         for path in (self.state_dir / "failures").glob("*.json"):
             try:
@@ -351,6 +384,7 @@ class Launcher:
                     if record.ended is None and record.popen.poll() is not None:
                         record.ended = time.monotonic()
                         record.returncode = record.popen.returncode
+                        record.ended_in_run = True
                         if record.returncode != 0 and failed is None:
                             failed, reason = record.name, f"exit code {record.returncode}"
                 for broker in ([self.broker] if self.broker else []) + self.sub_brokers:
