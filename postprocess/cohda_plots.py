@@ -98,3 +98,118 @@ def plot_all(instance: Instance, result: dict[str, Any], out: str | Path) -> lis
     if result.get("trace"):
         paths += plot_convergence(result["trace"], out)
     return paths
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# feeder runs (cases with a cohda: section): the negotiated day plan and what the feeder's devices delivered
+
+
+class FeederRun:
+    """A run folder of a ``cohda:`` case: the plan (``cohda_plan.json``) and the interval means the plan federate
+    measured (``cohda_<root>_metrics.json``). Powers in kW, feed-in > 0; ``hours`` are interval starts."""
+
+    def __init__(self, plan: dict[str, Any], metrics: Any | None) -> None:
+        self.plan = plan
+        self.metrics = metrics
+        self.res_s = float(plan["res_s"])
+        self.target = np.asarray(plan["target_kw"], dtype=float)
+        self.planned = np.asarray(plan["planned_kw"], dtype=float)
+        self.baseline = np.asarray(plan["baseline_kw"], dtype=float)
+        self.devices = list(plan["devices"])
+        t = self.target.size
+        self.hours = np.arange(t) * self.res_s / 3600.0
+        self.achieved = np.full((len(self.devices), t), np.nan)
+        if metrics is not None:
+            col = metrics.column("achieved_kw")            # (times, uids)
+            k = np.round(metrics.times / self.res_s).astype(int) - 1
+            ok = (k >= 0) & (k < t)
+            for i, name in enumerate(self.devices):
+                if name in metrics.uids:
+                    self.achieved[i, k[ok]] = col[ok, metrics.uids.index(name)]
+
+    def stats(self) -> dict[str, Any]:
+        """Summary numbers: plan and uncontrolled mean |target - aggregate| and the tracking error (kW)."""
+        agg = self.achieved.sum(axis=0)
+        measured = ~np.isnan(self.achieved).any(axis=0)
+        track = np.abs(self.planned.sum(axis=0) - agg)[measured]
+        return {"devices": len(self.devices), "intervals": int(measured.sum()),
+                "plan_error_kw": float(np.abs(self.target - self.planned.sum(axis=0)).mean()),
+                "baseline_error_kw": float(np.abs(self.target - self.baseline.sum(axis=0)).mean()),
+                "tracking_error_kw": float(track.mean()) if track.size else float("nan"),
+                "messages": int(self.plan["messages"]), "negotiation_seconds": float(self.plan["negotiation_seconds"]),
+                "terminated": bool(self.plan["terminated"])}
+
+
+def load_feeder_run(run_dir: str | Path) -> FeederRun | None:
+    """The COHDA plan and measurements of a run folder, or None if the run had no ``cohda:`` section."""
+    import json
+
+    from vppfed.postprocess.metrics_reader import load_if_present
+
+    path = Path(run_dir) / "cohda_plan.json"
+    if not path.exists():
+        return None
+    return FeederRun(json.loads(path.read_text(encoding="utf-8")), load_if_present(run_dir, "cohda"))
+
+
+def plot_feeder_target(run: FeederRun, out: Path) -> list[Path]:
+    """Target, uncontrolled, planned and achieved aggregate of the COHDA devices (kW, feed-in > 0) over the day."""
+    from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, save
+
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.4))
+        x = np.append(run.hours, run.hours[-1] + run.res_s / 3600.0)
+
+        def stairs(values: np.ndarray, **kw: Any) -> None:
+            ax.stairs(values, x, baseline=None, **kw)
+
+        stairs(run.baseline.sum(axis=0), color="0.6", lw=0.9, label="uncontrolled")
+        stairs(run.target, color="k", lw=1.2, label="target")
+        stairs(run.planned.sum(axis=0), color="C0", lw=1.0, label="COHDA plan")
+        achieved = run.achieved.sum(axis=0)
+        if np.isfinite(achieved).any():
+            stairs(achieved, color="C3", lw=0.9, ls="--", label="achieved (feeder)")
+        ax.set_xlabel("time from plan start (h)")
+        ax.set_ylabel("devices' aggregate (kW, feed-in > 0)")
+        ax.set_xlim(x[0], x[-1])
+        ax.legend(loc="best", frameon=False, ncol=2)
+        return save(fig, out, "cohda_feeder_target")
+
+
+def plot_feeder_devices(run: FeederRun, out: Path) -> list[Path]:
+    """Per-device planned and achieved power (kW, feed-in > 0) as heat maps, one row per device."""
+    from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, save
+
+    n = len(run.devices)
+    has_achieved = bool(np.isfinite(run.achieved).any())
+    panels = 2 if has_achieved else 1
+    lim = float(np.nanmax(np.abs(np.concatenate([run.planned.ravel(), np.nan_to_num(run.achieved).ravel()]))))
+    lim = lim or 1.0
+    with paper_style():
+        fig, axes = plt.subplots(panels, 1, figsize=(COLUMN_WIDTH_IN, max(2.2, 0.06 * n + 1.2) * panels),
+                                 sharex=True, squeeze=False)
+        end = run.hours[-1] + run.res_s / 3600.0
+        for ax, data, title in zip(axes[:, 0], (run.planned, run.achieved), ("planned", "achieved (feeder)")):
+            im = ax.imshow(data, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
+                           extent=(0.0, end, n - 0.5, -0.5))
+            ax.set_ylabel("device")
+            ax.set_title(title)
+            ax.grid(False)
+            kinds = run.plan.get("kinds", [])
+            if kinds and len(set(kinds)) > 1:
+                for i in range(1, n):
+                    if kinds[i] != kinds[i - 1]:
+                        ax.axhline(i - 0.5, color="k", lw=0.6)
+        axes[-1, 0].set_xlabel("time from plan start (h)")
+        fig.colorbar(im, ax=axes[:, 0].tolist(), label="power (kW, feed-in > 0)")
+        paths = save(fig, out, "cohda_feeder_devices")
+    return paths
+
+
+def plot_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Figures of a run with a ``cohda:`` section (called by :func:`vppfed.postprocess.figures.plot_run`)."""
+    run = load_feeder_run(run_dir)
+    if run is None:
+        return []
+    out = Path(out_dir)
+    return plot_feeder_target(run, out) + plot_feeder_devices(run, out)

@@ -294,6 +294,7 @@ def plot_scaling(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> list[Pa
     against feeders per broker layout, and the HELICS share of the time."""
     import matplotlib.pyplot as plt
 
+    out_dir = Path(out_dir)
     timing = [r for r in rows if r.get("figure") == "ercot_scaling" and not r.get("profiled")]
     profiled = [r for r in rows if r.get("figure") == "ercot_scaling" and r.get("profiled")]
     if not timing and not profiled:

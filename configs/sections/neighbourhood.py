@@ -16,12 +16,25 @@ YAML (every field optional)::
       hop_s: 60                # co-simulation seconds per message hop (the federates' fixed period)
       scores_file: ""          # producer scores JSON; "" = <folder>/producer_scores.json, or for a generated
                                # neighbourhood <case name>_producer_scores.json beside the case folder
+      feeder: false            # true: run beside the case's feeder: (needs feeder.spec.job_loads: true)
 
 Three federates join the case: ``nb_manager`` (endpoint ``nb/manager``), ``nb_consumers`` (one endpoint per
 household) and ``nb_producers`` (one per PV producer); see :mod:`vppfed.federates.neighbourhood.protocol`. The
 neighbourhood is copied (or generated) into ``neighbourhood/`` of the case folder; the run length is ``case.hours``
 and the negotiation's randomness follows ``case.seed`` (``vppfed run --runs N`` gives seeds seed..seed+N-1, with
 the scores carried from run to run through the scores file).
+
+With ``feeder: true`` the households sit on the feeder's houses in order (household i on house i) and
+(:mod:`vppfed.federates.neighbourhood.feeder_link`):
+
+- ``nb_consumers`` publishes ``job_power_<household>`` (kW, the mean power of the household's running contracted
+  jobs over the feeder's next step) and the feeder writes it into ``<house>_jobs.base_power``;
+- the feeder publishes each producer's PV inverter ``VA_Out``; ``nb_consumers`` integrates its real part (W) into
+  the PV the feeder measured, and the run record reports the energy split with it as well as with the predictions
+  (which still drive the negotiation);
+- ``hop_s`` must equal the feeder's step; decisions take effect one hop later (``lead_s``), the time the consumers
+  need to tell the feeder. A producer's house must have a PV inverter. The neighbourhood's time 0 (its first event)
+  is the case start; a generated neighbourhood starts at the case start unless ``generate.start_unix`` is given.
 """
 from __future__ import annotations
 
@@ -48,6 +61,7 @@ class NeighbourhoodSection(RunSettings):
     generate: dict | None = None
     hop_s: int = 60
     scores_file: str = ""
+    feeder: bool = False
 
     def validate(self) -> None:
         """Run-setting ranges plus the section's own fields."""
@@ -81,17 +95,24 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
         shutil.copytree(source, target, ignore=shutil.ignore_patterns(SCORES_FILE, "*.tmp"))
         scores = ctx.resolve_input(sec.scores_file) if sec.scores_file else source.resolve() / SCORES_FILE
     else:
-        spec = parse_dataclass(NeighbourhoodSpec, sec.generate or {}, f"{where}.generate")
+        generate = dict(sec.generate or {})
+        if sec.feeder:
+            generate.setdefault("start_unix", _case_start_unix(ctx))
+        spec = parse_dataclass(NeighbourhoodSpec, generate, f"{where}.generate")
         generate_neighbourhood(spec, target)
         scores = ctx.resolve_input(sec.scores_file) if sec.scores_file else \
             ctx.directory.parent.resolve() / f"{ctx.settings.name}_{SCORES_FILE}"
     nb = load_neighbourhood(target)
     settings = sec.run_settings(ctx.settings.stop_seconds)
-    ctx.write_json(SETUP_FILE, {"folder": "neighbourhood", "settings": asdict(settings), "seed": ctx.settings.seed,
-                                "scores_file": str(scores), "optimizer": settings.optimizer,
-                                "length_s": settings.length_s, "houses": nb.house_ids(), "t0_unix": nb.t0_unix})
     producers = sorted({e.producer_id for e in nb.producer_events})
     houses = nb.house_ids()
+    setup = {"folder": "neighbourhood", "settings": asdict(settings), "seed": ctx.settings.seed,
+             "scores_file": str(scores), "optimizer": settings.optimizer, "length_s": settings.length_s,
+             "houses": houses, "t0_unix": nb.t0_unix}
+    extra: dict[str, dict] = {"nb_manager": {}, "nb_producers": {}, "nb_consumers": {}}
+    if sec.feeder:
+        setup["feeder"], extra["nb_consumers"] = _couple_to_feeder(ctx, sec, nb, where)
+    ctx.write_json(SETUP_FILE, setup)
     endpoints = {
         "nb_manager": [MANAGER],
         "nb_consumers": [consumer_endpoint(h) for h in houses],
@@ -101,11 +122,58 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
     for name, role in (("nb_manager", "manager"), ("nb_producers", "producers"), ("nb_consumers", "consumers")):
         config = {"name": name, "period": sec.hop_s, "log_level": "warning", "terminate_on_error": True,
                   "uninterruptible": True,
-                  "endpoints": [{"name": e, "global": True} for e in endpoints[name]]}
+                  "endpoints": [{"name": e, "global": True} for e in endpoints[name]], **extra[name]}
         args = ["python", "-m", "vppfed.federates.neighbourhood", "--role", role, "--config", ctx.config_name(name),
                 "--setup", SETUP_FILE, "--stop", f"{ctx.settings.stop_seconds:g}", "--metrics-root",
                 ctx.settings.root, "--start", start, "--metrics-interval", str(ctx.settings.metrics_interval)]
         ctx.add_federate(name, " ".join(shlex.quote(a) for a in args), config)
+
+
+def _case_start_unix(ctx: Any) -> int:
+    """The case start (local time in ``case.timezone``) as UNIX seconds."""
+    from zoneinfo import ZoneInfo
+
+    from vppfed.configs.feeder_glm import GLD_TIMEZONES
+
+    zone = ZoneInfo(GLD_TIMEZONES.get(ctx.settings.timezone, "UTC"))
+    return int(ctx.settings.start_datetime.replace(tzinfo=zone).timestamp())
+
+
+def _couple_to_feeder(ctx: Any, sec: NeighbourhoodSection, nb: Any, where: str) -> tuple[dict, dict]:
+    """Map households onto the feeder, ask it for the PV publications and job-load subscriptions.
+
+    Returns the setup's ``feeder`` part and the extra HELICS config of ``nb_consumers``.
+    """
+    from vppfed.federates.neighbourhood.feeder_link import job_power_key, jobs_load_name, map_households
+
+    handle = ctx.handles.get("feeder")
+    if handle is None:
+        raise UserError(f"{where}.feeder: true needs a feeder: section in the case")
+    step = int(handle.helics.period)
+    if sec.hop_s != step:
+        raise UserError(f"{where}.hop_s: must equal the feeder's step ({step} s) when feeder: true, got {sec.hop_s}")
+    inv = handle.inventory
+    glm = (ctx.directory / handle.glm).read_text(encoding="utf-8")
+    if inv.houses and f"name {jobs_load_name(inv.houses[0])};" not in glm:
+        raise UserError(f"{where}.feeder: the feeder has no job loads; set feeder.spec.job_loads: true")
+    pv_of = {inv.device_house[i]: i for i in inv.pv_inverters}
+    producer_house = {e.producer_id: e.house for e in nb.producer_events}
+    try:
+        mapping = map_households(nb.house_ids(), inv.houses, producer_house, pv_of)
+    except ValueError as exc:
+        raise UserError(f"{where}.feeder: {exc}") from None
+    publications, subscriptions, pv_targets = [], [], {}
+    for household, house in mapping.houses.items():
+        key = job_power_key(household)
+        publications.append({"key": key, "global": False, "type": "double", "unit": "kW"})
+        handle.subscribe(f"nb_consumers/{key}", jobs_load_name(house), "base_power", "double")
+    for pid, inverter in mapping.pv_inverters.items():
+        pv_targets[pid] = handle.publish(inverter, "VA_Out", "complex")
+        subscriptions.append({"key": pv_targets[pid], "type": "complex", "required": True})
+    part = {"federate": handle.name, "lead_s": float(step), **mapping.to_dict(), "pv_targets": pv_targets,
+            "job_loads": {h: jobs_load_name(house) for h, house in mapping.houses.items()}}
+    config = {"wait_for_current_time_update": True, "publications": publications, "subscriptions": subscriptions}
+    return part, config
 
 
 def summarize(run_dir: Path) -> str | None:
@@ -119,9 +187,16 @@ def summarize(run_dir: Path) -> str | None:
     if record is not None:
         t = record["totals"]
         sc = "-" if t["self_consumption"] is None else f"{100 * t['self_consumption']:.1f} %"
-        return (f"neighbourhood ({record['optimizer']}): self-consumption {sc}, PV {t['pv_wh'] / 1e3:.2f} kWh, "
+        line = (f"neighbourhood ({record['optimizer']}): self-consumption {sc}, PV {t['pv_wh'] / 1e3:.2f} kWh, "
                 f"grid {t['grid_wh'] / 1e3:.2f} kWh, {int(t['n_grid_contracts'])}/{int(t['n_contracts'])} jobs "
                 f"from the grid")
+        if "feeder" in record:
+            f = record["feeder"]["totals"]
+            fsc = "-" if f["self_consumption"] is None else f"{100 * f['self_consumption']:.1f} %"
+            line += (f"\n  predicted PV {t['production_wh'] / 1e3:.2f} kWh: self-consumption {sc}, from PV "
+                     f"{t['pv_wh'] / 1e3:.2f} kWh; feeder PV {f['production_wh'] / 1e3:.2f} kWh: self-consumption "
+                     f"{fsc}, from PV {f['pv_wh'] / 1e3:.2f} kWh, grid {f['grid_wh'] / 1e3:.2f} kWh")
+        return line
     records = []
     for sub in sorted(run_dir.glob("run_*")):
         rec = assemble_run_record(sub) if not (sub / RECORD_FILE).exists() else \

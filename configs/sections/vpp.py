@@ -1,7 +1,7 @@
 """The ``vpp:`` section: the agile VPP as HELICS federates (one aggregator, ``hosts`` unit hosts).
 
 YAML (units: exactly one of ``params``, ``scenario``, ``devices``; signal: exactly one of ``signal``,
-``random_signal``, ``signal_input``)::
+``random_signal``, ``signal_input``, ``market``)::
 
     vpp:
       params: shared:bbb/scenario2_params.csv   # params CSV in the reference layout (shared: = ../shared/data), or
@@ -22,6 +22,8 @@ YAML (units: exactly one of ``params``, ``scenario``, ``devices``; signal: exact
         initial: 0.0                     # kW before the first value and during settle_steps
         settle_steps: 2                  # first steps that ignore the input (the simulated feeder's start-up)
         smoothing: 1.0                   # weight of the newest value in an exponential average (1: none)
+      market: true                       # or: bid into the market: section's double auction and follow the award;
+                                         # a mapping sets the bidding (VppMarketSection; true = its defaults)
       signal_scale: 1.0                  # multiply a CSV or random signal (e.g. for bigger portfolios)
       hosts: 2                           # unit-host federates (units split in contiguous blocks)
       step: 36                           # dispatch step [s]; case.hours must be a whole number of steps
@@ -31,7 +33,13 @@ YAML (units: exactly one of ``params``, ``scenario``, ``devices``; signal: exact
       downlink: {loss: 0.3, delay: 0, jitter: 1}
 
 Files written into the case folder: ``vpp_params.csv`` (the units, reference layout), ``vpp_signal.csv`` (CSV or
-random signals) and, with devices, ``vpp_devices.json`` (unit -> GridLAB-D objects and HELICS keys).
+random signals), with devices ``vpp_devices.json`` (unit -> GridLAB-D objects and HELICS keys) and with ``market``
+``vpp_market.json`` (the market's endpoint, the bidding parameters and the bid clock).
+
+With ``market`` the aggregator bids its portfolio's power function into the ``market:`` section's auction
+(``ctx.handles["market"]``: its endpoint, price cap, initial price statistics, period and federate step) once per
+market period and follows the award (:mod:`vppfed.federates.agile.market_bidding`); the market period must be a
+multiple of ``step``, and the unit model's step defaults to ``step/3600`` h (kW and kWh).
 
 With ``devices`` the unit hosts subscribe to the feeder's publications of the devices' state and publish setpoints
 that the feeder writes into the devices (``ctx.handles["feeder"].publish/subscribe``); the dispatch step must then be a
@@ -82,6 +90,32 @@ class SignalInputSection:
 
 
 @dataclass
+class VppMarketSection:
+    """``vpp.market``: how the aggregator bids (prices from the mean/std of recent cleared prices; see
+    :class:`~vppfed.federates.agile.market_bidding.BiddingConfig`)."""
+
+    window_h: float = 24.0          # cleared prices the statistics use [h]
+    min_history_h: float = 1.0      # until then the market's initial mean and std [h]
+    min_stdev: float = 0.002        # $/kWh
+    spread_sigma: float = 0.5       # ramp half-width of batteries and buckets [std]
+    quantile_clip: float = 0.01
+    price_floor: float = 0.001      # $/kWh, lowest bid price (> 0)
+    net_of_baseline: bool = True    # bid D(p) - (the VPP power in the market's measured load)
+    steps: int = 4                  # market blocks per sloped curve segment
+    bid_lead_s: float = 45.0        # bid no later than T - bid_lead_s (> the market's 2 dt)
+
+    def validate(self) -> None:
+        require(self.window_h > 0 and 0 < self.min_history_h <= self.window_h, "window_h",
+                "need 0 < min_history_h <= window_h")
+        require(self.min_stdev > 0, "min_stdev", "must be > 0 $/kWh")
+        require(self.spread_sigma >= 0, "spread_sigma", "must be >= 0")
+        require(0 < self.quantile_clip < 0.5, "quantile_clip", "must lie in (0, 0.5)")
+        require(self.price_floor > 0, "price_floor", "must be > 0 $/kWh (the auction drops bids at or below 0)")
+        require(self.steps >= 1, "steps", "must be >= 1")
+        require(self.bid_lead_s > 0, "bid_lead_s", "must be > 0 s")
+
+
+@dataclass
 class VppSection:
     """The ``vpp:`` YAML section (every field in the module docstring)."""
 
@@ -91,6 +125,7 @@ class VppSection:
     signal: str | None = None
     random_signal: bool = False
     signal_input: SignalInputSection | None = None
+    market: VppMarketSection | bool | None = None
     signal_scale: float = 1.0
     hosts: int = 1
     step: int = 60
@@ -102,8 +137,13 @@ class VppSection:
     def validate(self) -> None:
         require(sum(x is not None for x in (self.params, self.scenario, self.devices)) == 1, "params",
                 "give exactly one of params, scenario, devices")
-        require(sum((self.signal is not None, self.random_signal, self.signal_input is not None)) == 1, "signal",
-                "give exactly one of signal, random_signal: true, signal_input")
+        if self.market is True:
+            self.market = VppMarketSection()
+        elif self.market is False:
+            self.market = None
+        require(sum((self.signal is not None, self.random_signal, self.signal_input is not None,
+                     self.market is not None)) == 1, "signal",
+                "give exactly one of signal, random_signal: true, signal_input, market")
         require(self.hosts >= 1, "hosts", "must be >= 1")
         require(self.step >= 3, "step", "must be >= 3 s (the aggregator acts 1 s, the units 2 s into each step)")
         require(self.ts_hours is None or self.ts_hours > 0, "ts_hours", "must be > 0 h")
@@ -153,7 +193,11 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
         if cfg.step % period != 0 or period <= 2:
             raise UserError(f"{where}.step: {cfg.step} s must be a multiple of the feeder's period "
                             f"({period} s, which must be > 2 s)")
-    ts_hours = cfg.ts_hours if cfg.ts_hours is not None else (cfg.step / 3600.0 if cfg.devices else 1.0)
+    real_units = cfg.devices is not None or cfg.market is not None
+    ts_hours = cfg.ts_hours if cfg.ts_hours is not None else (cfg.step / 3600.0 if real_units else 1.0)
+    market_args: list[str] = []
+    if cfg.market is not None:
+        market_args = ["--market", _market_file(ctx, cfg, feeder, where)]
 
     hosts = [f"vpp_host{h}" for h in range(cfg.hosts)]
     devices = None
@@ -183,7 +227,9 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
         write_devices_json(devices, ctx.directory / devices_file)
     signal_args: list[str] = []
     agg_subs: list[dict] = []
-    if cfg.signal_input is not None:
+    if cfg.market is not None:
+        pass
+    elif cfg.signal_input is not None:
         si = cfg.signal_input
         target = si.target
         if target == FEEDER_TARGET:
@@ -212,10 +258,12 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     common = ["--stop", f"{stop:g}", "--metrics-root", s.root, "--step", str(cfg.step), "--seed", str(seed),
               "--ts-hours", repr(ts_hours), "--start-label", start_label(s.start, s.timezone)]
     args = ["python", "-m", "vppfed.federates.agile", "aggregator", "--config", ctx.config_name(agg), *common,
-            *signal_args, "--hosts", ",".join(hosts), "--keepalive-timeout", str(cfg.keepalive_timeout),
-            "--downlink", link(cfg.downlink)]
+            *signal_args, *market_args, "--hosts", ",".join(hosts), "--keepalive-timeout",
+            str(cfg.keepalive_timeout), "--downlink", link(cfg.downlink)]
     agg_config = {"name": agg, "period": 1.0, "log_level": "warning", "terminate_on_error": True,
                   "uninterruptible": True, "endpoints": [{"name": "vpp", "global": False}]}
+    if market_args:
+        agg_config["endpoints"].append({"name": "market", "global": False})
     if agg_subs:
         agg_config["subscriptions"] = agg_subs
     ctx.add_federate(agg, " ".join(shlex.quote(a) for a in args), agg_config)
@@ -234,6 +282,50 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
         ctx.add_federate(host, " ".join(shlex.quote(a) for a in args), config)
 
 
+def _market_file(ctx: CaseContext, cfg: VppSection, feeder: Any, where: str) -> str:
+    """Check the market this VPP bids into and write ``vpp_market.json`` (endpoint, bidding, clock)."""
+    from vppfed.federates.agile.market_bidding import BiddingConfig, MarketClock
+    from vppfed.federates.market.agent_dict import market_config_from_agent_dict
+
+    assert isinstance(cfg.market, VppMarketSection)
+    m = cfg.market
+    handle = ctx.handles.get("market")
+    if handle is None:
+        raise UserError(f"{where}.market: needs a market: section (the auction the VPP bids into)")
+    if not handle.enabled:
+        raise UserError(f"{where}.market: the market is disabled (market.enabled: false, TESP's NoMarket clears "
+                        "nothing); enable it (vppfed run ... --market) or give the VPP another signal")
+    if not (ctx.section("market") or {}).get("external_bidders", True):
+        raise UserError(f"{where}.market: market.external_bidders is false: the market takes no external bids")
+    market = market_config_from_agent_dict(handle.agent_dict)
+    period = float(market.period)
+    if period % cfg.step:
+        raise UserError(f"{where}.step: the market period ({period:g} s) must be a multiple of step ({cfg.step} s)")
+    dt = float(handle.agent_dict.get("dt", ctx.settings.period))
+    if not 2 * dt < m.bid_lead_s < period - 1:
+        raise UserError(f"{where}.market.bid_lead_s: must lie between the market's bid time 2 dt = {2 * dt:g} s "
+                        f"and the period ({period:g} s), got {m.bid_lead_s:g}")
+    feeder_period = float(feeder.helics.period) if feeder is not None else float(ctx.settings.period)
+    window = max(2, int(round(m.window_h * 3600.0 / period)))
+    try:
+        bidding = BiddingConfig(pricecap=market.pricecap, price_floor=m.price_floor, init_price=market.init_price,
+                                init_stdev=market.init_stdev, window=window,
+                                min_history=min(window, max(2, int(round(m.min_history_h * 3600.0 / period)))),
+                                min_stdev=m.min_stdev, spread_sigma=m.spread_sigma, quantile_clip=m.quantile_clip,
+                                net_of_baseline=m.net_of_baseline, steps=m.steps)
+        clock = MarketClock(period=period, step=float(cfg.step), bid_lead=m.bid_lead_s, market_lead=2 * dt,
+                            feeder_period=feeder_period)
+    except ValueError as exc:
+        raise UserError(f"{where}.market: {exc}") from None
+    spec = {"endpoint": handle.endpoint, "bidder": "vpp",
+            "bidding": {k: getattr(bidding, k) for k in bidding.__dataclass_fields__},
+            "clock": {k: getattr(clock, k) for k in ("period", "bid_lead", "market_lead", "feeder_period",
+                                                     "host_lead")}}
+    name = "vpp_market.json"
+    ctx.write_json(name, spec)
+    return name
+
+
 def summarize(run_dir: Path) -> str | None:
     """One line for ``vppfed run``: tracking error and limit check of a run with VPP metrics (else None)."""
     from vppfed.postprocess.agile_run import load_agile_run, tracking_stats
@@ -242,7 +334,22 @@ def summarize(run_dir: Path) -> str | None:
     if run is None:
         return None
     st = tracking_stats(run)
-    return (f"vpp: {st.steps} steps, {st.units} units; |signal - delivered|: mean {st.mean_abs_error:.3f} kW, "
+    market = _market_summary(run_dir)
+    return market + (f"vpp: {st.steps} steps, {st.units} units; |signal - delivered|: mean {st.mean_abs_error:.3f} kW, "
             f"max {st.max_abs_error:.3f} kW (feasible steps: mean {st.mean_abs_error_feasible:.3f} kW over "
             f"{st.feasible_steps}); limits {'kept' if st.within_limits else 'VIOLATED'} "
             f"(worst excess {st.worst_excess:.3g})")
+
+
+def _market_summary(run_dir: Path) -> str:
+    """``"vpp market: ..."`` line (with a trailing newline) for a run whose VPP bid into the market, else ``""``."""
+    from vppfed.postprocess.metrics_reader import load_if_present
+
+    bids = load_if_present(run_dir, "vppbid")
+    if bids is None or not len(bids.times):
+        return ""
+    sent = bids.column("sent")[:, 0] > 0
+    awarded = np.isfinite(bids.column("clear_price")[:, 0]) & sent
+    net = bids.column("net")[:, 0][awarded]
+    return (f"vpp market: {int(sent.sum())} bids, {int(awarded.sum())} awards (net {np.mean(net) if net.size else 0:.1f}"
+            f" kW mean, {np.min(net) if net.size else 0:.1f} to {np.max(net) if net.size else 0:.1f} kW)\n")

@@ -21,7 +21,14 @@ Metrics (``StartTime`` = the case start; rows at the step's start time ``(k-1) S
   ``managed``, ``avail``;
 - ``vppunit_<root>_host<h>_metrics.json``, one uid per unit: the unit's own ``P`` (applied/set), ``E`` at the start of
   the step, ``P_meas`` (what it delivered: equal to ``P`` for model units, measured by GridLAB-D for devices, NaN for
-  the last step of a device host, which ends before the feeder has solved it), ``avail`` and its limits.
+  the last step of a device host, which ends before the feeder has solved it), ``avail`` and its limits;
+- with ``--market``, ``vppbid_<root>_metrics.json``, uid ``vpp``, one row per market interval at its start ``T``: the
+  bid (baseline, forced and largest power, price statistics, sent or local), the award and the interval's signal.
+
+Market mode (``--market vpp_market.json``, :mod:`.market_bidding`): the signal is the award of the substation's
+double auction. At the last step whose grant is at or before ``T - bid_lead`` the aggregator sends its bid curve for
+the interval ``[T, T + period)`` from its endpoint ``market`` to the market's endpoint; the market replies at ``T``,
+which the aggregator reads at ``T + 1`` (the first step of the interval) and follows for the interval's steps.
 """
 from __future__ import annotations
 
@@ -37,6 +44,8 @@ import numpy as np
 from vppfed.federates.agile.aggregator import Aggregator, AggregatorConfig
 from vppfed.federates.agile.devices import DeviceBank, read_devices_json
 from vppfed.federates.agile.link import Link, LinkConfig
+from vppfed.federates.agile.market_bidding import (BiddingConfig, MarketBidder, MarketClock, PortfolioBid,
+                                                   limits_from_aggregator)
 from vppfed.federates.agile.portfolio import read_params_csv
 from vppfed.federates.agile.signal import SignalInput, read_signal_csv
 from vppfed.federates.agile.unit_host import UnitHost
@@ -45,6 +54,7 @@ from vppfed.federates.runtime import FederateBase, base_argument_parser, run_fed
 
 log = logging.getLogger(__name__)
 ENDPOINT = "vpp"
+MARKET_ENDPOINT = "market"
 AGGREGATOR_LEAD_S = 1
 HOST_LEAD_S = 2
 
@@ -52,6 +62,10 @@ AGGREGATOR_COLUMNS = [("k", "count"), ("step_s", "s"), ("Ts_h", "h"), ("signal",
                       ("fixed", "kW"), ("p_min", "kW"), ("p_max", "kW"), ("managed", "count"), ("unmanaged", "count"),
                       ("unavailable", "count"), ("reports", "count"), ("stale", "count")]
 VIEW_COLUMNS = [("k", "count"), ("E", "kWh"), ("P", "kW"), ("managed", "bool"), ("avail", "bool")]
+BID_COLUMNS = [("k", "count"), ("sent", "bool"), ("baseline", "kW"), ("forced", "kW"), ("max", "kW"),
+               ("price_mean", "USD/kWh"), ("price_std", "USD/kWh"), ("curve_points", "count"),
+               ("clear_price", "USD/kWh"), ("clearing_type", "[0..5]=[Null,Fail,Price,Exact,Seller,Buyer]"),
+               ("bought", "kW"), ("sold", "kW"), ("net", "kW"), ("curve_kw", "kW"), ("signal", "kW")]
 UNIT_COLUMNS = [("k", "count"), ("P", "kW"), ("E", "kWh"), ("P_meas", "kW"), ("avail", "bool"), ("Pmin", "kW"),
                 ("Pmax", "kW"), ("Emin", "kWh"), ("Emax", "kWh")]
 
@@ -104,6 +118,17 @@ class AggregatorFederate(FederateBase):
         root = args.metrics_root or "agile"
         self.metrics = MetricsWriter(Path(args.out), "vpp", root, AGGREGATOR_COLUMNS, args.start_label)
         self.views = MetricsWriter(Path(args.out), "vppview", root, VIEW_COLUMNS, args.start_label)
+        self.bidder: MarketBidder | None = None
+        self.market_endpoint = ""
+        self.bids: MetricsWriter | None = None
+        self._bid_rows_written: set[float] = set()
+        if args.market:
+            spec = json.loads(Path(args.market).read_text(encoding="utf-8"))
+            self.market_endpoint = str(spec["endpoint"])
+            self.bidder = MarketBidder(BiddingConfig(**spec.get("bidding", {})),
+                                       MarketClock(step=self.clock.step, lead=AGGREGATOR_LEAD_S, **spec["clock"]),
+                                       name=str(spec.get("bidder", "vpp")))
+            self.bids = MetricsWriter(Path(args.out), "vppbid", root, BID_COLUMNS, args.start_label)
 
     def next_time(self, t: float) -> float:
         return self.clock.next_time(t)
@@ -118,9 +143,14 @@ class AggregatorFederate(FederateBase):
                 if msg.get("type") == "register":
                     self.host_of[msg["unit"]] = self.hosts.index(host) if host in self.hosts else 0
                 self.agg.receive(msg)
+        if self.bidder is not None:
+            self._receive_awards()
         signal = self._signal(k)
         commands, s = self.agg.step(k, signal)
         self.own_prev = s.planned
+        if self.bidder is not None:
+            self.bidder.record_planned(k, s.planned)
+            self._bid(k)
         per_host: list[list[dict]] = [[] for _ in self.hosts]
         for cmd in commands:
             per_host[self.host_of.get(cmd["unit"], 0)].append(cmd)
@@ -138,7 +168,67 @@ class AggregatorFederate(FederateBase):
             self.views.write(t_row, {name: [k, float(a.E[i]), float(a.P_assumed[i]), int(managed[i]),
                                             int(a.available[i])] for i, name in enumerate(a.p.names)})
 
+    def _receive_awards(self) -> None:
+        assert self.bidder is not None
+        period = self.bidder.clock.period
+        for _src, payload, t_msg in self.receive(MARKET_ENDPOINT):
+            try:
+                award = json.loads(payload)
+            except json.JSONDecodeError:
+                log.warning("%s: dropped an award that is not JSON", self.name)
+                continue
+            clear_time = round(float(t_msg) / period) * period
+            if self.bidder.on_award(clear_time, award) is None:
+                log.warning("%s: award for %g s without a bid", self.name, clear_time)
+
+    def _market_signal(self, k: int) -> float:
+        """The award of step k's market interval; before any bid, the portfolio's own curve at the expected price
+        (a local bid for the rest of the interval, not sent)."""
+        assert self.bidder is not None
+        clock = self.bidder.clock
+        T = clock.interval_of(k)
+        value = self.bidder.signal_for(T)
+        if value is None:
+            remaining = clock.first_step(T) + clock.steps_per_period - k
+            lim = limits_from_aggregator(self.agg, k, remaining)
+            if lim is None:
+                return 0.0       # no unit registered yet
+            self.bidder.make_bid(lim, T, sent=False)
+            value = self.bidder.signal_for(T)
+        self._write_bid_row(T, k)
+        return float(value)
+
+    def _bid(self, k: int) -> None:
+        """At the bid step of the next clearing: the curve for its interval, sent to the market."""
+        assert self.bidder is not None
+        T = self.bidder.clock.bid_for(k)
+        if T is None:
+            return
+        lim = limits_from_aggregator(self.agg, self.bidder.clock.first_step(T), self.bidder.clock.steps_per_period)
+        if lim is None:
+            return
+        bid = self.bidder.make_bid(lim, T)
+        self.send(MARKET_ENDPOINT, self.market_endpoint, json.dumps(bid.message(self.bidder.name)))
+        self.bidder.forget_before(T)
+
+    def _write_bid_row(self, T: float, k: int) -> None:
+        if self.bids is None or T in self._bid_rows_written:
+            return
+        rec = self.bidder.records.get(T) if self.bidder is not None else None
+        if rec is None:
+            return
+        self._bid_rows_written.add(T)
+        bid: PortfolioBid = rec.bid
+        a = rec.award or {}
+        nan = float("nan")
+        self.bids.write(T, {"vpp": [k, int(rec.sent), bid.baseline, bid.forced_kw, bid.max_kw, bid.mean, bid.std,
+                                    len(bid.points), a.get("clear_price", nan), a.get("clearing_type", nan),
+                                    a.get("bought_kw", nan), a.get("sold_kw", nan), a.get("net_kw", nan),
+                                    a.get("curve_kw", nan), rec.signal]})
+
     def _signal(self, k: int) -> float:
+        if self.bidder is not None:
+            return self._market_signal(k)
         if self.signal is not None:
             return float(self.signal[min(k, len(self.signal)) - 1])
         if self.signal_input is None:
@@ -151,6 +241,8 @@ class AggregatorFederate(FederateBase):
     def on_finish(self, failed: bool) -> None:
         self.metrics.close()
         self.views.close()
+        if self.bids is not None:
+            self.bids.close()
 
 
 class UnitHostFederate(FederateBase):
@@ -256,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--signal-settle-steps", type=int, default=0, help="first steps that ignore the input")
     parser.add_argument("--signal-smoothing", type=float, default=1.0,
                         help="weight of the newest value in an exponential average (1: none)")
+    parser.add_argument("--market", default=None,
+                        help="market bidding JSON (endpoint, bidding, clock): follow the double auction's award")
     parser.add_argument("--hosts", default="", help="comma-separated unit-host federate names (aggregator)")
     parser.add_argument("--keepalive-timeout", type=int, default=3)
     parser.add_argument("--downlink", default="0,0,0", help="loss,delay,jitter of dispatch messages")

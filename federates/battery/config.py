@@ -16,6 +16,7 @@ from typing import Any, Literal
 from vppfed.configs.validate import require
 
 Policy = Literal["threshold", "schedule", "market"]
+MarketFollow = Literal["price", "award"]
 
 
 @dataclass
@@ -85,6 +86,25 @@ class BatteryConfig:
         ``market`` policy: 24 hourly price forecasts [$/kWh].
     degradation_cost, profit_margin, slider : float
         ``market`` policy bid shape [$/kWh], [pu], [-] (market-and-bidding reference §6).
+    market_follow : {"price", "award"}
+        ``market`` policy: ``price`` follows the cleared price on this hour's bid from the day-ahead schedule of
+        ``price_forecast`` (DSO+T's ``from_P_to_Q_battery``); ``award`` takes part in the double auction: one bid per
+        market period from a rolling schedule on learnt price statistics, then the awarded quantity
+        (:mod:`~vppfed.federates.battery.bidding`); ``price_forecast`` is then only the prior of the statistics.
+    market_period_s : float
+        Market interval [s]; clearings at multiples of it (``award`` mode).
+    bid_lead_s : float
+        A bid must reach the market this long before the clearing [s] (TESP: 3 federate steps = 45 s).
+    price_stdev : float
+        Prior standard deviation of the clearing price [$/kWh] (the market's ``init_stdev``).
+    price_memory : int
+        Prices per hour of day averaged plainly before the hourly mean turns exponential (12 = a day of 5-min prices).
+    horizon_h : int
+        Hours of the rolling arbitrage schedule behind each bid.
+    spread_sigmas : float
+        The price band that sets the bid's slope is at least this many standard deviations of recent prices.
+    bid_blocks : int
+        Blocks per sloped segment of the bid.
     """
 
     capacity_ah: float
@@ -120,6 +140,14 @@ class BatteryConfig:
     degradation_cost: float = 0.005
     profit_margin: float = 1.0
     slider: float = 0.5
+    market_follow: MarketFollow = "price"
+    market_period_s: float = 300.0
+    bid_lead_s: float = 45.0
+    price_stdev: float = 0.01
+    price_memory: int = 12
+    horizon_h: int = 24
+    spread_sigmas: float = 2.0
+    bid_blocks: int = 4
 
     def validate(self) -> None:
         """Check ranges and orders; raise ``ValueError("field: reason")`` naming the first bad field."""
@@ -171,6 +199,25 @@ class BatteryConfig:
         require(self.degradation_cost >= 0, "degradation_cost", f"must be >= 0, got {self.degradation_cost}")
         require(self.profit_margin >= 0, "profit_margin", f"must be >= 0, got {self.profit_margin}")
         require(self.slider >= 0, "slider", f"must be >= 0, got {self.slider}")
+        if self.policy == "market" and self.market_follow == "award":
+            self._validate_auction()
+
+    def _validate_auction(self) -> None:
+        """Checks of the double-auction mode (``policy: market``, ``market_follow: award``)."""
+        market = self.market_period_s
+        require(market > 0, "market_period_s", f"must be > 0 s, got {market}")
+        ratio = market / self.period_s
+        require(ratio >= 1 - 1e-9 and abs(ratio - round(ratio)) < 1e-9, "period_s",
+                f"must divide market_period_s ({market:g} s) so an award lasts whole control periods, "
+                f"got {self.period_s:g}")
+        require(0 < self.bid_lead_s < market, "bid_lead_s", f"must be in (0, {market:g}) s, got {self.bid_lead_s}")
+        require(self.slider > 0, "slider", "must be > 0 for auction bids (slider 0 is a vertical bid, which has no "
+                "blocks)")
+        require(self.price_stdev > 0, "price_stdev", f"must be > 0 $/kWh, got {self.price_stdev}")
+        require(self.price_memory >= 1, "price_memory", f"must be >= 1, got {self.price_memory}")
+        require(self.horizon_h >= 1, "horizon_h", f"must be >= 1 h, got {self.horizon_h}")
+        require(self.spread_sigmas >= 0, "spread_sigmas", f"must be >= 0, got {self.spread_sigmas}")
+        require(self.bid_blocks >= 1, "bid_blocks", f"must be >= 1, got {self.bid_blocks}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping (JSON-serialisable except infinities, which JSON writes as ``Infinity``)."""

@@ -5,10 +5,13 @@ Per step, in this order (the order matters for the resume test: a resumed step m
 1. count the charge that flowed since the last step (the delivered power, or the last command when the inverter
    reports nothing) and recalibrate at a long enough rest (:mod:`.coulomb`);
 2. reconcile the estimate with the SOC the battery reports (log the gap; blend by ``reconcile_gain``);
-3. ask the policy for a wanted power (threshold rule, day-ahead LP schedule, or the cleared price on our bid);
+3. ask the policy for a wanted power (threshold rule, day-ahead LP schedule, the cleared price on our bid, or the
+   quantity the double auction awarded our blocks);
 4. let the state machine decide the state (guards, minimum rest, windows, voltage limits) and clip the power to it
    and to the energy left over one period;
-5. save the whole state in one transaction (:mod:`.persistence`) and return the command.
+5. in the auction mode, when a bid is due, build it for the next clearing from the state of charge this command
+   leads to (:mod:`.bidding`);
+6. save the whole state in one transaction (:mod:`.persistence`) and return the command (and the bid to send).
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ import numpy as np
 
 from vppfed.errors import UserError
 from vppfed.federates.battery import market, peak_shaving
+from vppfed.federates.battery.bidding import Award, MarketBid, PriceStatistics, bid_clearing_time, energy_limits, \
+    plan_bid
 from vppfed.federates.battery.config import BatteryConfig
 from vppfed.federates.battery.coulomb import CoulombCounter, RecalibrationEvent
 from vppfed.federates.battery.persistence import StateStore
@@ -54,7 +59,10 @@ class StepInput:
     voltage_v : float or None
         String voltage [V]; None disables the voltage guards and recalibration.
     cleared_price : float or None
-        Cleared market price for this interval [$/kWh] (market policy).
+        Cleared market price for this interval [$/kWh] (market policy, ``market_follow: price``).
+    award : Award or None
+        The auction's reply to our last bid, received at this step's clearing (``market_follow: award``); it holds
+        for one market period.
     """
 
     t_s: float
@@ -65,6 +73,7 @@ class StepInput:
     voltage_v: float | None = None
     cleared_price: float | None = None
     output_w: float | None = None
+    award: Award | None = None
 
 
 @dataclass
@@ -82,6 +91,14 @@ class StepOutput:
     recalibration: RecalibrationEvent | None = None
     transitions: list[Transition] = field(default_factory=list)
     bid: list[list[float]] | None = None
+    #: auction mode: the bid to send now (for the clearing at ``market_bid.clear_at_s``), or None
+    market_bid: MarketBid | None = None
+    #: auction mode: the award in force for this step's command (None: none / expired)
+    award: Award | None = None
+    #: the latest clearing price [$/kWh] (what energy is settled at), None before the first
+    clear_price: float | None = None
+    #: cumulative market revenue [USD]: delivered energy x the clearing price in force (> 0 earned)
+    revenue_usd: float = 0.0
 
 
 def string_current(p_out_w: float, nominal_voltage_v: float, conversion_efficiency: float) -> float:
@@ -122,6 +139,14 @@ class BatteryManager:
         self.schedule_peak_w: float | None = None
         self.schedule_charge_w: list[float] = []
         self.market_q_kw: list[float] = []
+        self.prices: PriceStatistics | None = None
+        if config.policy == "market" and config.market_follow == "award":
+            self.prices = PriceStatistics.from_prior(config.price_forecast, config.price_stdev,
+                                                     memory=config.price_memory)
+        self.award: Award | None = None
+        self.clear_price: float | None = None
+        self.revenue_usd = 0.0
+        self.last_bid: MarketBid | None = None
 
     # ------------------------------------------------------------------ energy helpers
     @property
@@ -206,7 +231,7 @@ class BatteryManager:
         e0 = min(max(self.soc, cfg.soc_low), cfg.soc_high) * e_cap_kwh
         if cfg.policy == "schedule":
             self._plan_schedule(self._step_of_day(hour))
-        elif cfg.policy == "market":
+        elif cfg.policy == "market" and cfg.market_follow == "price":
             q = market.arbitrage_schedule(
                 cfg.price_forecast, 1.0, e0=e0, e_min=cfg.soc_low * e_cap_kwh, e_max=cfg.soc_high * e_cap_kwh,
                 p_ch=cfg.max_charge_w / 1000.0, p_dis=cfg.max_discharge_w / 1000.0,
@@ -239,6 +264,8 @@ class BatteryManager:
 
     def _wanted_w(self, inp: StepInput, gross_w: float) -> tuple[float, list[list[float]] | None]:
         cfg = self.config
+        if cfg.policy == "market" and cfg.market_follow == "award":
+            return (0.0 if self.award is None else 1000.0 * self.award.setpoint_kw), None
         if cfg.policy == "market":
             bid = self.current_bid(inp.hour)
             points = bid.points
@@ -280,6 +307,9 @@ class BatteryManager:
             if cfg.reconcile_gain > 0:
                 self.counter.reconcile(inp.measured_soc, cfg.reconcile_gain)
         gross_w = inp.load_w + (flowed_w if cfg.load_includes_battery else 0.0)
+        if self.clear_price is not None:  # settle the period just ended at the price that was in force
+            self.revenue_usd += self.clear_price * flowed_w / 1000.0 * dt / 3600.0
+        self._take_award(inp)
         if self._new_day(inp.hour):
             if self.last_hour is not None:
                 self.yesterday, self.day_loads = self.day_loads, []
@@ -293,13 +323,64 @@ class BatteryManager:
         limit = self._headroom_w(state)
         command = float(min(max(command, -limit), limit))
         self.last_command_w = command
+        market_bid = self._due_bid(inp, command)
         self.t_s = inp.t_s
         self.last_hour = inp.hour % 24.0
         self.step_index += 1
         if self.store is not None:
-            self.store.save(self.step_index, inp.t_s, self.state_dict())
+            self.store.save(self.step_index, inp.t_s, self.state_dict(),
+                            outbox=None if market_bid is None else market_bid.to_dict())
         return StepOutput(inp.t_s, command, state, self.soc, self.counter.eta_c, wanted_w, gross_w,
-                          self.last_command_acked, recal, self.machine.transitions[n_before:], bid)
+                          self.last_command_acked, recal, self.machine.transitions[n_before:], bid, market_bid,
+                          self.award, self.clear_price, self.revenue_usd)
+
+    # ------------------------------------------------------------------ auction mode
+    def _take_award(self, inp: StepInput) -> None:
+        """Take a new award (learn its price) and drop one that has run out (its market period is over)."""
+        cfg = self.config
+        if inp.award is not None:
+            self.award = inp.award
+            self.clear_price = inp.award.price
+            if self.prices is not None and inp.award.priced:
+                self.prices.observe(inp.hour, inp.award.price)
+        elif inp.cleared_price is not None:
+            self.clear_price = inp.cleared_price
+        if self.award is not None and inp.t_s >= self.award.clear_at_s + cfg.market_period_s - 1e-9:
+            LOG.info("t=%.0f s: award of the clearing at %.0f s ran out and no new one arrived", inp.t_s,
+                     self.award.clear_at_s)
+            self.award = None
+
+    def _due_bid(self, inp: StepInput, command_w: float) -> MarketBid | None:
+        """The bid to send at this step (auction mode), for the state of charge ``command_w`` leads to."""
+        cfg = self.config
+        if self.prices is None:
+            return None
+        clear_at = bid_clearing_time(inp.t_s, cfg.period_s, cfg.market_period_s, cfg.bid_lead_s)
+        if clear_at is None:
+            return None
+        e_cap = self.energy_capacity_wh / 1000.0
+        eta_ch = self.counter.eta_c * cfg.conversion_efficiency
+        eta_dis = cfg.conversion_efficiency
+        ahead_h = (clear_at - inp.t_s) / 3600.0
+        stored = command_w / 1000.0 * ahead_h  # > 0 discharge at the terminals
+        e_then = self.soc * e_cap - (stored / eta_dis if stored >= 0 else stored * eta_ch)
+        e_min, e_max = cfg.soc_low * e_cap, cfg.soc_high * e_cap
+        rc, rd = cfg.max_charge_w / 1000.0, cfg.max_discharge_w / 1000.0
+        q_lo, q_hi = energy_limits(e_then, e_min, e_max, cfg.market_period_s / 3600.0, rc_kw=rc, rd_kw=rd,
+                                   eta_charge=eta_ch, eta_discharge=eta_dis)
+        hour_then = inp.hour + ahead_h
+        soc_then = e_then / e_cap
+        if not self.machine.could_run(BatteryState.CHARGE, hour_then, soc_then, inp.voltage_v):
+            q_hi = 0.0
+        if not self.machine.could_run(BatteryState.SELL, hour_then, soc_then, inp.voltage_v):
+            q_lo = 0.0
+        bid = plan_bid(self.prices, clear_at_s=clear_at, hour=hour_then, e0_kwh=e_then, e_min_kwh=e_min,
+                       e_max_kwh=e_max, rc_kw=rc, rd_kw=rd, q_lo=q_lo, q_hi=q_hi, eta_charge=eta_ch,
+                       eta_discharge=eta_dis, deg=cfg.degradation_cost, profit_margin=cfg.profit_margin,
+                       slider=cfg.slider, horizon_h=cfg.horizon_h, spread_sigmas=cfg.spread_sigmas,
+                       n_blocks=cfg.bid_blocks)
+        self.last_bid = bid
+        return bid
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:
@@ -319,6 +400,11 @@ class BatteryManager:
             "schedule_peak_w": self.schedule_peak_w,
             "schedule_charge_w": list(self.schedule_charge_w),
             "market_q_kw": list(self.market_q_kw),
+            "prices": None if self.prices is None else self.prices.to_dict(),
+            "award": None if self.award is None else self.award.to_dict(),
+            "clear_price": self.clear_price,
+            "revenue_usd": self.revenue_usd,
+            "last_bid": None if self.last_bid is None else self.last_bid.to_dict(),
         }
 
     def load_state(self, data: dict[str, Any], where: str = "battery state") -> None:
@@ -340,6 +426,12 @@ class BatteryManager:
             peak = None if data["schedule_peak_w"] is None else float(data["schedule_peak_w"])
             charge = [float(v) for v in data["schedule_charge_w"]]
             market_q = [float(v) for v in data["market_q_kw"]]
+            # auction-mode keys (absent in states written before it existed)
+            prices = PriceStatistics.from_dict(data["prices"]) if data.get("prices") is not None else self.prices
+            award = Award.from_dict(data["award"]) if data.get("award") is not None else None
+            clear_price = None if data.get("clear_price") is None else float(data["clear_price"])
+            revenue = float(data.get("revenue_usd", 0.0))
+            last_bid = MarketBid.from_dict(data["last_bid"]) if data.get("last_bid") is not None else None
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"{where}: battery manager state is incomplete or malformed ({exc!r})") from None
         if not (0.0 <= counter.soc <= 1.0) or not (0.0 < counter.eta_c <= 1.0):
@@ -348,6 +440,8 @@ class BatteryManager:
         self.last_hour, self.last_command_w, self.last_command_acked = last_hour, last_command_w, acked
         self.day_loads, self.yesterday, self.day_index = day_loads, yesterday, day_index
         self.schedule_peak_w, self.schedule_charge_w, self.market_q_kw = peak, charge, market_q
+        self.prices, self.award, self.clear_price, self.revenue_usd = prices, award, clear_price, revenue
+        self.last_bid = last_bid
 
     @classmethod
     def resume(cls, config: BatteryConfig, store: StateStore,

@@ -4,9 +4,11 @@ Why SQLite: a commit is atomic and durable (``synchronous=FULL``), a process kil
 step intact (a torn WAL frame fails its checksum and is ignored on the next open), and keeping one row per step lets a
 case-level resume pick the last step that *every* federate completed, not only this federate's last one.
 
-Two tables: ``steps`` holds the whole state of each step (optionally only of the last ``keep_steps`` steps: at a
+Three tables: ``steps`` holds the whole state of each step (optionally only of the last ``keep_steps`` steps: at a
 1-minute control period the state carries a day of loads and schedule and would otherwise grow by tens of kB per
-step), ``commands`` the command published at every step since the start (what a resumed federation replays).
+step), ``commands`` the command published at every step since the start and ``outbox`` the market bid sent at a step
+(both what a resumed federation replays: the market federate restarts at t = 0 too and must see the same bids). A
+file written before ``outbox`` existed reads as one without bids.
 
 Each row holds the manager's whole state as JSON plus its SHA-256, so a damaged row is detected even when SQLite
 itself still reads the page. Anything unexpected on load (not a database, malformed pages, wrong schema version,
@@ -34,6 +36,10 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+_OUTBOX_TABLE = ("CREATE TABLE outbox (step INTEGER PRIMARY KEY, t_s REAL NOT NULL, message TEXT NOT NULL, "
+                 "sha256 TEXT NOT NULL)")
+
+
 def _command_text(step: int, t_s: float, command_w: float | None) -> str:
     """What a command row's checksum covers (``repr`` keeps every bit of the floats)."""
     return f"{int(step)}|{float(t_s)!r}|{command_w!r}"
@@ -52,6 +58,7 @@ class StateStore:
         self.path = path
         self._conn = conn
         self.keep_steps = keep_steps
+        self._outbox: bool | None = None  # whether the file has the outbox table (older files do not)
 
     # ------------------------------------------------------------------ opening
     @staticmethod
@@ -79,6 +86,7 @@ class StateStore:
                          "state TEXT NOT NULL, sha256 TEXT NOT NULL)")
             conn.execute("CREATE TABLE commands (step INTEGER PRIMARY KEY, t_s REAL NOT NULL, command_w REAL, "
                          "sha256 TEXT NOT NULL)")
+            conn.execute(_OUTBOX_TABLE)
             conn.executemany("INSERT INTO meta VALUES (?, ?)",
                              [("schema_version", str(SCHEMA_VERSION)), ("config_fingerprint", fingerprint)])
             conn.execute("COMMIT")
@@ -127,11 +135,12 @@ class StateStore:
         return cls(path, conn, keep_steps)
 
     # ------------------------------------------------------------------ writing / reading
-    def save(self, step: int, t_s: float, state: dict[str, Any]) -> None:
+    def save(self, step: int, t_s: float, state: dict[str, Any], outbox: dict[str, Any] | None = None) -> None:
         """Write the whole state of ``step`` (at ``t_s`` seconds) in one durable transaction.
 
         A row for the same step replaces the old one, so re-running a step after a resume is idempotent. The
-        command row comes from ``state["last_command_w"]`` (NULL when the state has none).
+        command row comes from ``state["last_command_w"]`` (NULL when the state has none); ``outbox`` is the message
+        (a market bid) sent at this step, if any.
         """
         text = json.dumps(state, sort_keys=True, allow_nan=True)
         command = state.get("last_command_w")
@@ -147,6 +156,12 @@ class StateStore:
             conn.execute("INSERT INTO steps VALUES (?, ?, ?, ?)", (step, t_s, text, _digest(text)))
             conn.execute("INSERT INTO commands VALUES (?, ?, ?, ?)",
                          (step, t_s, command, _digest(_command_text(step, t_s, command))))
+            if self._has_outbox():
+                conn.execute("DELETE FROM outbox WHERE step >= ?", (step,))
+                if outbox is not None:
+                    message = json.dumps(outbox, sort_keys=True)
+                    conn.execute("INSERT INTO outbox VALUES (?, ?, ?, ?)",
+                                 (step, t_s, message, _digest(f"{int(step)}|{t_s!r}|{message}")))
             if self.keep_steps is not None:
                 conn.execute("DELETE FROM steps WHERE step <= ?", (step - self.keep_steps,))
             conn.execute("COMMIT")
@@ -197,6 +212,27 @@ class StateStore:
             if command is None:
                 raise UserError(f"{self.path}: step {step} saved no command (not a battery manager state)")
             out[float(t_s)] = float(command)
+        return out
+
+    def _has_outbox(self) -> bool:
+        if self._outbox is None:
+            row = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'outbox'")
+            self._outbox = row.fetchone() is not None
+        return self._outbox
+
+    def outbox(self) -> dict[float, dict[str, Any]]:
+        """``{t_s: message}`` of every saved step that sent one (market bids), for replaying up to a resume point."""
+        if not self._has_outbox():
+            return {}
+        try:
+            rows = self._conn.execute("SELECT step, t_s, message, sha256 FROM outbox ORDER BY step").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{self.path}: battery state database is unreadable ({exc})") from None
+        out: dict[float, dict[str, Any]] = {}
+        for step, t_s, message, digest in rows:
+            if _digest(f"{int(step)}|{float(t_s)!r}|{message}") != digest:
+                raise UserError(f"{self.path}: saved message of step {step} fails its checksum (corrupt)")
+            out[float(t_s)] = json.loads(message)
         return out
 
     def close(self) -> None:

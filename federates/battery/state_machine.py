@@ -163,6 +163,26 @@ class StateMachine:
                 self._go(obs.t_s, *entry)
         return self.state
 
+    def could_run(self, direction: BatteryState, hour: float, soc: float, voltage_v: float | None = None) -> bool:
+        """Whether the machine could be in ``direction`` (CHARGE or SELL) at local ``hour`` with ``soc``.
+
+        What a market bid may offer: a state already active continues until its stop threshold; otherwise the entry
+        guard (hysteresis away from the threshold, voltage inside the limits) must hold; the window must be open.
+        The minimum rest is not checked (a bid is for a later interval).
+        """
+        cfg = self.config
+        if direction is BatteryState.CHARGE:
+            if not in_window(hour, cfg.charge_window_h) or (voltage_v is not None and voltage_v >= cfg.v_full):
+                return False
+            limit = cfg.soc_high if self.state is BatteryState.CHARGE else cfg.soc_high - cfg.soc_hysteresis
+            return soc < limit if self.state is BatteryState.CHARGE else soc <= limit
+        if direction is BatteryState.SELL:
+            if not in_window(hour, cfg.sell_window_h) or (voltage_v is not None and voltage_v <= cfg.v_empty):
+                return False
+            limit = cfg.soc_low if self.state is BatteryState.SELL else cfg.soc_low + cfg.soc_hysteresis
+            return soc > limit if self.state is BatteryState.SELL else soc >= limit
+        return False
+
     def clip(self, wanted_w: float) -> float:
         """The part of ``wanted_w`` [W] the current state allows, within the inverter limits."""
         if self.state is BatteryState.CHARGE:

@@ -5,6 +5,12 @@ Three federates, each a thin shell around the pure core (:mod:`.negotiation`), t
 handled at ``t + hop_s``, so negotiation takes one hop of co-simulation time per message. (Event-driven requests
 interrupted by messages deadlocked intermittently in helics 3.6.1: all three federates waiting in
 ``helicsFederateRequestTime``, in about one run of five here.)
+
+Beside a feeder (setup ``feeder``, see :mod:`.feeder_link`) the consumers federate also stands for the households'
+meters: it publishes each household's job power for the feeder's next step and integrates the producers' PV output
+as the feeder publishes it. It then runs with ``wait_for_current_time_update``, so at ``t`` it sees everything the
+feeder, the producers and the manager did at ``t`` and the feeder sees its values exactly one step later, never in
+the same step: the coupling does not depend on which process HELICS lets run first.
 """
 from __future__ import annotations
 
@@ -16,11 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from vppfed.federates.metrics import MetricsWriter
+from vppfed.federates.neighbourhood.feeder_link import MeasuredProduction, household_job_power_kw, job_power_key
 from vppfed.federates.neighbourhood.model import GRID, Contract, Job
 from vppfed.federates.neighbourhood.negotiation import Manager, Producer, ScoreBoard, grid_contract
 from vppfed.federates.neighbourhood.protocol import (
-    CONTRACTS_FILE, MANAGER, PRODUCERS_FILE, SCORES_PART, consumer_endpoint, decode, job_from_dict, job_to_dict,
-    producer_endpoint)
+    CONTRACTS_FILE, FEEDER_PV_FILE, MANAGER, PRODUCERS_FILE, SCORES_PART, consumer_endpoint, decode, job_from_dict,
+    job_to_dict, producer_endpoint)
 from vppfed.federates.neighbourhood.runs import write_json
 from vppfed.federates.neighbourhood.simulation import RunSettings
 from vppfed.federates.runtime import FederateBase
@@ -34,6 +41,12 @@ def _setup(path: Path) -> dict:
 
 def _settings(setup: dict) -> RunSettings:
     return RunSettings(**setup["settings"])
+
+
+def _lead(setup: dict) -> float:
+    """Seconds between a decision and the first feeder step it can change (0 without a feeder)."""
+    feeder = setup.get("feeder")
+    return float(feeder["lead_s"]) if feeder else 0.0
 
 
 def _rng(seed: int, purpose: str) -> np.random.Generator:
@@ -99,6 +112,7 @@ class ProducersFederate(_EventFederate):
         self.n_requests = 0
         self.n_accepted = 0
         self.scheduler = self.settings.make_scheduler()
+        self.lead_s = _lead(self.setup)
 
     def own_events(self) -> list[float]:
         return [e.time_s for e in self.events[self.next_event:self.next_event + 1]]
@@ -129,7 +143,8 @@ class ProducersFederate(_EventFederate):
                     continue
                 job = job_from_dict(msg["job"])
                 self.owner[job.job_id] = source
-                decision = self.producers[pid].request(job, t)
+                # beside a feeder the chosen starts must lie after the next feeder step the consumer can still set
+                decision = self.producers[pid].request(job, t + self.lead_s)
                 self.n_requests += 1
                 self.n_accepted += decision.accepted
                 start = decision.contract.start_s if decision.accepted else None
@@ -177,6 +192,12 @@ class ConsumersFederate(_EventFederate):
         self.metrics_interval = float(metrics_interval)
         self.next_metrics = self.metrics_interval
         self.posted = {h: 0 for h in self.houses}
+        self.feeder = self.setup.get("feeder")
+        self.lead_s = _lead(self.setup)
+        self.job_power_sent = {h: 0.0 for h in self.houses}   # the feeder's job loads start at 0 kW
+        self.pv_targets: dict[str, str] = dict(self.feeder["pv_targets"]) if self.feeder else {}
+        self.measured = {pid: MeasuredProduction() for pid in self.pv_targets}
+        self._pv_inputs: list[tuple[str, object]] = []
 
     def own_events(self) -> list[float]:
         events = [self.next_metrics]
@@ -185,10 +206,16 @@ class ConsumersFederate(_EventFederate):
         return events
 
     def on_start(self) -> None:
+        for pid, target in self.pv_targets.items():
+            inp = self.input(target)
+            if inp is None:
+                raise KeyError(f"{self.config_path.name}: no subscription to '{target}' (PV of {pid})")
+            self._pv_inputs.append((pid, inp))
         self.on_step(0.0)
 
     def _grid(self, neg: _Negotiation, t: float) -> None:
-        contract = grid_contract(neg.job, t, self.rng[neg.job.house], self.settings.grid_start, self.settings.step_s)
+        contract = grid_contract(neg.job, t + self.lead_s, self.rng[neg.job.house], self.settings.grid_start,
+                                 self.settings.step_s)
         self.contracts[neg.job.job_id] = contract
         del self.open[neg.job.job_id]
 
@@ -212,6 +239,8 @@ class ConsumersFederate(_EventFederate):
             endpoint = consumer_endpoint(house)
             for _, body, _ in self.receive(endpoint):
                 self._handle(endpoint, decode(body), t)
+        if self.feeder:
+            self._exchange_with_feeder(t)
         if t + 1e-9 >= self.next_metrics:
             self._write_metrics(t)
             while self.next_metrics <= t + 1e-9:
@@ -245,6 +274,18 @@ class ConsumersFederate(_EventFederate):
         else:
             log.warning("%s: unknown message %r", endpoint, kind)
 
+    def _exchange_with_feeder(self, t: float) -> None:
+        """Record the PV the feeder published at ``t``; publish the job power of its next step ``[t+hop, t+2hop)``."""
+        for pid, inp in self._pv_inputs:
+            if self.is_updated(inp):
+                self.measured[pid].update(t, self.read_complex(inp).real)
+        power = household_job_power_kw(self.contracts.values(), self.houses, t + self.period, t + 2 * self.period)
+        for house, kw in power.items():
+            kw = round(kw, 9)   # no republishing of float noise
+            if kw != self.job_power_sent[house]:
+                self.publish(job_power_key(house), kw)
+                self.job_power_sent[house] = kw
+
     def _write_metrics(self, t: float) -> None:
         rows = {}
         for house in self.houses:
@@ -264,3 +305,7 @@ class ConsumersFederate(_EventFederate):
         self.metrics.close()
         write_json(Path.cwd() / CONTRACTS_FILE, {"contracts": [c.to_dict() for c in self.contracts.values()],
                                                  "failed": failed})
+        if self.feeder:
+            write_json(Path.cwd() / FEEDER_PV_FILE, {
+                "production": {pid: m.profile(self.time).to_dict() for pid, m in self.measured.items()},
+                "pv_inverters": self.feeder["pv_inverters"], "failed": failed})

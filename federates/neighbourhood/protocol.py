@@ -14,7 +14,9 @@ Sequence for one job (each hop takes one federate period of co-simulation time):
     producer  -> consumer  {"t": "reschedule", "job": id, "start_s": s}      a held job moved before it started
 
 Each federate writes its part of the result in the case folder when it finishes; :func:`assemble_run_record` joins
-them into ``neighbourhood_run.json`` (the same record as an in-process run).
+them into ``neighbourhood_run.json`` (the same record as an in-process run). Beside a feeder the consumers federate
+also writes the PV the feeder measured (``neighbourhood_feeder_pv.json``) and the record gets a ``feeder`` part: the
+same metrics with that PV as production instead of the predictions.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ PRODUCERS_FILE = "neighbourhood_producers.json"
 SCORES_PART = "neighbourhood_scores.json"
 RECORD_FILE = "neighbourhood_run.json"
 SETUP_FILE = "neighbourhood_setup.json"
+FEEDER_PV_FILE = "neighbourhood_feeder_pv.json"
 
 
 def consumer_endpoint(house: str) -> str:
@@ -88,6 +91,16 @@ def assemble_run_record(run_dir: Path, write: bool = True) -> dict | None:
               "contracts": [c.to_dict() for c in result.contracts],
               "pending_contracts": [c.to_dict() for c in result.pending],
               "scores_after": scores_doc["scores"], **metrics.to_dict()}
+    pv_path = run_dir / FEEDER_PV_FILE
+    if setup.get("feeder") and pv_path.exists():
+        pv_doc = json.loads(pv_path.read_text(encoding="utf-8"))
+        measured = {pid: Profile(np.asarray(p["times_s"]), np.asarray(p["cumulative_wh"]))
+                    for pid, p in pv_doc["production"].items()}
+        # producers the feeder has no PV for keep their prediction (cannot happen when the case builder mapped them)
+        actual = RunResult(result.contracts, result.pending, {**production, **measured}, result.producer_house)
+        record["feeder"] = {"federate": setup["feeder"]["federate"], "houses": setup["feeder"]["houses"],
+                            "pv_inverters": setup["feeder"]["pv_inverters"],
+                            **run_metrics(actual, length, setup["houses"], slot_s=60.0).to_dict()}
     if write:
         from vppfed.federates.neighbourhood.runs import write_json
 
