@@ -118,6 +118,9 @@ class FeederRun:
         self.devices = list(plan["devices"])
         t = self.target.size
         self.hours = np.arange(t) * self.res_s / 3600.0
+        start = str(plan.get("start", "2000-01-01 00:00:00"))
+        hh, mm = (int(v) for v in start.split()[1].split(":")[:2]) if " " in start else (0, 0)
+        self.start_hour = hh + mm / 60.0
         self.achieved = np.full((len(self.devices), t), np.nan)
         if metrics is not None:
             col = metrics.column("achieved_kw")            # (times, uids)
@@ -158,7 +161,7 @@ def plot_feeder_target(run: FeederRun, out: Path) -> list[Path]:
 
     with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.4))
-        x = np.append(run.hours, run.hours[-1] + run.res_s / 3600.0)
+        x = np.append(run.hours, run.hours[-1] + run.res_s / 3600.0) + run.start_hour
 
         def stairs(values: np.ndarray, **kw: Any) -> None:
             ax.stairs(values, x, baseline=None, **kw)
@@ -169,41 +172,60 @@ def plot_feeder_target(run: FeederRun, out: Path) -> list[Path]:
         achieved = run.achieved.sum(axis=0)
         if np.isfinite(achieved).any():
             stairs(achieved, color="C3", lw=0.9, ls="--", label="achieved (feeder)")
-        ax.set_xlabel("time from plan start (h)")
-        ax.set_ylabel("devices' aggregate (kW, feed-in > 0)")
+        ax.set_xlabel("time of day (h)")
+        ax.set_ylabel("devices' aggregate (kW)")
         ax.set_xlim(x[0], x[-1])
         ax.legend(loc="best", frameon=False, ncol=2)
         return save(fig, out, "cohda_feeder_target")
 
 
+def _groups(kinds: list[str]) -> list[tuple[str, int, int]]:
+    """Runs of equal device kinds: (label, first row, last row)."""
+    labels = {"battery": "batteries", "ev": "EVs"}
+    out: list[tuple[str, int, int]] = []
+    for i, kind in enumerate(kinds):
+        if out and out[-1][0] == labels.get(kind, kind):
+            out[-1] = (out[-1][0], out[-1][1], i)
+        else:
+            out.append((labels.get(kind, kind), i, i))
+    return out
+
+
 def plot_feeder_devices(run: FeederRun, out: Path) -> list[Path]:
     """Per-device planned and achieved power (kW, feed-in > 0) as heat maps, one row per device."""
+    from matplotlib.gridspec import GridSpec
+
     from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, save
 
     n = len(run.devices)
     has_achieved = bool(np.isfinite(run.achieved).any())
-    panels = 2 if has_achieved else 1
-    lim = float(np.nanmax(np.abs(np.concatenate([run.planned.ravel(), np.nan_to_num(run.achieved).ravel()]))))
-    lim = lim or 1.0
+    data = [(run.planned, "planned")] + ([(run.achieved, "achieved (feeder)")] if has_achieved else [])
+    lim = float(np.nanmax(np.abs(np.concatenate([d.ravel() for d, _ in data])))) or 1.0
+    x0 = run.hours[0] + run.start_hour
+    end = x0 + run.target.size * run.res_s / 3600.0
+    groups = _groups(list(run.plan.get("kinds", [])))
+    panel_h = max(1.3, 0.045 * n + 0.6)
     with paper_style():
-        fig, axes = plt.subplots(panels, 1, figsize=(COLUMN_WIDTH_IN, max(2.2, 0.06 * n + 1.2) * panels),
-                                 sharex=True, squeeze=False)
-        end = run.hours[-1] + run.res_s / 3600.0
-        for ax, data, title in zip(axes[:, 0], (run.planned, run.achieved), ("planned", "achieved (feeder)")):
-            im = ax.imshow(data, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
-                           extent=(0.0, end, n - 0.5, -0.5))
-            ax.set_ylabel("device")
+        fig = plt.figure(figsize=(COLUMN_WIDTH_IN, panel_h * len(data) + 0.8))
+        gs = GridSpec(len(data) + 1, 1, figure=fig, height_ratios=[panel_h] * len(data) + [0.12])
+        axes = []
+        for r, (values, title) in enumerate(data):
+            ax = fig.add_subplot(gs[r, 0], sharex=axes[0] if axes else None)
+            im = ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest",
+                           extent=(x0, end, n - 0.5, -0.5))
             ax.set_title(title)
             ax.grid(False)
-            kinds = run.plan.get("kinds", [])
-            if kinds and len(set(kinds)) > 1:
-                for i in range(1, n):
-                    if kinds[i] != kinds[i - 1]:
-                        ax.axhline(i - 0.5, color="k", lw=0.6)
-        axes[-1, 0].set_xlabel("time from plan start (h)")
-        fig.colorbar(im, ax=axes[:, 0].tolist(), label="power (kW, feed-in > 0)")
-        paths = save(fig, out, "cohda_feeder_devices")
-    return paths
+            ax.set_yticks([(a + b) / 2 for _, a, b in groups], [g for g, _, _ in groups])
+            for _, a, _b in groups[1:]:
+                ax.axhline(a - 0.5, color="k", lw=0.6)
+            if r < len(data) - 1:
+                ax.tick_params(labelbottom=False)
+            axes.append(ax)
+        axes[-1].set_xlabel("time of day (h)")
+        cax = fig.add_subplot(gs[-1, 0])
+        fig.colorbar(im, cax=cax, orientation="horizontal", label="device power (kW, feed-in > 0)")
+        cax.grid(False)
+        return save(fig, out, "cohda_feeder_devices")
 
 
 def plot_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:

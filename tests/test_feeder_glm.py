@@ -75,3 +75,46 @@ def test_glm_dict_has_tesp_keys_and_rows(tmp_path):
 def test_invalid_spec_names_the_field(field, value, message):
     with pytest.raises(UserError, match=re.escape(f"case.yaml: feeder.{message}")):
         parse_dataclass(FeederSpec, {field: value}, "case.yaml: feeder")
+
+
+_JOBS_BLOCK = re.compile(r"\n  object ZIPload \{\n    name (\S+)_jobs;\n(?:    [^\n]*\n)*?  \};")
+
+
+def test_job_loads_add_one_zero_constant_power_zipload_per_house_and_nothing_else():
+    # GIVEN the same feeder with and without job loads
+    spec = dict(houses=7, battery_fraction=0.3, water_heater_fraction=0.5, ev_fraction=0.3, seed=3)
+    plain = generate_feeder(FeederSpec(**spec))
+    jobs = generate_feeder(FeederSpec(job_loads=True, **spec))
+    # THEN every house has one <house>_jobs ZIPload at 0 kW, constant power, no heat into the house ...
+    blocks = _JOBS_BLOCK.findall(jobs.glm)
+    assert blocks == plain.inventory.houses
+    block = _JOBS_BLOCK.search(jobs.glm).group(0)
+    for prop in ("base_power 0;", "power_fraction 1;", "impedance_fraction 0;", "current_fraction 0;",
+                 "heatgain_fraction 0;", "power_pf 1;"):
+        assert prop in block
+    # ... and removing those blocks gives the default model byte for byte (same draws, same devices)
+    assert _JOBS_BLOCK.sub("", jobs.glm) == plain.glm
+    assert jobs.inventory == plain.inventory and jobs.glm_dict == plain.glm_dict
+    assert FeederSpec().job_loads is False
+
+
+@pytest.mark.slow
+def test_job_load_written_before_a_step_is_in_the_house_total_load_at_that_step(tmp_path):
+    from vppfed.federates.feeder.gld_strings import parse_float
+    from vppfed.federates.feeder.session import GridlabdSession
+
+    # GIVEN a 2-house feeder with job loads and no plug loads, stepped every 60 s
+    spec = FeederSpec(houses=2, job_loads=True, plug_load_kw=(0.0, 0.0), period_s=60, start="2016-04-10 10:00:00",
+                      stop="2016-04-10 11:00:00", timezone="MST+7")
+    write_feeder(spec, tmp_path, "m")
+    house = "F1_house_B1"
+    seen = []
+    with GridlabdSession(tmp_path / "m.glm") as s:
+        for t, kw in ((60, None), (120, 2.5), (180, None), (240, 0.75), (300, 0.0)):
+            # WHEN the job power is written before the step to t
+            if kw is not None:
+                s.set(f"{house}_jobs", "base_power", kw)
+            s.step_to(t)
+            seen.append(parse_float(s.get(house, "total_load")) - parse_float(s.get(house, "hvac_load")))
+    # THEN the house's total load (without its HVAC) is the job power from that step on
+    assert seen == pytest.approx([0.0, 2.5, 2.5, 0.75, 0.0], abs=0.02)

@@ -231,3 +231,12 @@ def test_interval_state_rolls_the_aggregators_estimates_to_the_interval():
     assert available.all() and managed.all()
     lim = limits_from_aggregator(agg, 3, 2)
     assert lim is not None and lim.q_max[1] == pytest.approx(2.0)
+
+
+def test_blocks_per_segment_keeps_blocks_near_the_wanted_size():
+    cfg = BiddingConfig(pricecap=1.0, steps=4, max_steps=50, block_kw=1.0)
+    from vppfed.federates.agile.market_bidding import blocks_per_segment
+    # the widest sloped segment is 6.5 - 2 = 4.5 kW (0.055 -> 0.04): 5 blocks of 0.9 kW; horizontal pieces do not count
+    assert blocks_per_segment(AGG_EXPECTED, cfg) == 5
+    assert blocks_per_segment([(0.0, 1.0), (90.0, 0.02), (90.0, 0.001)], cfg) == 50      # capped
+    assert blocks_per_segment([(0.0, 1.0), (0.0, 0.001)], cfg) == 4                      # at least `steps`

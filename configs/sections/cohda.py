@@ -44,8 +44,6 @@ FEDERATE = "cohda_vpp"
 INSTANCE_FILE = "cohda_instance.npz"
 DEVICES_FILE = "cohda_devices.json"
 DEVICE_TYPES = ("battery_inverters", "ev_chargers")
-#: charge rate (W) written while an EV's plan says 0; see the README
-EV_IDLE_W = 1.0
 
 
 @dataclass
@@ -194,8 +192,7 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
         target_name = feeder.publish(obj, read_prop, rtype)
         subs.append({"key": target_name, "type": rtype})
         entries.append(DeviceEntry(spec.name, kind, obj, key, "double", wscale, target_name, rtype, rscale,
-                                   {k: v for k, v in vars(spec).items() if k != "name"},
-                                   None if kind == BATTERY else EV_IDLE_W))
+                                   {k: v for k, v in vars(spec).items() if k != "name"}))
     setup = PlanSetup(start=s.start, start_label=GldClock(start=s.start, timezone=s.timezone).start_label(),
                       res_s=sec.interval_s, intervals=intervals, lead_s=0, sample_s=step,
                       seed=ctx.seed_for("cohda.negotiation"), improve=sec.improve, devices=entries)

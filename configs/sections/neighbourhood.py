@@ -213,5 +213,12 @@ def summarize(run_dir: Path) -> str | None:
         s = t[key]
         return "-" if s["mean"] is None else f"{s['mean'] * scale:.2f} ± {s['std'] * scale:.2f}"
 
-    return (f"neighbourhood over {len(records)} runs ({records[0]['optimizer']}): self-consumption "
+    line = (f"neighbourhood over {len(records)} runs ({records[0]['optimizer']}): self-consumption "
             f"{ms('self_consumption', 100)} %, PV {ms('pv_wh', 1e-3)} kWh, grid {ms('grid_wh', 1e-3)} kWh")
+    if all("feeder" in r for r in records):
+        feeder = summarise([r["feeder"] for r in records])
+        write_json(run_dir / "neighbourhood_feeder_summary.json", feeder)
+        t = feeder["totals"]
+        line += (f"\n  with the feeder's PV: self-consumption {ms('self_consumption', 100)} %, PV "
+                 f"{ms('pv_wh', 1e-3)} kWh, grid {ms('grid_wh', 1e-3)} kWh")
+    return line

@@ -101,7 +101,9 @@ class VppMarketSection:
     quantile_clip: float = 0.01
     price_floor: float = 0.001      # $/kWh, lowest bid price (> 0)
     net_of_baseline: bool = True    # bid D(p) - (the VPP power in the market's measured load)
-    steps: int = 4                  # market blocks per sloped curve segment
+    steps: int = 4                  # least market blocks per sloped curve segment ...
+    max_steps: int = 50             # ... and most
+    block_kw: float = 1.0           # wanted block size within those [kW]
     bid_lead_s: float = 45.0        # bid no later than T - bid_lead_s (> the market's 2 dt)
 
     def validate(self) -> None:
@@ -111,7 +113,8 @@ class VppMarketSection:
         require(self.spread_sigma >= 0, "spread_sigma", "must be >= 0")
         require(0 < self.quantile_clip < 0.5, "quantile_clip", "must lie in (0, 0.5)")
         require(self.price_floor > 0, "price_floor", "must be > 0 $/kWh (the auction drops bids at or below 0)")
-        require(self.steps >= 1, "steps", "must be >= 1")
+        require(1 <= self.steps <= self.max_steps, "steps", "need 1 <= steps <= max_steps")
+        require(self.block_kw > 0, "block_kw", "must be > 0 kW")
         require(self.bid_lead_s > 0, "bid_lead_s", "must be > 0 s")
 
 
@@ -125,7 +128,7 @@ class VppSection:
     signal: str | None = None
     random_signal: bool = False
     signal_input: SignalInputSection | None = None
-    market: VppMarketSection | bool | None = None
+    market: VppMarketSection | None = None   # ``true`` in the YAML = all defaults (see :func:`build`)
     signal_scale: float = 1.0
     hosts: int = 1
     step: int = 60
@@ -137,10 +140,6 @@ class VppSection:
     def validate(self) -> None:
         require(sum(x is not None for x in (self.params, self.scenario, self.devices)) == 1, "params",
                 "give exactly one of params, scenario, devices")
-        if self.market is True:
-            self.market = VppMarketSection()
-        elif self.market is False:
-            self.market = None
         require(sum((self.signal is not None, self.random_signal, self.signal_input is not None,
                      self.market is not None)) == 1, "signal",
                 "give exactly one of signal, random_signal: true, signal_input, market")
@@ -178,6 +177,9 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     from vppfed.federates.agile.signal import random_signal, read_signal_csv, write_signal_csv
 
     where = ctx.where(SECTION)
+    raw = dict(raw)
+    if isinstance(raw.get("market"), bool):   # market: true = bid with the defaults; false = no market
+        raw["market"] = {} if raw["market"] else None
     cfg = parse_dataclass(VppSection, raw, where)
     s = ctx.settings
     steps = horizon_steps(s.hours, cfg.step, where)
@@ -287,8 +289,8 @@ def _market_file(ctx: CaseContext, cfg: VppSection, feeder: Any, where: str) -> 
     from vppfed.federates.agile.market_bidding import BiddingConfig, MarketClock
     from vppfed.federates.market.agent_dict import market_config_from_agent_dict
 
-    assert isinstance(cfg.market, VppMarketSection)
     m = cfg.market
+    assert m is not None
     handle = ctx.handles.get("market")
     if handle is None:
         raise UserError(f"{where}.market: needs a market: section (the auction the VPP bids into)")
@@ -312,7 +314,8 @@ def _market_file(ctx: CaseContext, cfg: VppSection, feeder: Any, where: str) -> 
                                 init_stdev=market.init_stdev, window=window,
                                 min_history=min(window, max(2, int(round(m.min_history_h * 3600.0 / period)))),
                                 min_stdev=m.min_stdev, spread_sigma=m.spread_sigma, quantile_clip=m.quantile_clip,
-                                net_of_baseline=m.net_of_baseline, steps=m.steps)
+                                net_of_baseline=m.net_of_baseline, steps=m.steps,
+                                max_steps=m.max_steps, block_kw=m.block_kw)
         clock = MarketClock(period=period, step=float(cfg.step), bid_lead=m.bid_lead_s, market_lead=2 * dt,
                             feeder_period=feeder_period)
     except ValueError as exc:

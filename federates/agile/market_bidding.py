@@ -80,8 +80,12 @@ class BiddingConfig:
         Urgencies and fill levels are clipped to ``[q, 1 - q]`` before the normal quantile (0.01: +-2.33 sigma).
     net_of_baseline : bool
         Send ``D(p) - B`` (see the module docstring); False sends ``D(p)`` and double-counts the VPP's present load.
-    steps : int
-        Blocks per sloped curve segment in the market (the message's ``steps``).
+    steps, max_steps : int
+        Least and largest number of blocks per sloped curve segment in the market (the message's ``steps``).
+    block_kw : float
+        Wanted block size [kW]: the message asks for enough blocks that the widest segment's blocks are at most this
+        large (within ``steps .. max_steps``). Identical units make steep segments of many kW; coarse blocks would
+        award a block more or less than the curve asks for at the cleared price.
     """
 
     pricecap: float = 3.78
@@ -95,6 +99,8 @@ class BiddingConfig:
     quantile_clip: float = 0.01
     net_of_baseline: bool = True
     steps: int = 4
+    max_steps: int = 50
+    block_kw: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 < self.price_floor < self.pricecap:
@@ -105,8 +111,8 @@ class BiddingConfig:
             raise ValueError("window, min_history: need 2 <= min_history <= window")
         if not 0 < self.quantile_clip < 0.5:
             raise ValueError("quantile_clip: must lie in (0, 0.5)")
-        if self.spread_sigma < 0 or self.steps < 1:
-            raise ValueError("spread_sigma: must be >= 0; steps: must be >= 1")
+        if self.spread_sigma < 0 or not 1 <= self.steps <= self.max_steps or not self.block_kw > 0:
+            raise ValueError("spread_sigma: must be >= 0; need 1 <= steps <= max_steps and block_kw > 0")
 
 
 class PriceStatistics:
@@ -358,7 +364,17 @@ def build_bid(lim: IntervalLimits, clear_time: float, mean: float, std: float, b
     points = aggregate_curve(prices, quantities, cfg.price_floor, cfg.pricecap)
     return PortfolioBid(clear_time=float(clear_time), points=tuple(points),
                         baseline=float(baseline) if cfg.net_of_baseline else 0.0, mean=float(mean), std=float(std),
-                        steps=cfg.steps)
+                        steps=blocks_per_segment(points, cfg))
+
+
+def blocks_per_segment(points: list[tuple[float, float]], cfg: BiddingConfig) -> int:
+    """Blocks per sloped segment so that the widest sloped segment's blocks are at most ``block_kw`` (within
+    ``steps .. max_steps``); horizontal pieces are single blocks at their price whatever this says."""
+    widest = 0.0
+    for (qa, pa), (qb, pb) in zip(points[:-1], points[1:]):
+        if pa != pb:
+            widest = max(widest, qb - qa)
+    return int(min(max(math.ceil(widest / cfg.block_kw - 1e-9), cfg.steps), cfg.max_steps))
 
 
 @dataclass(frozen=True)
@@ -559,5 +575,5 @@ def empty_limits() -> IntervalLimits:
 
 
 __all__ = ["BiddingConfig", "PriceStatistics", "IntervalLimits", "interval_limits", "unit_curves", "aggregate_curve",
-           "PortfolioBid", "build_bid", "MarketClock", "MarketBidder", "IntervalRecord", "interval_state",
+           "PortfolioBid", "build_bid", "blocks_per_segment", "MarketClock", "MarketBidder", "IntervalRecord", "interval_state",
            "limits_from_aggregator", "empty_limits"]

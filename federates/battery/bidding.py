@@ -5,10 +5,13 @@ bidder: once per market period it sends charge blocks (buyer, ``collect_bid(...,
 (seller, ``supplier_bid``) and, after the clearing, follows the quantity its blocks were awarded.
 
 Why its own price statistics: TE30 has no day-ahead market to hand the DSO+T agent its forecast ``f_DA``. The battery
-learns an hourly price profile from the clearing prices it is sent (:class:`PriceStatistics`): per hour of day the plain
-mean of the first ``memory`` prices, then an exponential mean with weight ``1 / memory``, which with ``memory`` = 12
-(five-minute prices) is about the last day's prices at that hour. Hours not yet seen keep a prior (the case's initial
-price). The four-point bid needs a price spread for its slope; a flat profile (the first day) would make the bid a
+learns from the clearing prices it is sent (:class:`PriceStatistics`): the hourly means of the last completed day are
+its reference profile (before the first midnight: a prior, the case's initial price, or what today showed so far).
+A day unlike the last one (a generator outage) shows first as prices far from that profile; the *level*, an
+exponential mean (weight ``1 / level_memory``) of ``log(price / reference)``, scales the forecast
+(``f_k = reference_k exp(level decay^k)``: scaled persistence, "today is like yesterday, only dearer"), so a battery
+that sees the morning of an outage day expects its afternoon to be dear too.
+The four-point bid needs a price spread for its slope; a flat profile (the first day) would make the bid a
 step at one price, so the spread is at least ``spread_sigmas`` standard deviations of the last day's prices (prior:
 the market's ``init_stdev``), the auction's own ``SY_STDEV`` statistic.
 
@@ -36,48 +39,80 @@ UNPRICED_TYPES = (0, 1)
 # ------------------------------------------------------------------------------------------------ price statistics
 @dataclass
 class PriceStatistics:
-    """Hourly clearing-price profile and the spread of the last day's prices (the battery's price forecast).
+    """The battery's price forecast: yesterday's hourly profile scaled by today's level, and the price spread.
 
     Attributes
     ----------
-    hourly : list of 24 float
-        Expected price per hour of day [$/kWh] (the prior until that hour has been observed).
-    counts : list of 24 int
-        Prices observed per hour (capped at ``memory``).
+    reference : list of 24 float
+        Hourly mean prices of the last completed day [$/kWh] (the prior for hours no day has completed yet).
+    learned : list of 24 bool
+        Whether ``reference[h]`` comes from observed prices.
+    today_sum, today_n : list of 24
+        Sum [$/kWh] and count of the current day's prices per hour.
+    last_hour : float or None
+        Local hour of the last observation (a smaller one starts a new day).
     recent : list of float
-        The last ``window`` clearing prices [$/kWh], for the standard deviation.
+        The last ``window`` prices [$/kWh], for the standard deviation.
     prior_stdev : float
         Standard deviation [$/kWh] used until two prices have been seen.
-    memory : int
-        Prices per hour averaged plainly before the mean turns exponential (weight ``1 / memory``).
     window : int
         Length of ``recent`` (288 = one day of five-minute prices).
+    level : float
+        Exponential mean of ``log(price / reference)`` over hours with a learned reference (0 = as yesterday).
+    level_memory : int
+        Prices the level averages over (weight ``1 / level_memory``); 0 disables the level.
+    level_decay : float
+        Per hour ahead, the level's weight in the forecast is multiplied by this (1 = the whole horizon).
     """
 
-    hourly: list[float]
-    counts: list[int] = field(default_factory=lambda: [0] * 24)
+    reference: list[float]
+    learned: list[bool] = field(default_factory=lambda: [False] * 24)
+    today_sum: list[float] = field(default_factory=lambda: [0.0] * 24)
+    today_n: list[int] = field(default_factory=lambda: [0] * 24)
+    last_hour: float | None = None
     recent: list[float] = field(default_factory=list)
     prior_stdev: float = 0.01
-    memory: int = 12
     window: int = 288
+    level: float = 0.0
+    level_memory: int = 12
+    level_decay: float = 1.0
 
     @classmethod
-    def from_prior(cls, prices: Sequence[float], prior_stdev: float, *, memory: int = 12,
-                   window: int = 288) -> "PriceStatistics":
+    def from_prior(cls, prices: Sequence[float], prior_stdev: float, *, window: int = 288, level_memory: int = 12,
+                   level_decay: float = 1.0) -> "PriceStatistics":
         """Statistics that know only the prior: 24 hourly prices [$/kWh] and a standard deviation [$/kWh]."""
         if len(prices) != 24:
             raise ValueError(f"price prior: need 24 hourly prices, got {len(prices)}")
-        return cls([float(p) for p in prices], [0] * 24, [], float(prior_stdev), int(memory), int(window))
+        return cls([float(p) for p in prices], prior_stdev=float(prior_stdev), window=int(window),
+                   level_memory=int(level_memory), level_decay=float(level_decay))
 
     def observe(self, hour: float, price: float) -> None:
-        """Learn one clearing price [$/kWh] of the interval starting at local ``hour`` [h]."""
-        h = int(math.floor(hour)) % 24
-        n = min(self.counts[h] + 1, self.memory)
-        self.hourly[h] += (float(price) - self.hourly[h]) / n
-        self.counts[h] = n
+        """Learn one clearing price [$/kWh] of the interval starting at local ``hour`` [h].
+
+        The level learns only against a learned reference (against the prior it would learn the prior's error) and
+        only from positive prices (a log-ratio).
+        """
+        hod = float(hour) % 24.0
+        if self.last_hour is not None and hod < self.last_hour - 1e-9:
+            self._close_day()
+        self.last_hour = hod
+        h = int(math.floor(hod))
+        ref = self.reference[h]
+        if self.level_memory > 0 and self.learned[h] and price > 0 and ref > 0:
+            self.level += (math.log(price / ref) - self.level) / self.level_memory
+        self.today_sum[h] += float(price)
+        self.today_n[h] += 1
         self.recent.append(float(price))
         if len(self.recent) > self.window:
             del self.recent[: len(self.recent) - self.window]
+
+    def _close_day(self) -> None:
+        """Midnight: the day's hourly means become the reference."""
+        for h in range(24):
+            if self.today_n[h]:
+                self.reference[h] = self.today_sum[h] / self.today_n[h]
+                self.learned[h] = True
+        self.today_sum, self.today_n = [0.0] * 24, [0] * 24
 
     def stdev(self) -> float:
         """Population standard deviation of the recent prices [$/kWh] (the prior with fewer than two)."""
@@ -86,21 +121,36 @@ class PriceStatistics:
         return float(np.std(self.recent))
 
     def forecast(self, hour: float, hours: int) -> np.ndarray:
-        """Prices [$/kWh] of ``hours`` whole hours from the one containing local ``hour``."""
-        h0 = int(math.floor(hour)) % 24
-        return np.array([self.hourly[(h0 + k) % 24] for k in range(hours)])
+        """Prices [$/kWh] of ``hours`` whole hours from the one containing local ``hour``.
+
+        Hour ``k`` ahead is ``reference exp(level decay^k)``, except where today already showed that hour and the
+        reference cannot say more (tomorrow's hours, or hours no day has completed yet): there today's mean, as is.
+        """
+        h0 = int(math.floor(float(hour) % 24.0))
+        out = np.empty(hours)
+        for k in range(hours):
+            h = (h0 + k) % 24
+            if self.today_n[h] and (h0 + k >= 24 or not self.learned[h]):
+                out[k] = self.today_sum[h] / self.today_n[h]
+            else:
+                out[k] = self.reference[h] * math.exp(self.level * self.level_decay ** k)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"hourly": list(self.hourly), "counts": list(self.counts), "recent": list(self.recent),
-                "prior_stdev": self.prior_stdev, "memory": self.memory, "window": self.window}
+        return {"reference": list(self.reference), "learned": list(self.learned), "today_sum": list(self.today_sum),
+                "today_n": list(self.today_n), "last_hour": self.last_hour, "recent": list(self.recent),
+                "prior_stdev": self.prior_stdev, "window": self.window, "level": self.level,
+                "level_memory": self.level_memory, "level_decay": self.level_decay}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "PriceStatistics":
-        stats = cls([float(v) for v in data["hourly"]], [int(v) for v in data["counts"]],
-                    [float(v) for v in data["recent"]], float(data["prior_stdev"]), int(data["memory"]),
-                    int(data["window"]))
-        if len(stats.hourly) != 24 or len(stats.counts) != 24:
-            raise ValueError("price statistics: need 24 hourly values and counts")
+        stats = cls([float(v) for v in data["reference"]], [bool(v) for v in data["learned"]],
+                    [float(v) for v in data["today_sum"]], [int(v) for v in data["today_n"]],
+                    None if data["last_hour"] is None else float(data["last_hour"]),
+                    [float(v) for v in data["recent"]], float(data["prior_stdev"]), int(data["window"]),
+                    float(data["level"]), int(data["level_memory"]), float(data["level_decay"]))
+        if not (len(stats.reference) == len(stats.learned) == len(stats.today_sum) == len(stats.today_n) == 24):
+            raise ValueError("price statistics: need 24 hourly values")
         return stats
 
 

@@ -97,8 +97,10 @@ class BatteryConfig:
         A bid must reach the market this long before the clearing [s] (TESP: 3 federate steps = 45 s).
     price_stdev : float
         Prior standard deviation of the clearing price [$/kWh] (the market's ``init_stdev``).
-    price_memory : int
-        Prices per hour of day averaged plainly before the hourly mean turns exponential (12 = a day of 5-min prices).
+    price_level_memory : int
+        Prices the level of the price forecast averages over (0 = no level: the hourly profile alone).
+    price_level_decay : float
+        Per hour ahead the level's weight in the forecast is multiplied by this, in [0, 1] (1 = whole horizon).
     horizon_h : int
         Hours of the rolling arbitrage schedule behind each bid.
     spread_sigmas : float
@@ -144,7 +146,8 @@ class BatteryConfig:
     market_period_s: float = 300.0
     bid_lead_s: float = 45.0
     price_stdev: float = 0.01
-    price_memory: int = 12
+    price_level_memory: int = 12
+    price_level_decay: float = 1.0
     horizon_h: int = 24
     spread_sigmas: float = 2.0
     bid_blocks: int = 4
@@ -214,7 +217,9 @@ class BatteryConfig:
         require(self.slider > 0, "slider", "must be > 0 for auction bids (slider 0 is a vertical bid, which has no "
                 "blocks)")
         require(self.price_stdev > 0, "price_stdev", f"must be > 0 $/kWh, got {self.price_stdev}")
-        require(self.price_memory >= 1, "price_memory", f"must be >= 1, got {self.price_memory}")
+        require(self.price_level_memory >= 0, "price_level_memory", f"must be >= 0, got {self.price_level_memory}")
+        require(0 <= self.price_level_decay <= 1, "price_level_decay",
+                f"must be in [0, 1], got {self.price_level_decay}")
         require(self.horizon_h >= 1, "horizon_h", f"must be >= 1 h, got {self.horizon_h}")
         require(self.spread_sigmas >= 0, "spread_sigmas", f"must be >= 0, got {self.spread_sigmas}")
         require(self.bid_blocks >= 1, "bid_blocks", f"must be >= 1, got {self.bid_blocks}")

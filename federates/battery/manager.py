@@ -142,7 +142,8 @@ class BatteryManager:
         self.prices: PriceStatistics | None = None
         if config.policy == "market" and config.market_follow == "award":
             self.prices = PriceStatistics.from_prior(config.price_forecast, config.price_stdev,
-                                                     memory=config.price_memory)
+                                                     level_memory=config.price_level_memory,
+                                                     level_decay=config.price_level_decay)
         self.award: Award | None = None
         self.clear_price: float | None = None
         self.revenue_usd = 0.0

@@ -175,7 +175,6 @@ class DeviceEntry:
     read_type: str
     read_scale: float
     spec: dict[str, Any] = field(default_factory=dict)
-    write_min: float | None = None
 
 
 @dataclass

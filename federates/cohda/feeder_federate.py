@@ -90,10 +90,7 @@ class CohdaPlanFederate(FederateBase):
         while self.next_interval < self.setup.intervals and self._publish_time(self.next_interval) <= t + 1e-9:
             k = self.next_interval
             for i, dev in enumerate(self.setup.devices):
-                value = float(dev.write_scale * self.plan[i, k])
-                if dev.write_min is not None:
-                    value = max(value, dev.write_min)
-                self.publish(dev.write_key, value)
+                self.publish(dev.write_key, float(dev.write_scale * self.plan[i, k]))
             self.next_interval += 1
 
     # ------------------------------------------------------------------ loop

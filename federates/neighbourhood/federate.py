@@ -216,6 +216,7 @@ class ConsumersFederate(_EventFederate):
     def _grid(self, neg: _Negotiation, t: float) -> None:
         contract = grid_contract(neg.job, t + self.lead_s, self.rng[neg.job.house], self.settings.grid_start,
                                  self.settings.step_s)
+        contract.agreed_s = float(t)
         self.contracts[neg.job.job_id] = contract
         del self.open[neg.job.job_id]
 
@@ -279,7 +280,7 @@ class ConsumersFederate(_EventFederate):
         for pid, inp in self._pv_inputs:
             if self.is_updated(inp):
                 self.measured[pid].update(t, self.read_complex(inp).real)
-        power = household_job_power_kw(self.contracts.values(), self.houses, t + self.period, t + 2 * self.period)
+        power = household_job_power_kw(self.contracts.values(), self.houses, t, t + self.period)
         for house, kw in power.items():
             kw = round(kw, 9)   # no republishing of float noise
             if kw != self.job_power_sent[house]:

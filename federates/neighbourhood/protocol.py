@@ -98,7 +98,7 @@ def assemble_run_record(run_dir: Path, write: bool = True) -> dict | None:
                     for pid, p in pv_doc["production"].items()}
         # producers the feeder has no PV for keep their prediction (cannot happen when the case builder mapped them)
         actual = RunResult(result.contracts, result.pending, {**production, **measured}, result.producer_house)
-        record["feeder"] = {"federate": setup["feeder"]["federate"], "houses": setup["feeder"]["houses"],
+        record["feeder"] = {"federate": setup["feeder"]["federate"], "feeder_houses": setup["feeder"]["houses"],
                             "pv_inverters": setup["feeder"]["pv_inverters"],
                             **run_metrics(actual, length, setup["houses"], slot_s=60.0).to_dict()}
     if write:
