@@ -173,23 +173,30 @@ def test_market_clock_bids_at_the_last_step_before_the_deadline():
         MarketClock(period=300, step=70)
 
 
-def test_price_statistics_start_from_the_market_and_skip_failures():
-    cfg = BiddingConfig(init_price=0.02, init_stdev=0.01, window=4, min_history=3, min_stdev=0.002)
+def test_price_statistics_pool_the_window_with_the_markets_prior_and_skip_failures():
+    cfg = BiddingConfig(init_price=0.02, init_stdev=0.01, window=4, prior_weight=2.0, min_stdev=0.002)
     st = PriceStatistics(cfg)
+    assert st.mean_std() == (0.02, 0.01)                   # nothing cleared yet: the prior
     st.observe(0.03, ClearingType.SELLER)
-    st.observe(3.78, ClearingType.FAILURE)
+    st.observe(3.78, ClearingType.FAILURE)                 # at the cap: no information about the price level
     st.observe(0.05, ClearingType.BUYER)
-    assert st.mean_std() == (0.02, 0.01)                   # only two informative prices so far
-    st.observe(0.04, ClearingType.PRICE)
-    assert st.mean_std() == pytest.approx((0.04, np.std([0.03, 0.05, 0.04])))
+    # two prices (mean 0.04, variance 1e-4) pooled with two of the prior (mean 0.02, variance 1e-4): mean 0.03,
+    # variance (2 (1e-4 + 1e-4) + 2 (1e-4 + 1e-4)) / 4 = 2e-4
+    mean, std = st.mean_std()
+    assert mean == pytest.approx(0.03, abs=1e-15) and std == pytest.approx(np.sqrt(2e-4), abs=1e-15)
     for _ in range(4):
-        st.observe(0.04, ClearingType.SELLER)              # the window forgets; a flat price keeps the std floor
-    assert st.mean_std() == pytest.approx((0.04, 0.002))
+        st.observe(0.02, ClearingType.PRICE)               # the window forgets the older prices
+    assert st.mean_std() == pytest.approx((0.02, np.sqrt(2 / 6 * 1e-4)), abs=1e-15)
+    flat = PriceStatistics(BiddingConfig(init_price=0.02, window=4, prior_weight=0.0, min_stdev=0.002))
+    for _ in range(4):
+        flat.observe(0.04, ClearingType.SELLER)
+    assert flat.mean_std() == (0.04, 0.002)                # no prior, a flat price: the std floor
 
 
 def test_market_bidder_baseline_award_and_fallback():
     cfg = BiddingConfig(pricecap=1.0, init_price=0.05, init_stdev=0.01, spread_sigma=0.5)
     bidder = MarketBidder(cfg, MarketClock(period=300, step=60))
+    assert bidder.fallback_price() == 0.05                 # nothing cleared yet: the prior mean
     for k in range(1, 6):
         bidder.record_planned(k, float(k))
     p = portfolio()

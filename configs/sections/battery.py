@@ -232,8 +232,9 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
     sample_s = int(feeder.helics.period)  # the feeder's step: the manager sees every value it publishes
     if sec.period_s % sample_s != 0:
         raise UserError(f"{where}.period_s: must be a multiple of the feeder step ({sample_s} s), got {sec.period_s}")
-    if sec.forecast_step_s % sample_s != 0 or (sec.forecast_step_s % sec.period_s != 0
-                                               and sec.period_s % sec.forecast_step_s != 0):
+    need_forecast = sec.rule == "schedule" and sec.forecast == "model"
+    if need_forecast and (sec.forecast_step_s % sample_s != 0 or (sec.forecast_step_s % sec.period_s != 0
+                                                                  and sec.period_s % sec.forecast_step_s != 0)):
         raise UserError(f"{where}.forecast_step_s: must be a multiple of the feeder step ({sample_s} s) and a multiple "
                         f"or divisor of period_s ({sec.period_s} s), got {sec.forecast_step_s}")
     inv = feeder.inventory
@@ -252,7 +253,6 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
     # --------------------------------------------------------------------------------------- forecast/baseline
     forecast_w: list[float] = []
     forecast_means = baseline_means = None
-    need_forecast = sec.rule == "schedule" and sec.forecast == "model"
     if need_forecast or sec.baseline:
         forecast_means, baseline_means = _reference_runs(ctx, feeder, sec, need_forecast, sample_s)
         if forecast_means is not None:
@@ -533,6 +533,30 @@ def summarize(run_dir: Path) -> str | None:
         with_kw, without_kw = peaks(curves.with_battery, per), peaks(curves.without_battery, per)
         parts.append(f"{label} peak {without_kw:.1f} -> {with_kw:.1f} kW "
                      f"({100.0 * (with_kw - without_kw) / without_kw:+.1f} %)")
-    gap = float(np.nanmax(np.abs(metrics.column("soc")[:, 0] - metrics.column("soc_estimate")[:, 0])))
+    gap = float(np.nanmax(np.abs(metrics.column("soc") - metrics.column("soc_estimate"))))
     source = "baseline run" if "baseline" in curves.without_label else "sensed + battery output"
-    return f"battery: feeder {', '.join(parts)} vs {source}; SOC estimate within {100 * gap:.1f} points"
+    line = f"battery: feeder {', '.join(parts)} vs {source}; SOC estimate within {100 * gap:.1f} points"
+    market = market_summary(metrics)
+    return line if market is None else f"{line}\n{market}"
+
+
+def market_summary(metrics: Any) -> str | None:
+    """One line about the batteries' market results (None when they did not bid): revenue, energy, awards kept.
+
+    Revenue is the delivered energy settled at the clearing price in force (the ``revenue`` column, cumulative per
+    battery); "followed" is the share of control steps with an award whose command equals it.
+    """
+    if "revenue" not in metrics.columns or np.all(np.isnan(metrics.column("revenue"))):
+        return None
+    revenue = metrics.column("revenue")
+    total = float(np.nansum([col[~np.isnan(col)][-1] for col in revenue.T if np.any(~np.isnan(col))]))
+    power = np.nan_to_num(metrics.column("power"))  # W, > 0 discharge, mean over each sample's period
+    dt_h = float(np.median(np.diff(metrics.times))) / 3600.0 if len(metrics.times) > 1 else 0.0
+    sold = float(np.clip(power, 0, None).sum() * dt_h / 1000.0)
+    bought = float(np.clip(-power, 0, None).sum() * dt_h / 1000.0)
+    award, command = metrics.column("award"), metrics.column("command")
+    live = ~np.isnan(award)
+    followed = float(np.mean(np.isclose(command[live], award[live]))) if live.any() else float("nan")
+    bids = int(np.sum(~np.isnan(metrics.column("bid_buy"))))
+    return (f"battery market: {len(metrics.uids)} batteries, {bids} bids, revenue {total:.2f} USD, sold "
+            f"{sold:.1f} kWh, bought {bought:.1f} kWh, command = award on {100 * followed:.0f} % of steps")

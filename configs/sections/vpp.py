@@ -95,7 +95,7 @@ class VppMarketSection:
     :class:`~vppfed.federates.agile.market_bidding.BiddingConfig`)."""
 
     window_h: float = 24.0          # cleared prices the statistics use [h]
-    min_history_h: float = 1.0      # until then the market's initial mean and std [h]
+    prior_h: float = 12.0           # weight of the market's initial mean and std, as hours of cleared prices
     min_stdev: float = 0.002        # $/kWh
     spread_sigma: float = 0.5       # ramp half-width of batteries and buckets [std]
     quantile_clip: float = 0.01
@@ -107,8 +107,8 @@ class VppMarketSection:
     bid_lead_s: float = 45.0        # bid no later than T - bid_lead_s (> the market's 2 dt)
 
     def validate(self) -> None:
-        require(self.window_h > 0 and 0 < self.min_history_h <= self.window_h, "window_h",
-                "need 0 < min_history_h <= window_h")
+        require(self.window_h > 0, "window_h", "must be > 0 h")
+        require(self.prior_h >= 0, "prior_h", "must be >= 0 h")
         require(self.min_stdev > 0, "min_stdev", "must be > 0 $/kWh")
         require(self.spread_sigma >= 0, "spread_sigma", "must be >= 0")
         require(0 < self.quantile_clip < 0.5, "quantile_clip", "must lie in (0, 0.5)")
@@ -312,7 +312,7 @@ def _market_file(ctx: CaseContext, cfg: VppSection, feeder: Any, where: str) -> 
     try:
         bidding = BiddingConfig(pricecap=market.pricecap, price_floor=m.price_floor, init_price=market.init_price,
                                 init_stdev=market.init_stdev, window=window,
-                                min_history=min(window, max(2, int(round(m.min_history_h * 3600.0 / period)))),
+                                prior_weight=m.prior_h * 3600.0 / period,
                                 min_stdev=m.min_stdev, spread_sigma=m.spread_sigma, quantile_clip=m.quantile_clip,
                                 net_of_baseline=m.net_of_baseline, steps=m.steps,
                                 max_steps=m.max_steps, block_kw=m.block_kw)

@@ -66,12 +66,12 @@ class BiddingConfig:
     price_floor : float
         Lowest bid price ($/kWh); must be > 0 (the auction drops buy blocks at or below 0).
     init_price, init_stdev : float
-        Price mean and standard deviation ($/kWh) until ``min_history`` cleared prices are known (the market's own
-        initial statistics).
+        The market's initial price mean and standard deviation ($/kWh): the prior of the statistics.
     window : int
         Number of recent cleared prices the statistics use (288 = one day of 300 s periods).
-    min_history : int
-        Cleared prices needed before the statistics replace the initial ones.
+    prior_weight : float
+        Weight of the prior, in cleared prices: the statistics are those of the window's prices pooled with
+        ``prior_weight`` prices distributed like the prior (:class:`PriceStatistics`).
     min_stdev : float
         Floor of the standard deviation ($/kWh): hours of a flat LMP must not collapse every ramp onto one price.
     spread_sigma : float
@@ -93,7 +93,7 @@ class BiddingConfig:
     init_price: float = 0.02078
     init_stdev: float = 0.01
     window: int = 288
-    min_history: int = 12
+    prior_weight: float = 144.0
     min_stdev: float = 0.002
     spread_sigma: float = 0.5
     quantile_clip: float = 0.01
@@ -107,8 +107,8 @@ class BiddingConfig:
             raise ValueError("price_floor: must lie in (0, pricecap)")
         if not (self.init_stdev > 0 and self.min_stdev > 0):
             raise ValueError("init_stdev, min_stdev: must be > 0")
-        if not (self.window >= 2 and 2 <= self.min_history <= self.window):
-            raise ValueError("window, min_history: need 2 <= min_history <= window")
+        if not (self.window >= 2 and self.prior_weight >= 0):
+            raise ValueError("window, prior_weight: need window >= 2 and prior_weight >= 0")
         if not 0 < self.quantile_clip < 0.5:
             raise ValueError("quantile_clip: must lie in (0, 0.5)")
         if self.spread_sigma < 0 or not 1 <= self.steps <= self.max_steps or not self.block_kw > 0:
@@ -116,7 +116,14 @@ class BiddingConfig:
 
 
 class PriceStatistics:
-    """Mean and standard deviation of the last ``window`` informative cleared prices ($/kWh)."""
+    """Mean and standard deviation of recent informative cleared prices, shrunk towards the market's initial ones.
+
+    Why a prior: the first hours of a run (a night of flat prices) would otherwise make the daily mean and spread of
+    prices look like a few hundredths of a cent, and every later price an outlier. The window's ``n`` prices
+    (mean ``m``, variance ``v``) are pooled with ``n0 = prior_weight`` prices of mean ``mu0`` and variance
+    ``s0^2``: ``mean = (n m + n0 mu0) / (n + n0)``,
+    ``var = (n (v + (m - mean)^2) + n0 (s0^2 + (mu0 - mean)^2)) / (n + n0)``; the std is at least ``min_stdev``.
+    """
 
     def __init__(self, cfg: BiddingConfig) -> None:
         self.cfg = cfg
@@ -128,11 +135,16 @@ class PriceStatistics:
             self.prices.append(float(price))
 
     def mean_std(self) -> tuple[float, float]:
-        """(mean, std) in $/kWh: the initial values until ``min_history`` prices are known; std >= ``min_stdev``."""
-        if len(self.prices) < self.cfg.min_history:
-            return self.cfg.init_price, max(self.cfg.init_stdev, self.cfg.min_stdev)
+        """(mean, std) in $/kWh of the window's prices pooled with the prior; std >= ``min_stdev``."""
+        c = self.cfg
+        n, n0 = len(self.prices), float(c.prior_weight)
+        if n == 0 or n + n0 == 0:
+            return c.init_price, max(c.init_stdev, c.min_stdev)
         p = np.fromiter(self.prices, dtype=np.float64)
-        return float(p.mean()), max(float(p.std()), self.cfg.min_stdev)
+        m, v = float(p.mean()), float(p.var())
+        mean = (n * m + n0 * c.init_price) / (n + n0)
+        var = (n * (v + (m - mean) ** 2) + n0 * (c.init_stdev ** 2 + (c.init_price - mean) ** 2)) / (n + n0)
+        return mean, max(math.sqrt(max(var, 0.0)), c.min_stdev)
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="cohda_result.json", help="controller: result JSON")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stop-round", type=float, default=None, help="controller: anytime stop at this round")
+    parser.add_argument("--warm-start", action="store_true", help="controller: agents start from the instance's init")
 
     def factory(args):
         from vppfed.federates.cohda.helics_federates import AgentHostFederate, ControllerFederate
 
         stop = stop_seconds(args, default_hours=1000.0 / 3600.0 * 100)
         if args.role == "controller":
-            return ControllerFederate(args.config, stop, args.instance, args.out, args.seed, args.stop_round)
+            return ControllerFederate(args.config, stop, args.instance, args.out, args.seed, args.stop_round,
+                                      args.warm_start)
         first, last = (int(v) for v in args.slots.split(":"))
         return AgentHostFederate(args.config, stop, args.instance, list(range(first, last + 1)))
 

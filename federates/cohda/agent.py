@@ -120,10 +120,14 @@ class CohdaAgent:
         self._own_costs = None if catalogue.costs is None else catalogue.costs[slot]
         objective = objective_by_name(msg.objective, msg.target, msg.weights)
         sysconf = SystemConfig(catalogue)
-        sysconf.set_one(slot, 0, int(msg.init_index))
-        # the initial candidate is rated +inf so that the first decide always replaces it
-        cand = SolutionCandidate.create(self.aid, 0, sysconf.sel, float("inf"), sysconf.total.copy(), sysconf.cost,
-                                        m, coverage=1)
+        if msg.initial is not None:
+            sysconf.load(msg.initial)      # warm start: the controller's complete configuration is the candidate
+            cand = msg.initial
+        else:
+            sysconf.set_one(slot, 0, int(msg.init_index))
+            # the initial candidate is rated +inf so that the first decide always replaces it
+            cand = SolutionCandidate.create(self.aid, 0, sysconf.sel, float("inf"), sysconf.total.copy(),
+                                            sysconf.cost, m, coverage=1)
         self.wm = WorkingMemory(msg.start, msg.res, msg.target.size, objective, self.schedules, sysconf, cand)
         self.neighbours = [int(x) for x in msg.neighbours]
         self._nb_index = {nb: i for i, nb in enumerate(self.neighbours)}

@@ -84,13 +84,16 @@ class CohdaController:
     # ------------------------------------------------------------------ start
     def start(self, target: np.ndarray, weights: np.ndarray | None = None, objective: str = "l1",
               start: float = 0.0, res: int = 900, edges: np.ndarray | None = None,
-              cost_weight: float = 0.0, starters: str = "one") -> tuple[Catalogue, list[InitMessage]]:
+              cost_weight: float = 0.0, starters: str = "one",
+              warm_start: bool = False) -> tuple[Catalogue, list[InitMessage]]:
         """Open a negotiation over the current members (sorted by id): catalogue and one init message per agent.
 
         ``edges`` (slot pairs) overrides the seeded small-world overlay, e.g. to run a benchmark instance's overlay.
         ``starters``: ``"one"`` lets a seeded random agent start deciding while the others wait for their first step
         message (Hinrichs' single speaker: the solution grows as one front, far fewer revisions); ``"all"`` lets every
-        agent decide and send at init.
+        agent decide and send at init. ``warm_start``: every agent starts knowing the members' start schedules (a
+        complete system configuration with counters 0 and that configuration as a shared candidate created by the
+        controller), e.g. when re-planning from the schedules in force; otherwise each knows only itself.
         """
         if not self.members:
             raise ValueError("no agents have joined")
@@ -120,9 +123,14 @@ class CohdaController:
         if starters not in ("one", "all"):
             raise ValueError(f"starters must be 'one' or 'all', got {starters!r}")
         speaker = int(np.random.default_rng(self.seed + self.count).integers(n))
+        initial = None
+        if warm_start:
+            sel = np.array([int(m.init_index) for m in mem])
+            initial = catalogue.candidate(CONTROLLER, 0, sel, objective_by_name(objective, target, weights))
         inits = [InitMessage(CONTROLLER, s, ids, nbrs[s], float(start), int(res), target,
                              None if weights is None else np.asarray(weights, float), int(mem[s].init_index),
-                             share, objective, neg.number, starters == "all" or s == speaker) for s in range(n)]
+                             share, objective, neg.number, starters == "all" or s == speaker, initial)
+                 for s in range(n)]
         return catalogue, inits
 
     # ------------------------------------------------------------------ termination and stop

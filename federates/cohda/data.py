@@ -220,6 +220,17 @@ class SystemConfig:
         self.sel[slots] = sels
         self._record(slots, old, self.sel[slots])
 
+    def load(self, cand: "SolutionCandidate") -> None:
+        """Know every agent with the schedule it has in ``cand`` and counter 0 (a warm start)."""
+        covered = cand.sel != self._cat.n_options
+        self.cnt[covered] = 0
+        self.sel[:] = cand.sel
+        self.n_known = int(np.count_nonzero(covered))
+        self._pend_slots, self._pend_old, self._pend_new = [], [], []
+        self._total = cand.total.copy()
+        self._cost = cand.cost
+        self._updates = 0
+
     def set_one(self, slot: int, cnt: int, index: int) -> None:
         """Overwrite one entry (the agent's own; scalar fast path of :meth:`set`)."""
         if self.cnt[slot] < 0:
@@ -235,7 +246,8 @@ class SystemConfig:
         ``slots`` must be unique within one call (one message never repeats a slot); messages of one inbox are
         merged one after the other, so duplicates across messages resolve to the highest counter.
         """
-        cur = self.cnt[slots]
+        cnt = self.cnt
+        cur = cnt[slots]
         newer = (cnts > cur).nonzero()[0]
         k = newer.shape[0]
         if not k:
@@ -246,10 +258,12 @@ class SystemConfig:
                 cur = cur[newer]
         if self.n_known < self._n:
             self.n_known += int(np.count_nonzero(cur < 0))
-        old = self.sel[slots]
-        self.cnt[slots] = cnts
-        self.sel[slots] = sels
-        self._record(slots, old, sels)
+        sel = self.sel
+        self._pend_old.append(sel[slots])
+        self._pend_slots.append(slots)
+        self._pend_new.append(sels)
+        cnt[slots] = cnts
+        sel[slots] = sels
         return slots
 
     def aggregate_via(self, catalogue: Catalogue, cand: "SolutionCandidate") -> tuple[np.ndarray, float]:

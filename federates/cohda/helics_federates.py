@@ -73,7 +73,8 @@ class AgentHostFederate(FederateBase):
         inst = load_instance(instance_path)
         self.catalogue = Catalogue.build(np.arange(inst.agents), inst.schedules)
         self.agents = {s: CohdaAgent(s, inst.schedules[s]) for s in slots}
-        self.cache: CandidateCache | None = None
+        # the benchmark instances negotiate the L1 objective on the instance's target and weights
+        self.cache = CandidateCache(self.catalogue, objective_by_name("l1", inst.target, inst.weights))
         self.reported: set[int] = set()
         self.stats = _Counting()
 
@@ -87,12 +88,6 @@ class AgentHostFederate(FederateBase):
         controls: list[Any] = []
         for slot in self.agents:
             for _src, payload, _time in self.receive(agent_endpoint(slot)):
-                if self.cache is None:
-                    head = decode(payload)  # the first message of a negotiation is its init (no candidate)
-                    if not isinstance(head, InitMessage):
-                        raise RuntimeError(f"agent {slot}: step before init")
-                    self.cache = CandidateCache(self.catalogue,
-                                                objective_by_name(head.objective, head.target, head.weights))
                 msg = decode(payload, self.cache)
                 if isinstance(msg, StepMessage):
                     inbox[slot].append(msg)
@@ -128,11 +123,13 @@ class ControllerFederate(FederateBase):
     """Starts the negotiation, detects termination by weight, stops the agents and writes the merged result."""
 
     def __init__(self, config_path: str | Path, stop_seconds: float, instance_path: str | Path,
-                 out_path: str | Path, seed: int = 0, stop_round: float | None = None) -> None:
+                 out_path: str | Path, seed: int = 0, stop_round: float | None = None,
+                 warm_start: bool = False) -> None:
         super().__init__(config_path, stop_seconds)
         self.instance = load_instance(instance_path)
         self.out_path = Path(out_path)
         self.stop_round = stop_round
+        self.warm_start = warm_start
         self.controller = CohdaController(seed=seed)
         init = self.instance.init_selection()
         for i in range(self.instance.agents):
@@ -148,7 +145,8 @@ class ControllerFederate(FederateBase):
 
     def on_start(self) -> None:
         inst = self.instance
-        self.catalogue, inits = self.controller.start(inst.target, inst.weights, "l1", edges=inst.edges)
+        self.catalogue, inits = self.controller.start(inst.target, inst.weights, "l1", edges=inst.edges,
+                                                      warm_start=self.warm_start)
         self.cache = CandidateCache(self.catalogue, objective_by_name("l1", inst.target, inst.weights))
         for msg in inits:
             self._send(msg)

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 def write_federation(instance: Instance, folder: Path, federates: int = 2, seed: int = 0,
-                     max_rounds: int = 100_000, stop_round: float | None = None, timeout: float = 600.0) -> Path:
+                     max_rounds: int = 100_000, stop_round: float | None = None, timeout: float = 600.0,
+                     warm_start: bool = False) -> Path:
     """Write instance, configs and runner for ``federates`` agent hosts plus the controller; returns the runner."""
     folder.mkdir(parents=True, exist_ok=True)
     instance.save(folder / "instance.npz")
@@ -40,6 +41,7 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
     (folder / "cohda_controller.json").write_text(json.dumps(helics_config("cohda_controller",
                                                                            [CONTROLLER_ENDPOINT])))
     extra = f" --stop-round {stop_round}" if stop_round is not None else ""
+    extra += " --warm-start" if warm_start else ""
     feds.append({"name": "cohda_controller", "directory": ".",
                  "exec": f"python -m vppfed.federates.cohda --role controller --config cohda_controller.json "
                          f"--instance instance.npz --out cohda_result.json --seed {seed} --stop {max_rounds}{extra}"})
@@ -51,13 +53,15 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
 
 
 def solve_helics(instance: Instance, seed: int = 0, federates: int = 2, folder: str | Path | None = None,
-                 timeout: float = 600.0, stop_round: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                 timeout: float = 600.0, stop_round: float | None = None,
+                 warm_start: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
     """Run the federation; returns the selection and the counts (summed over federates)."""
     from vppfed.launcher import Launcher
 
     with tempfile.TemporaryDirectory(prefix="cohda_helics_") as tmp:
         base = Path(folder) if folder is not None else Path(tmp)
-        runner = write_federation(instance, base, federates, seed, stop_round=stop_round, timeout=timeout)
+        runner = write_federation(instance, base, federates, seed, stop_round=stop_round, timeout=timeout,
+                                  warm_start=warm_start)
         summary = Launcher(runner, timeout=timeout).run()
         if not summary.ok:
             raise CosimError(f"COHDA federation failed: {summary.failed}: {summary.reason}")

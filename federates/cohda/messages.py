@@ -115,7 +115,7 @@ class StepMessage:
             c = 1
         else:
             c = cand.wire or candidate_nbytes(cand)
-        return _STEP_FIXED + _ENTRY_BYTES * self.slots.shape[0] + c + self.weight.nbytes()
+        return _STEP_FIXED + _ENTRY_BYTES * self.slots.shape[0] + c + 6 + max(1, (self.weight.m.bit_length() + 7) >> 3)
 
     def encode(self) -> bytes:
         return b"".join([
@@ -131,7 +131,9 @@ class InitMessage:
 
     ``start`` is s since the epoch (UTC), ``res`` the interval length in s. ``target`` (kW) and ``weights`` define
     the L1 objective; ``objective`` names it (``l1``, ``peak``, ``valley``). The catalogue of possible schedules is
-    distributed once per process, not per message (it is counted separately as ``catalogue_bytes``).
+    distributed once per process, not per message (it is counted separately as ``catalogue_bytes``). ``initial``
+    (warm start) is the complete starting configuration every agent then knows (counters 0), or None (each agent
+    knows only itself, Hinrichs' cold start).
     """
 
     sender: int
@@ -147,6 +149,7 @@ class InitMessage:
     objective: str = "l1"
     negotiation: int = 0
     starter: bool = True
+    initial: SolutionCandidate | None = None
 
     def nbytes(self) -> int:
         return len(self.encode())
@@ -160,7 +163,7 @@ class InitMessage:
                         self.res, self.init_index, self.starter, len(obj)), obj,
             self.participants.astype("<i8").tobytes(), self.neighbours.astype("<i4").tobytes(),
             self.target.astype("<f8").tobytes(), struct.pack("<I", w.size), w.astype("<f8").tobytes(),
-            self.weight.to_bytes()])
+            self.weight.to_bytes(), _encode_candidate(self.initial)])
 
 
 @dataclass(slots=True)
@@ -247,8 +250,9 @@ def decode(buf: bytes, cache: CandidateCache | None = None) -> Message:
         weights = np.frombuffer(buf, "<f8", nw, off).copy() if nw else None
         off += 8 * nw
         weight, off = Dyadic.from_bytes(buf, off)
+        initial, off = _decode_candidate(buf, off, cache)
         return InitMessage(sender, receiver, participants, neighbours, start, res, target, weights, init_index,
-                           weight, objective, neg, bool(starter))
+                           weight, objective, neg, bool(starter), initial)
     if kind == WEIGHT:
         weight, _ = Dyadic.from_bytes(buf, off)
         return WeightMessage(sender, receiver, weight, neg)

@@ -26,6 +26,9 @@ class SolveResult:
     ``D`` is the (weighted) L1 distance of ``selection`` to the target in kW; ``rel_D`` is ``D / sum|target|``.
     ``messages``/``bytes`` count agent-to-agent step messages; ``control_*`` the init, weight-return, stop and
     result messages; ``catalogue_bytes`` the one-off distribution of the schedule catalogue (float64).
+    ``seconds`` is wall time, ``cpu_seconds`` the CPU time of this process (the whole negotiation in process; for
+    ``helics`` only the launching process), ``activations`` the agents' inbox activations (in process only).
+    ``terminated`` is False for an anytime result (stopped by ``stop_at`` or a time budget).
     """
 
     selection: list[int]
@@ -38,6 +41,8 @@ class SolveResult:
     transport: str
     seed: int
     terminated: bool
+    cpu_seconds: float = 0.0
+    activations: int = 0
     control_messages: int = 0
     control_bytes: int = 0
     catalogue_bytes: int = 0
@@ -67,15 +72,21 @@ def build_agents(instance: Instance) -> tuple[CohdaController, list[CohdaAgent]]
 
 
 def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve: bool = False,
-          config: InprocConfig | None = None, helics_options: dict | None = None) -> SolveResult:
+          config: InprocConfig | None = None, helics_options: dict | None = None,
+          warm_start: bool = False) -> SolveResult:
     """Negotiate a selection for ``instance`` on the chosen transport (``inproc`` or ``helics``).
 
-    The instance's own overlay (``edges``) is used. ``improve`` adds the pairwise exchange rounds after COHDA.
+    The instance's own overlay (``edges``) is used. ``improve`` adds the pairwise exchange rounds after COHDA;
+    ``warm_start`` lets every agent start from the instance's ``init`` selection of all agents (see
+    :meth:`CohdaController.start`).
     """
     t0 = time.perf_counter()
+    c0 = time.process_time()
+    activations = 0
     if transport == "inproc":
         controller, agents = build_agents(instance)
-        catalogue, inits = controller.start(instance.target, instance.weights, "l1", edges=instance.edges)
+        catalogue, inits = controller.start(instance.target, instance.weights, "l1", edges=instance.edges,
+                                            warm_start=warm_start)
         stats = run_inproc(controller, agents, catalogue, inits, seed, config or InprocConfig())
         selection, _ = controller.final_selection()
         counts = dict(messages=stats.messages, bytes=stats.bytes, control_messages=stats.control_messages,
@@ -83,10 +94,11 @@ def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve:
                       max_message_bytes=stats.max_message_bytes, sim_time=stats.sim_time,
                       terminated=stats.terminated)
         trace = [asdict(r) for r in stats.trace]
+        activations = stats.activations
     elif transport == "helics":
         from vppfed.federates.cohda.helics_run import solve_helics
 
-        selection, counts = solve_helics(instance, seed, **(helics_options or {}))
+        selection, counts = solve_helics(instance, seed, warm_start=warm_start, **(helics_options or {}))
         trace = []
     else:
         raise ValueError(f"unknown transport {transport!r} (inproc or helics)")
@@ -102,7 +114,8 @@ def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve:
     seconds = time.perf_counter() - t0
     msgs = counts["messages"]
     return SolveResult(selection=[int(v) for v in selection], D=d, rel_D=d / norm if norm else 0.0,
-                       seconds=seconds, agents=instance.agents, transport=transport, seed=seed,
+                       seconds=seconds, cpu_seconds=time.process_time() - c0, activations=activations,
+                       agents=instance.agents, transport=transport, seed=seed,
                        bytes_per_message=counts["bytes"] / msgs if msgs else 0.0, cohda_D=cohda_d,
                        improve=improve_info, trace=trace, **counts)
 

@@ -280,7 +280,7 @@ class ConsumersFederate(_EventFederate):
         for pid, inp in self._pv_inputs:
             if self.is_updated(inp):
                 self.measured[pid].update(t, self.read_complex(inp).real)
-        power = household_job_power_kw(self.contracts.values(), self.houses, t, t + self.period)
+        power = household_job_power_kw(self.contracts.values(), self.houses, t + self.period, t + 2 * self.period)
         for house, kw in power.items():
             kw = round(kw, 9)   # no republishing of float noise
             if kw != self.job_power_sent[house]:

@@ -31,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve_p.add_argument("--trace", action="store_true", help="include the convergence trace in the JSON")
     solve_p.add_argument("--stop-at", type=float, default=None,
                          help="anytime stop at this simulated time (inproc time units)")
+    solve_p.add_argument("--cpu-limit", type=float, default=None,
+                         help="anytime stop after this many CPU seconds of the negotiation (inproc)")
+    solve_p.add_argument("--warm-start", action="store_true",
+                         help="every agent starts knowing the instance's init selection of all agents")
     solve_p.add_argument("--federates", type=int, default=2, help="agent federates for --transport helics")
     solve_p.add_argument("--plots", type=Path, default=None,
                          help="write convergence, target-vs-achieved and per-agent figures (PNG+PDF) here")
@@ -51,9 +55,13 @@ def _solve(args: argparse.Namespace) -> int:
     from vppfed.federates.cohda.solve import solve
 
     instance = load_instance(args.instance)
-    config = InprocConfig(stop_at=args.stop_at) if args.stop_at is not None else None
+    for name in ("stop_at", "cpu_limit"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            raise UserError(f"cohda solve: --{name.replace('_', '-')} must be > 0")
+    config = InprocConfig(stop_at=args.stop_at, cpu_limit=args.cpu_limit)
     result = solve(instance, args.transport, args.seed, improve=args.improve, config=config,
-                   helics_options={"federates": args.federates})
+                   helics_options={"federates": args.federates}, warm_start=args.warm_start)
     data = result.to_json(with_trace=args.trace)
     if args.plots is not None:
         from vppfed.postprocess.cohda_plots import plot_all
