@@ -141,3 +141,71 @@ def test_bids_reach_the_auction_and_p_out_follows_the_award(tmp_path):
     # AND the inverters deliver it one feeder step later (GridLAB-D applies P_Out at its next step)
     delivered, asked = power[1:][live[:-1]], command[:-1][live[:-1]]
     assert np.mean(np.abs(delivered - asked) <= 50.0) > 0.9
+
+
+@pytest.mark.slow
+def test_sigkill_in_market_mode_then_resume_replays_the_bids(tmp_path):
+    """The market federate restarts at t = 0 on a resume: only replayed bids give it the same auction again."""
+    import os
+    import signal
+    import sqlite3
+    import threading
+    import time
+
+    from vppfed.errors import CosimError
+    from vppfed.federates.metrics import recover
+    from vppfed.launcher import Launcher
+
+    raw = load_yaml(CASE_YAML)
+    overrides = {"case.hours": 2, "feeder.houses": 10, "market.init_price": 0.05}
+    reference = build_case(raw, tmp_path / "ref", overrides, source="case.yaml")
+    Launcher(reference.runner, timeout=600).run()
+    # GIVEN the same case running, WHEN battery_7 is SIGKILLed after its first simulated hour
+    built = build_case(raw, tmp_path / "run", overrides, source="case.yaml")
+    run = built.directory
+    launcher = Launcher(built.runner, timeout=600)
+    outcome: list[BaseException | None] = []
+    thread = threading.Thread(target=lambda: outcome.append(_run_catching(launcher)))
+    thread.start()
+    state = next(iter(sorted(run.glob("battery_7_*_state.sqlite"))), None)
+    killed_at = None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and thread.is_alive():
+        state = state or next(iter(sorted(run.glob("battery_7_*_state.sqlite"))), None)
+        last = _last_saved(state) if state is not None else None
+        if last is not None and last >= 3600.0:
+            os.kill(next(r for r in launcher.processes if r.name == "battery_7").popen.pid, signal.SIGKILL)
+            killed_at = last
+            break
+        time.sleep(0.02)
+    thread.join(120)
+    assert killed_at is not None and killed_at < 7200 - 600, "battery_7 was not killed mid-run"
+    assert isinstance(outcome[0], CosimError)
+    # WHEN the case is resumed
+    Launcher(built.runner, timeout=600, resume=True).run()
+    log = (run / "battery_7.log").read_text()
+    assert "resuming after t = " in log
+    # THEN the batteries' metrics and the auction (re-run from t = 0 on the replayed bids) equal the reference
+    assert recover(run / "battery_TE30B_metrics.json") == recover(reference.directory / "battery_TE30B_metrics.json")
+    assert recover(run / "auction_TE30B_metrics.json") == recover(reference.directory / "auction_TE30B_metrics.json")
+
+
+def _run_catching(launcher) -> BaseException | None:
+    try:
+        launcher.run()
+    except BaseException as exc:  # noqa: BLE001 - the failure is what the test checks
+        return exc
+    return None
+
+
+def _last_saved(path: Path) -> float | None:
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.1)
+        try:
+            return conn.execute("SELECT max(t_s) FROM commands").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None

@@ -107,14 +107,14 @@ def test_aggregate_curve_is_the_exact_sum_with_steps_as_horizontal_pieces():
     assert len(pts) == len(AGG_EXPECTED)
     np.testing.assert_allclose(pts, AGG_EXPECTED, rtol=0, atol=1e-12)
     # AND the market's own curve reads it back: the sum at the mean, the largest purchase on the horizontal piece
-    bid = PortfolioBid(300.0, tuple(pts), baseline=0.0, mean=0.05, std=0.01)
+    bid = PortfolioBid(300.0, tuple(pts), baseline=0.0, centre=0.05, scale=0.01)
     assert bid.quantity_at(0.05) == pytest.approx(3.5, abs=1e-12)
     assert bid.quantity_at(0.055) == pytest.approx(2.0, abs=1e-12)
     assert (bid.forced_kw, bid.max_kw) == pytest.approx((-1.5, 7.5))
 
 
 def test_bid_is_sent_net_of_the_baseline_and_the_award_becomes_the_signal():
-    bid = PortfolioBid(300.0, tuple(AGG_EXPECTED), baseline=2.0, mean=0.05, std=0.01, steps=3)
+    bid = PortfolioBid(300.0, tuple(AGG_EXPECTED), baseline=2.0, centre=0.05, scale=0.01, steps=3)
     msg = bid.message("vpp")
     np.testing.assert_allclose(msg["curve"], [[q - 2.0, p] for q, p in AGG_EXPECTED])
     parsed = parse_bid_message(json.dumps(msg), sender="vpp_aggregator/market")
@@ -173,37 +173,37 @@ def test_market_clock_bids_at_the_last_step_before_the_deadline():
         MarketClock(period=300, step=70)
 
 
-def test_price_statistics_pool_the_window_with_the_markets_prior_and_skip_failures():
-    cfg = BiddingConfig(init_price=0.02, init_stdev=0.01, window=4, prior_weight=2.0, min_stdev=0.002)
+def test_price_statistics_are_robust_and_shrunk_towards_the_markets_prior():
+    cfg = BiddingConfig(init_price=0.02, init_stdev=0.01, window=5, prior_weight=2.0, min_stdev=0.002)
     st = PriceStatistics(cfg)
-    assert st.mean_std() == (0.02, 0.01)                   # nothing cleared yet: the prior
+    assert st.centre_scale() == (0.02, 0.01)               # nothing cleared yet: the prior
     st.observe(0.03, ClearingType.SELLER)
     st.observe(3.78, ClearingType.FAILURE)                 # at the cap: no information about the price level
     st.observe(0.05, ClearingType.BUYER)
-    # two prices (mean 0.04, variance 1e-4) pooled with two of the prior (mean 0.02, variance 1e-4): mean 0.03,
-    # variance (2 (1e-4 + 1e-4) + 2 (1e-4 + 1e-4)) / 4 = 2e-4
-    mean, std = st.mean_std()
-    assert mean == pytest.approx(0.03, abs=1e-15) and std == pytest.approx(np.sqrt(2e-4), abs=1e-15)
-    for _ in range(4):
-        st.observe(0.02, ClearingType.PRICE)               # the window forgets the older prices
-    assert st.mean_std() == pytest.approx((0.02, np.sqrt(2 / 6 * 1e-4)), abs=1e-15)
-    flat = PriceStatistics(BiddingConfig(init_price=0.02, window=4, prior_weight=0.0, min_stdev=0.002))
-    for _ in range(4):
-        flat.observe(0.04, ClearingType.SELLER)
-    assert flat.mean_std() == (0.04, 0.002)                # no prior, a flat price: the std floor
+    # two prices: median 0.04, MAD 0.01 -> scale 0.014826; with two prior prices: (0.08 + 0.04)/4, (0.029652 + 0.02)/4
+    centre, scale = st.centre_scale()
+    assert centre == pytest.approx(0.03, abs=1e-15) and scale == pytest.approx(0.012413, abs=1e-15)
+    # an outage price among ordinary ones moves neither the centre nor the scale (a mean and std would: 0.0664, 0.0918)
+    robust = PriceStatistics(BiddingConfig(window=5, prior_weight=0.0, min_stdev=0.001))
+    for price in (0.020, 0.022, 0.250, 0.021, 0.019):
+        robust.observe(price, ClearingType.SELLER)
+    assert robust.centre_scale() == pytest.approx((0.021, 1.4826 * 0.001), abs=1e-15)
+    for _ in range(5):
+        robust.observe(0.04, ClearingType.SELLER)          # the window forgets; a flat price keeps the scale floor
+    assert robust.centre_scale() == (0.04, 0.001)
 
 
 def test_market_bidder_baseline_award_and_fallback():
     cfg = BiddingConfig(pricecap=1.0, init_price=0.05, init_stdev=0.01, spread_sigma=0.5)
     bidder = MarketBidder(cfg, MarketClock(period=300, step=60))
-    assert bidder.fallback_price() == 0.05                 # nothing cleared yet: the prior mean
+    assert bidder.fallback_price() == 0.05                 # nothing cleared yet: the prior centre
     for k in range(1, 6):
         bidder.record_planned(k, float(k))
     p = portfolio()
     lim = interval_limits(p, p.E0, np.zeros(5, bool), 6, 5, 1 / 60)
     bid = bidder.make_bid(lim, 300.0)
-    assert bid.baseline == 4.0 and (bid.mean, bid.std) == (0.05, 0.01)      # planned power of step 4
-    # before the award: the curve at the statistics' mean; after it: baseline + net
+    assert bid.baseline == 4.0 and (bid.centre, bid.scale) == (0.05, 0.01)      # planned power of step 4
+    # before the award: the curve at the statistics' centre; after it: baseline + net
     assert bidder.signal_for(300.0) == pytest.approx(bid.quantity_at(0.05))
     assert bidder.on_award(300.0, {"clear_price": 0.07, "clearing_type": 4, "net_kw": -1.0}) == pytest.approx(3.0)
     assert bidder.signal_for(300.0) == pytest.approx(3.0) and bidder.fallback_price() == 0.07

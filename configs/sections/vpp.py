@@ -91,13 +91,13 @@ class SignalInputSection:
 
 @dataclass
 class VppMarketSection:
-    """``vpp.market``: how the aggregator bids (prices from the mean/std of recent cleared prices; see
-    :class:`~vppfed.federates.agile.market_bidding.BiddingConfig`)."""
+    """``vpp.market``: how the aggregator bids (prices from the median and spread of recent cleared prices, shrunk
+    towards the market's initial statistics; see :class:`~vppfed.federates.agile.market_bidding.BiddingConfig`)."""
 
     window_h: float = 24.0          # cleared prices the statistics use [h]
-    prior_h: float = 12.0           # weight of the market's initial mean and std, as hours of cleared prices
-    min_stdev: float = 0.002        # $/kWh
-    spread_sigma: float = 0.5       # ramp half-width of batteries and buckets [std]
+    prior_h: float = 12.0           # weight of the market's initial price and stdev, as hours of cleared prices
+    min_stdev: float = 0.002        # $/kWh, floor of the price scale
+    spread_sigma: float = 0.5       # ramp half-width of batteries and buckets [price scale]
     quantile_clip: float = 0.01
     price_floor: float = 0.001      # $/kWh, lowest bid price (> 0)
     net_of_baseline: bool = True    # bid D(p) - (the VPP power in the market's measured load)

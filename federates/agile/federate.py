@@ -63,7 +63,7 @@ AGGREGATOR_COLUMNS = [("k", "count"), ("step_s", "s"), ("Ts_h", "h"), ("signal",
                       ("unavailable", "count"), ("reports", "count"), ("stale", "count")]
 VIEW_COLUMNS = [("k", "count"), ("E", "kWh"), ("P", "kW"), ("managed", "bool"), ("avail", "bool")]
 BID_COLUMNS = [("k", "count"), ("sent", "bool"), ("baseline", "kW"), ("forced", "kW"), ("max", "kW"),
-               ("price_mean", "USD/kWh"), ("price_std", "USD/kWh"), ("curve_points", "count"),
+               ("price_centre", "USD/kWh"), ("price_scale", "USD/kWh"), ("curve_points", "count"),
                ("clear_price", "USD/kWh"), ("clearing_type", "[0..5]=[Null,Fail,Price,Exact,Seller,Buyer]"),
                ("bought", "kW"), ("sold", "kW"), ("net", "kW"), ("curve_kw", "kW"), ("signal", "kW")]
 UNIT_COLUMNS = [("k", "count"), ("P", "kW"), ("E", "kWh"), ("P_meas", "kW"), ("avail", "bool"), ("Pmin", "kW"),
@@ -221,7 +221,7 @@ class AggregatorFederate(FederateBase):
         bid: PortfolioBid = rec.bid
         a = rec.award or {}
         nan = float("nan")
-        self.bids.write(T, {"vpp": [k, int(rec.sent), bid.baseline, bid.forced_kw, bid.max_kw, bid.mean, bid.std,
+        self.bids.write(T, {"vpp": [k, int(rec.sent), bid.baseline, bid.forced_kw, bid.max_kw, bid.centre, bid.scale,
                                     len(bid.points), a.get("clear_price", nan), a.get("clearing_type", nan),
                                     a.get("bought_kw", nan), a.get("sold_kw", nan), a.get("net_kw", nan),
                                     a.get("curve_kw", nan), rec.signal]})

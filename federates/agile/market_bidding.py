@@ -13,8 +13,9 @@ Bid for the market interval ``[T, T + period)`` = dispatch steps ``k_first .. k_
    falls inside the interval; a bucket can take ``min(Pmax, (Emax - E)/(M Ts))`` and give back
    ``min(-Pmin, (E - Emin)/(M Ts))``. Unavailable units (an EV away) count 0, units the aggregator no longer hears
    from count their predicted power at every price.
-2. :func:`unit_curves` prices the flexible part with the price statistics (mean ``mu`` and standard deviation
-   ``sigma`` of recent cleared prices, as TESP's HVAC agents centre their ramps on the auction's statistics). A unit
+2. :func:`unit_curves` prices the flexible part with price statistics of recent cleared prices, as TESP's HVAC
+   agents centre their ramps on the auction's mean and standard deviation; here a robust centre ``mu`` (median) and
+   scale ``sigma`` (scaled median absolute deviation), see :class:`PriceStatistics`. A unit
    that must run a share ``u`` of its remaining steps buys when the price is among the cheapest ``u`` of the expected
    prices: at ``c = mu + sigma z(u)`` (``z`` the standard normal quantile, ``u`` clipped to
    ``[quantile_clip, 1 - quantile_clip]``); a battery ramps from its largest to its least power over
@@ -66,16 +67,15 @@ class BiddingConfig:
     price_floor : float
         Lowest bid price ($/kWh); must be > 0 (the auction drops buy blocks at or below 0).
     init_price, init_stdev : float
-        The market's initial price mean and standard deviation ($/kWh): the prior of the statistics.
+        The market's initial price mean and standard deviation ($/kWh): the prior of the price statistics.
     window : int
         Number of recent cleared prices the statistics use (288 = one day of 300 s periods).
     prior_weight : float
-        Weight of the prior, in cleared prices: the statistics are those of the window's prices pooled with
-        ``prior_weight`` prices distributed like the prior (:class:`PriceStatistics`).
+        Weight of the prior, in cleared prices (:class:`PriceStatistics`).
     min_stdev : float
-        Floor of the standard deviation ($/kWh): hours of a flat LMP must not collapse every ramp onto one price.
+        Floor of the price scale ($/kWh): hours of a flat LMP must not collapse every ramp onto one price.
     spread_sigma : float
-        Half-width of a battery's ramp and of a bucket's charge/discharge ramp, in standard deviations.
+        Half-width of a battery's ramp and of a bucket's charge/discharge ramp, in units of the price scale.
     quantile_clip : float
         Urgencies and fill levels are clipped to ``[q, 1 - q]`` before the normal quantile (0.01: +-2.33 sigma).
     net_of_baseline : bool
@@ -116,14 +116,18 @@ class BiddingConfig:
 
 
 class PriceStatistics:
-    """Mean and standard deviation of recent informative cleared prices, shrunk towards the market's initial ones.
+    """Robust centre and scale of recent informative cleared prices, shrunk towards the market's initial statistics.
 
-    Why a prior: the first hours of a run (a night of flat prices) would otherwise make the daily mean and spread of
-    prices look like a few hundredths of a cent, and every later price an outlier. The window's ``n`` prices
-    (mean ``m``, variance ``v``) are pooled with ``n0 = prior_weight`` prices of mean ``mu0`` and variance
-    ``s0^2``: ``mean = (n m + n0 mu0) / (n + n0)``,
-    ``var = (n (v + (m - mean)^2) + n0 (s0^2 + (mu0 - mean)^2)) / (n + n0)``; the std is at least ``min_stdev``.
+    Centre = median, scale = 1.4826 x median absolute deviation (the standard deviation for normal prices). Why
+    robust: prices are heavy-tailed. A generator outage lifts them tenfold for hours; a mean and standard deviation
+    over a window that holds those hours would call 0.20 $/kWh an ordinary price for a day afterwards (an empty
+    battery would then charge at it). Why a prior: the first hours of a run (a night of flat prices) would make every
+    later price look extreme. With ``n`` prices in the window and ``n0 = prior_weight``:
+    ``centre = (n median + n0 init_price) / (n + n0)``, ``scale = (n 1.4826 MAD + n0 init_stdev) / (n + n0)``,
+    at least ``min_stdev``.
     """
+
+    MAD_TO_STD = 1.4826
 
     def __init__(self, cfg: BiddingConfig) -> None:
         self.cfg = cfg
@@ -134,17 +138,18 @@ class PriceStatistics:
         if int(clearing_type) in INFORMATIVE and math.isfinite(price):
             self.prices.append(float(price))
 
-    def mean_std(self) -> tuple[float, float]:
-        """(mean, std) in $/kWh of the window's prices pooled with the prior; std >= ``min_stdev``."""
+    def centre_scale(self) -> tuple[float, float]:
+        """(centre, scale) in $/kWh of the window's prices and the prior; scale >= ``min_stdev``."""
         c = self.cfg
         n, n0 = len(self.prices), float(c.prior_weight)
-        if n == 0 or n + n0 == 0:
+        if n == 0:
             return c.init_price, max(c.init_stdev, c.min_stdev)
         p = np.fromiter(self.prices, dtype=np.float64)
-        m, v = float(p.mean()), float(p.var())
-        mean = (n * m + n0 * c.init_price) / (n + n0)
-        var = (n * (v + (m - mean) ** 2) + n0 * (c.init_stdev ** 2 + (c.init_price - mean) ** 2)) / (n + n0)
-        return mean, max(math.sqrt(max(var, 0.0)), c.min_stdev)
+        med = float(np.median(p))
+        mad = self.MAD_TO_STD * float(np.median(np.abs(p - med)))
+        centre = (n * med + n0 * c.init_price) / (n + n0)
+        scale = (n * mad + n0 * c.init_stdev) / (n + n0)
+        return centre, max(scale, c.min_stdev)
 
 
 @dataclass(frozen=True)
@@ -226,7 +231,8 @@ def interval_limits(p: Portfolio, E: np.ndarray, running: np.ndarray, k_first: i
 
 
 def unit_curves(lim: IntervalLimits, mean: float, std: float, cfg: BiddingConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Every unit's demand curve as three points ``(price ascending, quantity non-increasing)``.
+    """Every unit's demand curve as three points ``(price ascending, quantity non-increasing)``, for prices of
+    centre ``mean`` and scale ``std`` [$/kWh].
 
     Returns
     -------
@@ -315,15 +321,15 @@ class PortfolioBid:
         Absolute demand curve ``D(p)`` (kW, $/kWh), price descending.
     baseline : float
         The VPP power the market's reference load already holds [kW] (0 when not bidding net of it).
-    mean, std : float
+    centre, scale : float
         Price statistics used [$/kWh].
     """
 
     clear_time: float
     points: tuple[tuple[float, float], ...]
     baseline: float
-    mean: float
-    std: float
+    centre: float
+    scale: float
     steps: int = 4
 
     @property
@@ -369,13 +375,15 @@ class PortfolioBid:
         return float(min(max(value, self.forced_kw), self.max_kw))
 
 
-def build_bid(lim: IntervalLimits, clear_time: float, mean: float, std: float, baseline: float,
+def build_bid(lim: IntervalLimits, clear_time: float, centre: float, scale: float, baseline: float,
               cfg: BiddingConfig) -> PortfolioBid:
-    """The portfolio's bid for the interval cleared at ``clear_time`` from its interval limits."""
-    prices, quantities = unit_curves(lim, mean, std, cfg)
+    """The portfolio's bid for the interval cleared at ``clear_time`` from its interval limits and the price
+    statistics (centre and scale, $/kWh)."""
+    prices, quantities = unit_curves(lim, centre, scale, cfg)
     points = aggregate_curve(prices, quantities, cfg.price_floor, cfg.pricecap)
     return PortfolioBid(clear_time=float(clear_time), points=tuple(points),
-                        baseline=float(baseline) if cfg.net_of_baseline else 0.0, mean=float(mean), std=float(std),
+                        baseline=float(baseline) if cfg.net_of_baseline else 0.0, centre=float(centre),
+                        scale=float(scale),
                         steps=blocks_per_segment(points, cfg))
 
 
@@ -500,9 +508,9 @@ class MarketBidder:
     def make_bid(self, lim: IntervalLimits, clear_time: float, sent: bool = True) -> PortfolioBid:
         """Bid for the interval that starts at ``clear_time``; the baseline is the planned power of the step the
         market's reference load holds (:meth:`MarketClock.baseline_step`)."""
-        mean, std = self.stats.mean_std()
+        centre, scale = self.stats.centre_scale()
         baseline = self.planned.get(self.clock.baseline_step(clear_time), 0.0)
-        bid = build_bid(lim, clear_time, mean, std, baseline, self.cfg)
+        bid = build_bid(lim, clear_time, centre, scale, baseline, self.cfg)
         self.records[float(clear_time)] = IntervalRecord(float(clear_time), bid, sent)
         return bid
 
@@ -529,8 +537,8 @@ class MarketBidder:
         return rec.signal
 
     def fallback_price(self) -> float:
-        """Price a VPP without an award assumes: the last cleared price, else the statistics' mean."""
-        return self.last_price if self.last_price is not None else self.stats.mean_std()[0]
+        """Price a VPP without an award assumes: the last cleared price, else the statistics' centre."""
+        return self.last_price if self.last_price is not None else self.stats.centre_scale()[0]
 
     def signal_for(self, clear_time: float) -> float | None:
         """Signal [kW] of the interval starting at ``clear_time``: from its award, else its bid at the fallback price

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vppfed.federates.cohda.data import Catalogue, SolutionCandidate, SystemConfig, WorkingMemory, index_dtype
+from vppfed.federates.cohda.data import Catalogue, SolutionCandidate, SystemConfig, WorkingMemory
 from vppfed.federates.cohda.dyadic import Dyadic
 from vppfed.federates.cohda.messages import CONTROLLER, InitMessage, ResultMessage, StepMessage, WeightMessage
 from vppfed.federates.cohda.objectives import Objective, evaluate_options, objective_by_name
@@ -27,8 +27,7 @@ from vppfed.federates.cohda.objectives import Objective, evaluate_options, objec
 log = logging.getLogger(__name__)
 
 _SELF = -2  # change-log source of the agent's own entry
-_NO_SLOTS = np.zeros(0, dtype=np.int64)
-_NO_CNTS = np.zeros(0, dtype=np.int32)
+_EMPTY: list[int] = []   # shared empty delta (never mutated)
 
 
 def merge_candidates(own: SolutionCandidate, other: SolutionCandidate, me: int, serial: int,
@@ -133,14 +132,10 @@ class CohdaAgent:
         self._nb_index = {nb: i for i, nb in enumerate(self.neighbours)}
         self._nb_key: list[tuple[int, int] | None] = [None] * len(self.neighbours)
         self._nb_rank: list[tuple | None] = [None] * len(self.neighbours)  # best complete candidate it has shown
-        self._own_slot = np.array([slot], dtype=np.int64)
-        self._no_sels = np.zeros(0, dtype=index_dtype(m))
-        # where the newest change of each slot came from (neighbour position, _SELF), and a scratch mask for
-        # de-duplicating the slots changed within one activation
-        self._src = np.full(self.n, _SELF, dtype=np.int16 if len(self.neighbours) < 2 ** 15 else np.int32)
-        self._dirty = np.zeros(self.n, dtype=bool)
         self.serial = 0
-        self._chg: list[tuple[np.ndarray, int]] = [(self._own_slot, _SELF)]
+        # slots changed since the last act -> where the newest change came from (neighbour position or _SELF);
+        # a dict keeps each slot once, in first-change order
+        self._chg: dict[int, int] = {slot: _SELF}
         self.weight = msg.weight
         self.stopped = False
         self.stats = AgentStats()
@@ -187,11 +182,11 @@ class CohdaAgent:
         for msg in msgs:
             w = w + msg.weight
             i = nb_index.get(msg.sender, _SELF)
-            if msg.slots.shape[0]:
+            if msg.slots:
                 updated = sc.merge(msg.slots, msg.cnts, msg.sels)
                 if updated is not None:
-                    self._src[updated] = i
-                    chg.append((updated, i))
+                    for j in updated:
+                        chg[j] = i
                     changed = True
             c = msg.candidate
             if c is None:
@@ -227,7 +222,7 @@ class CohdaAgent:
         cand = wm.candidate
         own = self.slot
         self.stats.decides += 1
-        cur = int(sc.sel[own])
+        cur = sc._sel_a[own]
         total, sc_cost = sc.total_via(cand)
         x_others = total - self._own[cur]
         vals = evaluate_options(wm.objective, x_others, self._opts)
@@ -261,9 +256,8 @@ class CohdaAgent:
 
     def _bump(self, index: int) -> None:
         sc = self.wm.sysconf
-        sc.set_one(self.slot, int(sc.cnt[self.slot]) + 1, index)
-        self._src[self.slot] = _SELF
-        self._chg.append((self._own_slot, _SELF))
+        sc.set_one(self.slot, sc._cnt_a[self.slot] + 1, index)
+        self._chg[self.slot] = _SELF
         self.stats.bumps += 1
 
     def act(self) -> list[StepMessage]:
@@ -273,25 +267,11 @@ class CohdaAgent:
         cand = wm.candidate
         chg = self._chg
         slots = None
-        src = _SELF
-        srcs = None
         if chg:
-            self._chg = []
-            if len(chg) == 1:
-                slots, src = chg[0]
-            else:
-                dirty = self._dirty
-                for c in chg:
-                    dirty[c[0]] = True
-                slots = dirty.nonzero()[0]
-                dirty[slots] = False
-                srcs = self._src[slots]
-                src = int(srcs[0])
-                if (srcs == src).all():
-                    srcs = None
-            sc = wm.sysconf
-            cnts = sc.cnt[slots]
-            sels = sc.sel[slots]
+            self._chg = {}
+            slots = list(chg)
+            cnts, sels = wm.sysconf.entries(slots)
+            sources = set(chg.values())
         complete = cand.coverage == self.n
         rank = cand.rank
         key = cand.key
@@ -301,15 +281,14 @@ class CohdaAgent:
         for i, nb in enumerate(self.neighbours):
             if slots is None:
                 ds = None
-            elif srcs is None:
-                ds = None if src == i else slots
-                dc, dl = cnts, sels
+            elif i not in sources:
+                ds, dc, dl = slots, cnts, sels
+            elif len(sources) == 1:
+                ds = None
             else:
-                mask = srcs != i
-                if mask.all():
-                    ds, dc, dl = slots, cnts, sels
-                elif mask.any():
-                    ds, dc, dl = slots[mask], cnts[mask], sels[mask]
+                keep = [n for n, j in enumerate(slots) if chg[j] != i]
+                if keep:
+                    ds, dc, dl = [slots[n] for n in keep], [cnts[n] for n in keep], [sels[n] for n in keep]
                 else:
                     ds = None
             if key == self._nb_key[i]:
@@ -322,7 +301,7 @@ class CohdaAgent:
             if ds is None:
                 if not send_cand:
                     continue
-                ds, dc, dl = _NO_SLOTS, _NO_CNTS, self._no_sels
+                ds = dc = dl = _EMPTY
             w = w.half()
             if send_cand:
                 out.append(StepMessage(me, nb, ds, dc, dl, cand, w))

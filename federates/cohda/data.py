@@ -11,6 +11,7 @@ build up), and a candidate keeps its own aggregate. Decide therefore costs O(M*T
 """
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,46 +100,63 @@ class SystemConfig:
     """An agent's belief about everyone's newest selection: ``(idx, cs, cnt)`` plus the cached aggregate.
 
     ``cnt[s]`` is the counter of the agent in slot ``s`` (``UNKNOWN`` if never heard of) and ``sel[s]`` its schedule
-    index (``M``, the catalogue's zero row, if unknown). :attr:`total` (kW, T) and :attr:`cost` are the aggregate and
-    local cost sum of all known entries. Merges only record which rows of the catalogue enter and leave; the
-    aggregate is brought up to date once, when it is read (one gather per activation instead of one per message).
+    index (``M``, the catalogue's zero row, if unknown). Both live in compact :class:`array.array` buffers that merges
+    update entry by entry in plain Python (a message carries a handful of entries, for which per-call NumPy overhead
+    would dominate), with NumPy views (``cnt``, ``sel``) over the same memory for whole-array work.
+
+    :meth:`total_via` gives the aggregate (kW, T) and local-cost sum of all known entries: merges only record which
+    catalogue rows enter and leave, and the aggregate is brought up to date once per decide, either from those
+    changes or, when there are many, from the current candidate's cached aggregate plus the few entries where the
+    system configuration differs from it. It is re-summed exactly every N updates, so float drift cannot build up.
     """
 
-    __slots__ = ("cnt", "sel", "n_known", "_total", "_cost", "_cat", "_flat", "_m1", "_updates", "_refresh",
-                 "_pend_slots", "_pend_old", "_pend_new", "_n")
+    __slots__ = ("cnt", "sel", "_cnt_a", "_sel_a", "n_known", "_total", "_cost", "_cat", "_flat", "_flat_costs",
+                 "_m1", "_updates", "_refresh", "_ps", "_po", "_pn", "_n")
 
     def __init__(self, catalogue: Catalogue) -> None:
         n = catalogue.n_agents
+        m = catalogue.n_options
         self._cat = catalogue
         self._n = n
-        self._m1 = catalogue.n_options + 1
+        self._m1 = m + 1
         self._flat = catalogue.schedules.reshape(n * self._m1, catalogue.intervals)
-        self.cnt = np.full(n, UNKNOWN, dtype=np.int32)
-        self.sel = np.full(n, catalogue.n_options, dtype=index_dtype(catalogue.n_options))
+        self._flat_costs = None if catalogue.costs is None else catalogue.costs.reshape(-1)
+        code = "h" if index_dtype(m) is np.int16 else "i"
+        self._cnt_a = array("i", bytes(4 * n))
+        self._sel_a = array(code, bytes(self._sel_itemsize(code) * n))
+        self.cnt = np.frombuffer(self._cnt_a, dtype=np.int32)
+        self.sel = np.frombuffer(self._sel_a, dtype=index_dtype(m))
+        self.cnt[:] = UNKNOWN
+        self.sel[:] = m
         self.n_known = 0
         self._total = np.zeros(catalogue.intervals)
         self._cost = 0.0
         self._updates = 0
         self._refresh = max(64, n)
-        self._pend_slots: list[np.ndarray] = []
-        self._pend_old: list[np.ndarray] = []
-        self._pend_new: list[np.ndarray] = []
+        self._ps: list[int] = []   # pending changes since the aggregate was last brought up to date
+        self._po: list[int] = []
+        self._pn: list[int] = []
+
+    @staticmethod
+    def _sel_itemsize(code: str) -> int:
+        return array(code).itemsize
 
     @staticmethod
     def empty(catalogue: Catalogue) -> "SystemConfig":
         return SystemConfig(catalogue)
 
+    # ------------------------------------------------------------------ aggregate
     @property
     def total(self) -> np.ndarray:
         """Aggregate (kW, T) of all known entries."""
-        if self._pend_slots:
+        if self._ps:
             self._flush()
         return self._total
 
     @property
     def cost(self) -> float:
         """Local-cost sum of all known entries (unweighted)."""
-        if self._pend_slots:
+        if self._ps:
             self._flush()
         return self._cost
 
@@ -149,126 +167,112 @@ class SystemConfig:
         convergence, when everyone forwards the same candidate): start from the candidate's cached aggregate and
         correct the differing entries (O(N) integer comparison + O(d*T)). Otherwise apply the changed entries.
         """
-        ps = self._pend_slots
-        if ps:
-            k = 0
-            for a in ps:
-                k += a.shape[0]
-            if k > 8:
-                diff = (self.sel != cand.sel).nonzero()[0]
-                d = diff.shape[0]
-                if d < k:
-                    self._pend_slots, self._pend_old, self._pend_new = [], [], []
-                    total = cand.total.copy()
-                    cost = cand.cost
-                    if d:
-                        new, old = self.sel[diff], cand.sel[diff]
-                        base = diff * self._m1
-                        total += self._flat[base + new].sum(axis=0) - self._flat[base + old].sum(axis=0)
-                        costs = self._cat.costs
-                        if costs is not None:
-                            cost += float(costs[diff, new].sum() - costs[diff, old].sum())
-                    self._total, self._cost = total, cost
-                    self._updates += d
-                    if self._updates >= self._refresh:
-                        self.resum()
-                    return self._total, self._cost
+        k = len(self._ps)
+        if k > 8:
+            diff = (self.sel != cand.sel).nonzero()[0]
+            d = diff.shape[0]
+            if d < k:
+                self._ps, self._po, self._pn = [], [], []
+                total = cand.total.copy()
+                cost = cand.cost
+                if d:
+                    base = diff * self._m1
+                    new, old = base + self.sel[diff], base + cand.sel[diff]
+                    total += self._flat[new].sum(axis=0) - self._flat[old].sum(axis=0)
+                    if self._flat_costs is not None:
+                        cost += float(self._flat_costs[new].sum() - self._flat_costs[old].sum())
+                self._total, self._cost = total, cost
+                self._updates += d
+                if self._updates >= self._refresh:
+                    self.resum()
+                return self._total, self._cost
+        if k:
             self._flush()
         return self._total, self._cost
 
     def _flush(self) -> None:
         """Move the cached aggregate from the replaced schedules to the new ones (O(k*T) for k changed entries)."""
-        ps, po, pn = self._pend_slots, self._pend_old, self._pend_new
-        if len(ps) == 1:
-            slots, old, new = ps[0], po[0], pn[0]
-        else:
-            slots, old, new = np.concatenate(ps), np.concatenate(po), np.concatenate(pn)
-        self._pend_slots, self._pend_old, self._pend_new = [], [], []
-        k = slots.shape[0]
-        self._updates += k
+        m1 = self._m1
+        new = [j * m1 + v for j, v in zip(self._ps, self._pn)]
+        old = [j * m1 + v for j, v in zip(self._ps, self._po)]
+        self._ps, self._po, self._pn = [], [], []
+        self._updates += len(new)
         if self._updates >= self._refresh:
             self.resum()
             return
-        base = slots * self._m1
-        if k == 1:
-            b = int(base[0])
-            self._total += self._flat[b + int(new[0])] - self._flat[b + int(old[0])]
+        flat = self._flat
+        if len(new) == 1:
+            self._total += flat[new[0]] - flat[old[0]]
         else:
-            self._total += self._flat[base + new].sum(axis=0) - self._flat[base + old].sum(axis=0)
-        costs = self._cat.costs
-        if costs is not None:
-            self._cost += float(costs[slots, new].sum() - costs[slots, old].sum())
+            self._total += flat[new].sum(axis=0) - flat[old].sum(axis=0)
+        fc = self._flat_costs
+        if fc is not None:
+            self._cost += float(fc[new].sum() - fc[old].sum())
 
     def resum(self) -> None:
         """Recompute the cached aggregate exactly (drops the rounding of incremental updates)."""
-        self._pend_slots, self._pend_old, self._pend_new = [], [], []
+        self._ps, self._po, self._pn = [], [], []
         self._total = self._cat.aggregate(self.sel)
         self._cost = self._cat.local_cost(self.sel)
         self._updates = 0
 
-    def _record(self, slots: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
-        self._pend_slots.append(slots)
-        self._pend_old.append(old)
-        self._pend_new.append(new)
-
-    def set(self, slots: np.ndarray, cnts: np.ndarray, sels: np.ndarray) -> None:
-        """Overwrite entries ``slots`` (already known to be newer)."""
-        slots = np.asarray(slots, dtype=np.int64)
-        self.n_known += int(np.count_nonzero(self.cnt[slots] < 0))
-        old = self.sel[slots]
-        self.cnt[slots] = cnts
-        self.sel[slots] = sels
-        self._record(slots, old, self.sel[slots])
-
+    # ------------------------------------------------------------------ entries
     def load(self, cand: "SolutionCandidate") -> None:
         """Know every agent with the schedule it has in ``cand`` and counter 0 (a warm start)."""
         covered = cand.sel != self._cat.n_options
         self.cnt[covered] = 0
         self.sel[:] = cand.sel
         self.n_known = int(np.count_nonzero(covered))
-        self._pend_slots, self._pend_old, self._pend_new = [], [], []
+        self._ps, self._po, self._pn = [], [], []
         self._total = cand.total.copy()
         self._cost = cand.cost
         self._updates = 0
 
     def set_one(self, slot: int, cnt: int, index: int) -> None:
-        """Overwrite one entry (the agent's own; scalar fast path of :meth:`set`)."""
-        if self.cnt[slot] < 0:
+        """Overwrite one entry (already known to be newer), e.g. the agent's own."""
+        ca, sa = self._cnt_a, self._sel_a
+        if ca[slot] < 0:
             self.n_known += 1
-        old = self.sel[slot]
-        self.cnt[slot] = cnt
-        self.sel[slot] = index
-        self._record(np.array([slot]), np.array([old]), np.array([index]))
+        ca[slot] = cnt
+        self._ps.append(slot)
+        self._po.append(sa[slot])
+        self._pn.append(index)
+        sa[slot] = index
 
-    def merge(self, slots: np.ndarray, cnts: np.ndarray, sels: np.ndarray) -> np.ndarray | None:
-        """Merge received entries (the higher counter wins); returns the changed slots, or None.
+    def set(self, slots, cnts, sels) -> None:
+        """Overwrite entries ``slots`` (already known to be newer)."""
+        for j, c, v in zip(np.asarray(slots).tolist(), np.asarray(cnts).tolist(), np.asarray(sels).tolist()):
+            self.set_one(j, c, v)
 
-        ``slots`` must be unique within one call (one message never repeats a slot); messages of one inbox are
-        merged one after the other, so duplicates across messages resolve to the highest counter.
+    def merge(self, slots: list[int], cnts: list[int], sels: list[int]) -> list[int] | None:
+        """Merge received entries (the higher counter wins); returns the changed slots in order, or None.
+
+        Messages of one inbox are merged one after the other, so an entry that several messages carry ends with the
+        highest counter.
         """
-        cnt = self.cnt
-        cur = cnt[slots]
-        newer = (cnts > cur).nonzero()[0]
-        k = newer.shape[0]
-        if not k:
-            return None
-        if k != slots.shape[0]:
-            slots, cnts, sels = slots[newer], cnts[newer], sels[newer]
-            if self.n_known < self._n:
-                cur = cur[newer]
-        if self.n_known < self._n:
-            self.n_known += int(np.count_nonzero(cur < 0))
-        sel = self.sel
-        self._pend_old.append(sel[slots])
-        self._pend_slots.append(slots)
-        self._pend_new.append(sels)
-        cnt[slots] = cnts
-        sel[slots] = sels
-        return slots
+        ca, sa = self._cnt_a, self._sel_a
+        ps, po, pn = self._ps, self._po, self._pn
+        upd = None
+        for j, c, v in zip(slots, cnts, sels):
+            cur = ca[j]
+            if c > cur:
+                if cur < 0:
+                    self.n_known += 1
+                ca[j] = c
+                ps.append(j)
+                po.append(sa[j])
+                pn.append(v)
+                sa[j] = v
+                if upd is None:
+                    upd = [j]
+                else:
+                    upd.append(j)
+        return upd
 
-    def aggregate_via(self, catalogue: Catalogue, cand: "SolutionCandidate") -> tuple[np.ndarray, float]:
-        """Aggregate (kW) and local-cost sum of the sysconf (the cached values; ``cand`` is not needed any more)."""
-        return self.total, self.cost
+    def entries(self, slots: list[int]) -> tuple[list[int], list[int]]:
+        """Counters and schedule indices of ``slots`` (for a delta message)."""
+        ca, sa = self._cnt_a, self._sel_a
+        return [ca[j] for j in slots], [sa[j] for j in slots]
 
 
 class SolutionCandidate:

@@ -98,13 +98,17 @@ def _decode_candidate(buf: bytes, off: int, cache: CandidateCache | None) -> tup
 
 @dataclass(slots=True)
 class StepMessage:
-    """Agent-to-agent COHDA step: sysconf delta, optional candidate, and a share of the termination weight."""
+    """Agent-to-agent COHDA step: sysconf delta, optional candidate, and a share of the termination weight.
+
+    The delta is three equally long lists of ints (slot, counter, schedule index), each slot at most once; messages
+    of one act may share them, so receivers only read them.
+    """
 
     sender: int
     receiver: int
-    slots: np.ndarray
-    cnts: np.ndarray
-    sels: np.ndarray
+    slots: list[int]
+    cnts: list[int]
+    sels: list[int]
     candidate: SolutionCandidate | None
     weight: Dyadic
     negotiation: int = 0
@@ -115,13 +119,13 @@ class StepMessage:
             c = 1
         else:
             c = cand.wire or candidate_nbytes(cand)
-        return _STEP_FIXED + _ENTRY_BYTES * self.slots.shape[0] + c + 6 + max(1, (self.weight.m.bit_length() + 7) >> 3)
+        return _STEP_FIXED + _ENTRY_BYTES * len(self.slots) + c + 6 + max(1, (self.weight.m.bit_length() + 7) >> 3)
 
     def encode(self) -> bytes:
         return b"".join([
             _HEAD.pack(STEP, self.sender, self.receiver, self.negotiation),
-            struct.pack("<I", self.slots.size),
-            self.slots.astype("<i4").tobytes(), self.cnts.astype("<i4").tobytes(), self.sels.astype("<i2").tobytes(),
+            struct.pack("<I", len(self.slots)), np.asarray(self.slots, "<i4").tobytes(),
+            np.asarray(self.cnts, "<i4").tobytes(), np.asarray(self.sels, "<i2").tobytes(),
             _encode_candidate(self.candidate), self.weight.to_bytes()])
 
 
@@ -226,9 +230,9 @@ def decode(buf: bytes, cache: CandidateCache | None = None) -> Message:
     if kind == STEP:
         (k,) = struct.unpack_from("<I", buf, off)
         off += 4
-        slots = np.frombuffer(buf, "<i4", k, off).astype(np.int64)
-        cnts = np.frombuffer(buf, "<i4", k, off + 4 * k).astype(np.int32)
-        sels = np.frombuffer(buf, "<i2", k, off + 8 * k).copy()
+        slots = np.frombuffer(buf, "<i4", k, off).tolist()
+        cnts = np.frombuffer(buf, "<i4", k, off + 4 * k).tolist()
+        sels = np.frombuffer(buf, "<i2", k, off + 8 * k).tolist()
         off += _ENTRY_BYTES * k
         cand, off = _decode_candidate(buf, off, cache)
         weight, off = Dyadic.from_bytes(buf, off)
