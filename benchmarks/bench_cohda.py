@@ -1,8 +1,14 @@
 """COHDA benchmark: negotiation on the in-process transport against centralised 1-opt and a HiGHS MILP.
 
-Prints one JSON object per (size, method) line; no assertions on time. Instances are generated with
+Prints one JSON object per (size, method, seed) line; no assertions on time. Instances are generated with
 ``vppfed.federates.cohda.instance.generate`` (mixed units, planted target: the optimum is exactly 0), so ``rel_D``
 (``D / sum|target|``) is the distance from the planted target.
+
+Methods: ``cohda`` (Hinrichs' cold start: each agent knows only itself, one speaker), ``cohda-warm`` (every agent
+starts from the instance's ``init`` selection of all agents), optionally ``cohda+pairwise``; ``one_opt`` and
+``milp`` (HiGHS, time limit) as baselines. A negotiation that exceeds ``--cpu-limit`` CPU seconds stops with an
+anytime result (``terminated: false``). The machine is shared: every line carries ``cpu_seconds`` (this process)
+next to wall ``seconds`` and the load average when the line was written.
 
     /work/venv/bin/python benchmarks/bench_cohda.py --sizes 10 100 1000 10000 --schedules 10 --intervals 96
 """
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -23,7 +30,22 @@ from vppfed.federates.cohda.solve import machine_info, solve
 
 
 def emit(row: dict) -> None:
+    row["load_avg_1min"] = round(os.getloadavg()[0], 2)
     print(json.dumps(row), flush=True)
+
+
+def trace_summary(trace: list[dict], norm: float) -> dict:
+    """Convergence in a few numbers: first complete candidate and the points where rel_D first fell below 2x,
+    1.1x the final value (messages, CPU seconds)."""
+    if not trace:
+        return {}
+    final = trace[-1]["perf"]
+    out = {"first_complete": {"messages": trace[0]["messages"], "cpu": round(trace[0]["cpu"], 3),
+                              "rel_D": trace[0]["perf"] / norm}}
+    for f in (2.0, 1.1):
+        row = next(r for r in trace if r["perf"] <= f * final + 1e-12)
+        out[f"within_{f:g}x"] = {"messages": row["messages"], "cpu": round(row["cpu"], 3)}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,30 +53,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000])
     p.add_argument("--schedules", type=int, default=10)
     p.add_argument("--intervals", type=int, default=96)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="instance seed")
+    p.add_argument("--runs", type=int, default=1, help="simulator seeds 0..runs-1 per size (sizes <= 1000)")
     p.add_argument("--milp-time-limit", type=float, default=60.0, help="s; 0 skips the MILP")
     p.add_argument("--milp-max-agents", type=int, default=1000)
-    p.add_argument("--wall-limit", type=float, default=110.0,
-                   help="anytime stop of the negotiation after this many wall seconds")
-    p.add_argument("--improve", action="store_true", help="also run COHDA + pairwise exchanges")
+    p.add_argument("--cpu-limit", type=float, default=110.0,
+                   help="anytime stop of a negotiation after this many CPU seconds")
+    p.add_argument("--methods", nargs="+", default=["cohda", "cohda-warm", "one_opt", "milp"],
+                   choices=["cohda", "cohda-warm", "cohda+pairwise", "one_opt", "milp"])
     args = p.parse_args(argv)
     machine = machine_info()
     for n in args.sizes:
         t0 = time.perf_counter()
         inst = generate(n, args.schedules, args.intervals, args.seed)
         base = {"figure": "cohda", "size": n, "schedules": args.schedules, "intervals": args.intervals,
-                "seed": args.seed, "generate_seconds": time.perf_counter() - t0, "machine": machine}
+                "instance_seed": args.seed, "generate_seconds": round(time.perf_counter() - t0, 3),
+                "machine": machine}
         norm = float(np.abs(inst.target).sum())
-        variants = [("cohda", False)] + ([("cohda+pairwise", True)] if args.improve else [])
-        for name, improve in variants:
-            res = solve(inst, seed=args.seed, improve=improve, config=InprocConfig(wall_limit=args.wall_limit))
-            row = res.to_json()
-            row.pop("selection")
-            emit({**base, "method": name, **row})
-        obj = L1Objective(inst.target)
-        oo = one_opt(inst.schedules, obj, inst.init_selection())
-        emit({**base, "method": "one_opt", "D": oo.D, "rel_D": oo.D / norm, "seconds": oo.seconds, **oo.detail})
-        if args.milp_time_limit > 0 and n <= args.milp_max_agents:
+        runs = args.runs if n <= 1000 else 1
+        for method in ("cohda", "cohda-warm", "cohda+pairwise"):
+            if method not in args.methods:
+                continue
+            for seed in range(runs):
+                res = solve(inst, seed=seed, improve=method == "cohda+pairwise", warm_start=method == "cohda-warm",
+                            config=InprocConfig(cpu_limit=args.cpu_limit))
+                row = res.to_json(with_trace=True)
+                row.pop("selection")
+                trace = row.pop("trace")
+                emit({**base, "method": method, **row, "convergence": trace_summary(trace, norm)})
+        if "one_opt" in args.methods:
+            oo = one_opt(inst.schedules, L1Objective(inst.target), inst.init_selection())
+            emit({**base, "method": "one_opt", "D": oo.D, "rel_D": oo.D / norm, "seconds": oo.seconds, **oo.detail})
+        if "milp" in args.methods and args.milp_time_limit > 0 and n <= args.milp_max_agents:
             mi = milp(inst, args.milp_time_limit)
             emit({**base, "method": "milp", "D": mi.D, "rel_D": mi.D / norm, "seconds": mi.seconds, **mi.detail})
     return 0

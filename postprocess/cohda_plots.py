@@ -29,18 +29,20 @@ def _save(fig: plt.Figure, out: Path, stem: str) -> list[Path]:
 
 
 def plot_convergence(trace: Sequence[dict[str, float]], out: Path, stem: str = "cohda_convergence") -> list[Path]:
-    """Best complete candidate's objective (kW) against step messages and against wall time (s)."""
+    """Best complete candidate's objective (kW) against step messages and against CPU time of the negotiation (s;
+    wall time for traces without it)."""
     if not trace:
         raise ValueError("the result has no convergence trace (solve with --trace)")
     msgs = np.array([r["messages"] for r in trace])
-    wall = np.array([r["wall"] for r in trace])
+    use_cpu = all("cpu" in r for r in trace)
+    wall = np.array([r["cpu" if use_cpu else "wall"] for r in trace])
     perf = np.array([r["perf"] for r in trace])
     fig, (a, b) = plt.subplots(1, 2, figsize=(_COLUMN[0] * 2, _COLUMN[1]), sharey=True)
     a.step(msgs, perf, where="post")
     a.set_xlabel("step messages sent")
     a.set_ylabel("objective D (kW)")
     b.step(wall, perf, where="post", color="C1")
-    b.set_xlabel("wall time (s)")
+    b.set_xlabel("CPU time (s)" if use_cpu else "wall time (s)")
     a.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
     for ax in (a, b):
         ax.grid(alpha=0.3)

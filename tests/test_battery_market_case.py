@@ -1,4 +1,4 @@
-"""The ``battery:`` section in market mode and the te30-battery case: wiring to sub_<bus>, errors, a short co-simulation.
+"""The ``battery:`` section in market mode and the te30-battery case: wiring to sub_<bus>, errors, co-simulations.
 
 The co-simulation (slow) checks what crosses the federation: the bids reach the auction (its metrics show the
 external quantities the batteries were awarded) and each inverter's P_Out follows its award.
@@ -148,7 +148,6 @@ def test_sigkill_in_market_mode_then_resume_replays_the_bids(tmp_path):
     """The market federate restarts at t = 0 on a resume: only replayed bids give it the same auction again."""
     import os
     import signal
-    import sqlite3
     import threading
     import time
 

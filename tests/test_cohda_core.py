@@ -189,6 +189,8 @@ def test_encoded_size_equals_nbytes_and_messages_roundtrip():
         WeightMessage(3, -1, Dyadic(5, 9)), StopMessage(-1, 4), ResultMessage(4, -1, dense, 2, 4),
         InitMessage(-1, 3, np.arange(40), np.array([2, 4]), 1.5e9, 900, np.arange(5.0), np.ones(5), 1,
                     Dyadic(1, 6), "l1", 2, False),
+        InitMessage(-1, 3, np.arange(40), np.array([2, 4]), 1.5e9, 900, np.arange(5.0), None, 1,
+                    Dyadic(1, 6), "l1", 2, True, dense),
     ]
     for m in msgs:
         buf = m.encode()
@@ -203,6 +205,8 @@ def test_encoded_size_equals_nbytes_and_messages_roundtrip():
                 assert back.candidate.sel.tolist() == m.candidate.sel.tolist()
                 assert back.candidate.perf == m.candidate.perf
                 np.testing.assert_allclose(back.candidate.total, m.candidate.total)
+        if isinstance(m, InitMessage) and m.initial is not None:
+            assert back.initial.key == m.initial.key and back.initial.sel.tolist() == m.initial.sel.tolist()
     assert msgs[1].nbytes() < msgs[0].nbytes()  # sparse body for a one-agent candidate
 
 

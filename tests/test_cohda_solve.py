@@ -191,3 +191,29 @@ def test_helics_transport_runs_the_same_agents_to_termination(tmp_path):
     assert res.messages > 0 and res.bytes > 0
     assert not list((tmp_path / "fed").glob("*.log")) or all(
         "Traceback" not in p.read_text() for p in (tmp_path / "fed").glob("cohda_*.log"))
+
+
+def test_warm_start_agents_know_everyone_and_still_end_1_opt():
+    inst = generate(30, 6, 24, seed=5)
+    controller, agents = build_agents(inst)
+    cat, inits = controller.start(inst.target, edges=inst.edges, warm_start=True)
+    # GIVEN every agent starts from the complete start selection as a shared candidate
+    assert inits[0].initial.coverage == 30 and inits[0].initial is inits[29].initial
+    stats = run_inproc(controller, agents, cat, inits, seed=2)
+    sel, best = controller.final_selection()
+    # THEN the negotiation terminates at a 1-opt point no worse than the start
+    assert stats.terminated and best.coverage == 30
+    assert is_one_opt(inst, sel)
+    assert inst.distance(sel) <= inst.distance(inst.init_selection())
+
+
+def test_cpu_budget_gives_an_anytime_result_and_the_cli_rejects_a_bad_budget(tmp_path, capsys):
+    from vppfed.cli import main
+
+    inst = generate(80, 6, 48, seed=9)
+    early = solve(inst, seed=1, config=InprocConfig(cpu_limit=0.02, trace=False))
+    assert not early.terminated and len(early.selection) == 80 and early.cpu_seconds >= 0.02
+    path = tmp_path / "i.npz"
+    inst.save(path)
+    assert main(["cohda", "solve", "--instance", str(path), "--cpu-limit", "0", "--json"]) == 2
+    assert "--cpu-limit" in capsys.readouterr().err

@@ -247,3 +247,24 @@ def test_blocks_per_segment_keeps_blocks_near_the_wanted_size():
     assert blocks_per_segment(AGG_EXPECTED, cfg) == 5
     assert blocks_per_segment([(0.0, 1.0), (90.0, 0.02), (90.0, 0.001)], cfg) == 50      # capped
     assert blocks_per_segment([(0.0, 1.0), (0.0, 0.001)], cfg) == 4                      # at least `steps`
+
+
+def test_battery_energy_is_projected_over_the_setpoint_still_in_effect():
+    # GIVEN a 13.5 kWh battery inverter (efficiency 0.9) read at 6 kWh while its previous setpoint still acts for a
+    # whole one-minute step (the feeder solves once per step)
+    from vppfed.federates.agile.devices import BATTERY_INVERTER, Device, DeviceBank
+    from vppfed.federates.agile.federate import project_battery_energy
+    from vppfed.federates.agile.unit_host import Measurement
+
+    dev = Device("Bkt-1", BATTERY_INVERTER, "ibat_h1", "ibat_h1/P_Out",
+                 {"soc": "gld_7/bat_h1/state_of_charge", "power": "gld_7/ibat_h1/VA_Out"}, 13.5, 0.9)
+    bank = DeviceBank([dev, dev], 1 / 60)
+    measured = Measurement(E=np.array([6.0, 6.0]), available=np.ones(2, bool), P_meas=np.array([-4.5, 3.0]))
+    # THEN a discharge at 4.5 kW takes 4.5 / 0.9 kW from the battery for that step, a charge adds its face value
+    out = project_battery_energy(measured, bank, 1.0)
+    np.testing.assert_allclose(out.E, [6.0 - 5.0 / 60, 6.0 + 3.0 / 60], rtol=0, atol=1e-12)
+    # AND a quarter-step lag projects a quarter of that; an unmeasured power leaves the energy alone
+    out = project_battery_energy(measured, bank, 0.25)
+    np.testing.assert_allclose(out.E, [6.0 - 1.25 / 60, 6.0 + 0.75 / 60], rtol=0, atol=1e-12)
+    unknown = Measurement(E=np.array([6.0, 6.0]), available=np.ones(2, bool), P_meas=np.array([np.nan, 3.0]))
+    np.testing.assert_allclose(project_battery_energy(unknown, bank, 1.0).E, [6.0, 6.05], rtol=0, atol=1e-12)

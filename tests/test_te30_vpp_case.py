@@ -103,3 +103,26 @@ def test_te30_vpp_bids_reach_the_market_and_the_devices_follow_the_awards(tmp_pa
     assert st.within_limits, st
     assert ok.sum() >= 0.9 * run.steps
     assert np.max(np.abs(signal - run.delivered)[ok]) <= 0.05
+
+
+@pytest.mark.slow
+def test_battery_discharging_into_its_lower_limit_stops_there_when_the_feeder_solves_once_per_step(tmp_path):
+    # GIVEN one 13.5 kWh battery inverter 0.675 kWh above its lower limit (soc 0.5, soc_min 0.45), a feeder that
+    # solves once per 60 s dispatch step (setpoints take effect a step late) and a signal of -5 kW for 15 minutes
+    signal = tmp_path / "signal.csv"
+    signal.write_text("Timestep,VPP Power\n" + "".join(f"{k},-5\n" for k in range(1, 16)), encoding="utf-8")
+    raw = {"case": {"name": "drain", "hours": 0.25, "seed": 1, "period": 15, "metrics_interval": 60},
+           "feeder": {"houses": 3, "pv_fraction": 0.0, "battery_fraction": 0.34, "step_s": 60,
+                      "minimum_timestep_s": 60},
+           "vpp": {"devices": {"battery_inverters": {"soc_min": 0.45, "soc_max": 0.9}}, "signal": str(signal),
+                   "step": 60}}
+    built = build_case(raw, tmp_path / "run")
+    summary = Launcher(built.runner, timeout=600).run()
+    assert summary.ok, summary.table()
+    run = load_agile_run(built.directory)
+    E, Emin = run.unit["E"][:, 0], run.unit["Emin"][:, 0]
+    # THEN it discharged down to its limit (the measured state of charge, projected over the setpoint in effect)
+    # and never below it: without the projection it ends a full step of discharge (0.08 kWh) below
+    assert E.min() == pytest.approx(Emin[0], abs=0.02)
+    assert np.all(E >= Emin - 1e-6), E - Emin
+    assert tracking_stats(run).within_limits

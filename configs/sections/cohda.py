@@ -17,6 +17,7 @@ YAML (every field optional)::
       k: 1                   # overlay: ring neighbours per side
       phi: 0.5               # overlay: shortcut density
       improve: false         # pairwise exchanges after COHDA
+      negotiate: true        # false: play option 0 of every device (the uncontrolled feeder, for comparison)
 
 Files: ``cohda_instance.npz`` (the negotiation instance: schedules N x M x T in kW, target, overlay edges, ``init``
 all zeros, i.e. the uncontrolled devices) and ``cohda_devices.json`` (timing and, per device, the feeder object it
@@ -62,6 +63,7 @@ class CohdaSection:
     k: int = 1
     phi: float = 0.5
     improve: bool = False
+    negotiate: bool = True
 
     def validate(self) -> None:
         require(len(self.devices) > 0 and all(d in DEVICE_TYPES for d in self.devices), "devices",
@@ -195,7 +197,8 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
                                    {k: v for k, v in vars(spec).items() if k != "name"}))
     setup = PlanSetup(start=s.start, start_label=GldClock(start=s.start, timezone=s.timezone).start_label(),
                       res_s=sec.interval_s, intervals=intervals, lead_s=0, sample_s=step,
-                      seed=ctx.seed_for("cohda.negotiation"), improve=sec.improve, devices=entries)
+                      seed=ctx.seed_for("cohda.negotiation"), improve=sec.improve, devices=entries,
+                      negotiate=sec.negotiate)
     ctx.write_json(DEVICES_FILE, setup.to_json())
     config = {"name": FEDERATE, "period": 1, "log_level": "warning", "terminate_on_error": True,
               "uninterruptible": True, "publications": pubs, "subscriptions": subs}

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from vppfed.configs.cluster import ClusterOptions, cluster_files
+from vppfed.configs.sections.bulk import BulkHandle
 from vppfed.configs.validate import parse_dataclass, require
 from vppfed.errors import UserError
 
@@ -145,27 +146,9 @@ class GridTemplate:
         require(bool(self.federate.strip()), "federate", "must not be empty")
 
 
-@dataclass
-class BusGrid:
-    """The bulk grid as one bus's sections see it (``handles["bulk"]`` in a :class:`BusContext`): the interface of
-    :class:`vppfed.configs.sections.bulk.BulkHandle` for that bus."""
-
-    federate: str
-    bus: int
-    pp_json: str
-    curve_sources: list[str] = field(default_factory=list)
-
-    @property
-    def voltage_target(self) -> str:
-        return f"{self.federate}/three_phase_voltage_{self.bus}"
-
-    @property
-    def lmp_target(self) -> str:
-        return f"{self.federate}/LMP_{self.bus}"
-
-    def add_curve_source(self, federate: str) -> None:
-        if federate not in self.curve_sources:
-            self.curve_sources.append(federate)
+#: The bulk grid as one bus's sections see it (``handles["bulk"]`` in a :class:`BusContext`): the same handle the
+#: single-bus ``bulk:`` section gives, for that bus.
+BusGrid = BulkHandle
 
 
 @dataclass

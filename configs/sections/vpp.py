@@ -274,7 +274,9 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
                 "--params", params_file, "--index", str(h), "--of", str(cfg.hosts), "--aggregator", agg,
                 "--uplink", link(cfg.uplink)]
         if devices is not None:
-            args += ["--devices", devices_file]
+            # the feeder writes a setpoint at its first solve after the host published it: the previous one still
+            # acts for period/step of each step (battery energies are projected over it)
+            args += ["--devices", devices_file, "--actuation-lag", repr(period / cfg.step)]
         config: dict[str, Any] = {"name": host, "period": 1.0, "log_level": "warning", "terminate_on_error": True,
                                   "uninterruptible": True, "endpoints": [{"name": "vpp", "global": False}]}
         if pubs.get(host):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 

@@ -3,8 +3,10 @@
 Pure core (no HELICS here): data classes (:mod:`.data`), messages and their byte codec (:mod:`.messages`), the
 negotiation logic (:mod:`.agent`), the controller with overlay and weight-throwing termination detection
 (:mod:`.controller`), the deterministic in-process transport (:mod:`.inproc`), instances (:mod:`.instance`),
-baselines (:mod:`.baselines`) and the beyond-1-opt improvement (:mod:`.improve`). :func:`.solve.solve` ties them
-together. The HELICS adapter lives in :mod:`.helics_transport` and runs the same agent code.
+baselines (:mod:`.baselines`), the beyond-1-opt improvement (:mod:`.improve`) and the possible schedules of feeder
+devices (:mod:`.devices`). :func:`.solve.solve` ties them together. The HELICS adapters run the same agent code:
+:mod:`.helics_federates`/:mod:`.helics_run` (agents as endpoints, ``--transport helics``) and
+:mod:`.feeder_federate` (the day plan of a feeder's devices, played into GridLAB-D).
 """
 from vppfed.federates.cohda.objectives import L1Objective, Objective, PeakShaving, ValleyFilling
 

@@ -48,15 +48,15 @@ def merge_candidates(own: SolutionCandidate, other: SolutionCandidate, me: int, 
     m = own.n_options
     own_cov = own.sel != m
     oth_cov = other.sel != m
-    imports = oth_cov & ~own_cov
-    own_extra = bool((own_cov & ~oth_cov).any())
-    oth_extra = bool(imports.any())
+    both = int(np.count_nonzero(own_cov & oth_cov))
+    own_extra = both < own.coverage
+    oth_extra = both < other.coverage
     if oth_extra and not own_extra:
         return other
     if own_extra and not oth_extra:
         return own
     if own_extra and oth_extra:
-        slots = np.flatnonzero(imports)
+        slots = np.flatnonzero(oth_cov & ~own_cov)
         idx = other.sel[slots]
         sel = own.sel.copy()
         sel[slots] = idx

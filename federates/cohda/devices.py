@@ -196,6 +196,7 @@ class PlanSetup:
     seed: int
     improve: bool
     devices: list[DeviceEntry]
+    negotiate: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -22,7 +22,7 @@ import numpy as np
 
 from vppfed.federates.cohda.devices import IntervalAverager, PlanSetup
 from vppfed.federates.cohda.instance import load_instance
-from vppfed.federates.cohda.solve import solve
+from vppfed.federates.cohda.solve import SolveResult, solve
 from vppfed.federates.metrics import MetricsWriter
 from vppfed.federates.runtime import FederateBase
 
@@ -37,8 +37,15 @@ AGGREGATE_UID = "vpp"
 def negotiate_plan(instance_path: str | Path, setup: PlanSetup) -> dict[str, Any]:
     """Run the negotiation and return the plan document (what ``cohda_plan.json`` holds)."""
     inst = load_instance(instance_path)
-    result = solve(inst, "inproc", seed=setup.seed, improve=setup.improve)
-    sel = np.asarray(result.selection, dtype=np.int64)
+    if setup.negotiate:
+        result = solve(inst, "inproc", seed=setup.seed, improve=setup.improve)
+        sel = np.asarray(result.selection, dtype=np.int64)
+    else:
+        sel = inst.init_selection()
+        d = inst.distance(sel)
+        result = SolveResult(selection=sel.tolist(), D=d, rel_D=d / float(np.abs(inst.target).sum() or 1.0),
+                             messages=0, bytes=0, seconds=0.0, agents=inst.agents, transport="none", seed=setup.seed,
+                             terminated=True, cohda_D=d)
     planned = inst.schedules[np.arange(inst.agents), sel]
     baseline = inst.schedules[:, 0]
     return {
