@@ -105,6 +105,14 @@ def test_run_record_reports_self_consumption_with_predicted_and_with_feeder_pv(t
     line = summarize(tmp_path)
     assert "predicted PV 2.00 kWh: self-consumption 50.0 %" in line
     assert "feeder PV 0.50 kWh: self-consumption 100.0 %" in line
+    # ... and a batch of runs (run_NN/) reports the mean both ways
+    for run in ("run_00", "run_01"):
+        (tmp_path / "batch" / run).mkdir(parents=True)
+        for name in files:
+            (tmp_path / "batch" / run / name).write_bytes((tmp_path / name).read_bytes())
+    batch = summarize(tmp_path / "batch")
+    assert "over 2 runs (milp): self-consumption 50.00 ± 0.00 %" in batch
+    assert "with the feeder's PV: self-consumption 100.00 ± 0.00 %, PV 0.50 ± 0.00 kWh" in batch
 
 
 # ------------------------------------------------------------------------------------------------ case wiring
