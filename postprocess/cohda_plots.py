@@ -177,7 +177,7 @@ def plot_feeder_target(run: FeederRun, out: Path) -> list[Path]:
         ax.set_xlabel("time of day (h)")
         ax.set_ylabel("devices' aggregate (kW)")
         ax.set_xlim(x[0], x[-1])
-        ax.legend(loc="best", frameon=False, ncol=2)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, ncol=2)
         return save(fig, out, "cohda_feeder_target")
 
 

@@ -45,9 +45,11 @@ def plot_vpp_market(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
         run = load_agile_run(run_dir)
         if run is not None and np.isfinite(run.delivered).any():
             ax_q.plot(run.hours, run.delivered, color="C2", lw=0.6, label="delivered (devices)")
+        lo, hi = float(np.nanmin(col["forced"])), float(np.nanmax(col["max"]))
+        ax_q.set_ylim(lo - 0.05 * (hi - lo), hi + 0.45 * (hi - lo))     # room for the legend above the data
         ax_q.set_ylabel("VPP power (kW)")
         ax_q.set_xlabel(f"time from {bids.start_time[:16]} (h)")
-        ax_q.legend(loc="upper left", frameon=False, ncol=2)
+        ax_q.legend(loc="upper left", frameon=False, ncol=2, fontsize=6)
         if hours[-1] >= 12:
             ax_q.set_xticks(np.arange(0, hours[-1] + 1e-9, 6))
         ax_q.set_xlim(0, max(hours[-1] + bids.times[1] / 3600.0 if len(hours) > 1 else 1.0, 1e-3))

@@ -130,3 +130,26 @@ def test_feeder_runs_the_negotiated_plan(tmp_path):
     assert (run.achieved[kinds == "ev"] < -1.0).any() and (np.abs(run.achieved[kinds == "battery"]) > 1.0).any()
     paths = plot_run(out, tmp_path / "figs")
     assert {p.name for p in paths} >= {"cohda_feeder_target.png", "cohda_feeder_devices.pdf"}
+
+
+def test_feeder_target_flattens_the_forecast_load(tmp_path):
+    from vppfed.configs.sections.cohda import feeder_target
+    from vppfed.federates.metrics import MetricsWriter
+
+    label = "2013-07-01 00:00:00 PDT"
+    run = tmp_path / "run"
+    w = MetricsWriter(run, "substation", "x", [("real_power_avg", "W")], label)
+    load_kw = [10.0, 30.0, 20.0, 40.0]                       # per 15-min interval, 3 samples of 300 s each
+    for i, kw in enumerate(np.repeat(load_kw, 3)):
+        w.write(300 * (i + 1), {"network_node": [kw * 1000.0]})
+    w.close()
+    schedules = np.zeros((2, 2, 4))
+    schedules[0, 0, 1] = 4.0                                  # the uncontrolled devices fed in 4 kW in interval 1
+    schedules[1, :, :] = -1.0                                 # and drew 1 kW all the time
+    target = feeder_target(run, schedules, label, 900, 4, "case.yaml: cohda")
+    other = np.array(load_kw) + np.array([-1.0, 3.0, -1.0, -1.0])
+    np.testing.assert_allclose(target, other - other.mean() + (0.5 - 1.0))
+    with pytest.raises(UserError, match="starts at"):
+        feeder_target(run, schedules, "2013-07-02 00:00:00 PDT", 900, 4, "case.yaml: cohda")
+    with pytest.raises(UserError, match="covers"):
+        feeder_target(run, schedules, label, 900, 6, "case.yaml: cohda")

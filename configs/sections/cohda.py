@@ -8,8 +8,11 @@ YAML (every field optional)::
       interval_s: 900        # plan interval; case.hours must be a whole number of them, and it a multiple of the
                              # feeder's step
       target: flat           # flat: a constant aggregate (level_kw, default the devices' mean power), or
-      target_file: null      # a CSV with one value per interval (last column, kW, feed-in > 0; a header is skipped)
+      target_file: null      # file: a CSV with one value per interval (last column, kW, feed-in > 0; header skipped)
       level_kw: null
+      forecast_run: null     # feeder: flatten the feeder load, forecast from this run folder's substation metrics
+                             # (a run of the same case with negotiate: false): target = other loads - their mean
+                             # + the devices' mean power
       soc_min: 0.2           # battery energy limits (fraction of capacity)
       soc_max: 0.9
       ev_trip_factor: 1.0    # EV energy per day = factor * travel_distance / mileage_efficiency (capped by the
@@ -54,9 +57,10 @@ class CohdaSection:
     devices: list[str] = field(default_factory=lambda: list(DEVICE_TYPES))
     schedules: int = 10
     interval_s: int = 900
-    target: Literal["flat", "file"] = "flat"
+    target: Literal["flat", "file", "feeder"] = "flat"
     target_file: str | None = None
     level_kw: float | None = None
+    forecast_run: str | None = None
     soc_min: float = 0.2
     soc_max: float = 0.9
     ev_trip_factor: float = 1.0
@@ -72,6 +76,8 @@ class CohdaSection:
         require(self.interval_s >= 60, "interval_s", "must be >= 60 s")
         require((self.target == "file") == (self.target_file is not None), "target_file",
                 "give target_file exactly when target is 'file'")
+        require((self.target == "feeder") == (self.forecast_run is not None), "forecast_run",
+                "give forecast_run exactly when target is 'feeder'")
         require(0.0 <= self.soc_min < self.soc_max <= 1.0, "soc_min", "need 0 <= soc_min < soc_max <= 1")
         require(self.ev_trip_factor > 0, "ev_trip_factor", "must be > 0")
         require(self.k >= 1, "k", "must be >= 1")
@@ -98,6 +104,33 @@ def read_target_file(path: Path, intervals: int, where: str) -> np.ndarray:
     if not np.all(np.isfinite(target)):
         raise UserError(f"{where}.target_file: {path}: values must be finite")
     return target
+
+
+def feeder_target(run_dir: Path, schedules: np.ndarray, start_label: str, res_s: int, intervals: int,
+                  where: str) -> np.ndarray:
+    """Target (kW, feed-in > 0) that flattens the feeder: the other loads' deviation from their mean, shifted to the
+    devices' mean power. The other loads are the forecast run's substation load plus what the devices fed in there
+    (option 0, the uncontrolled devices)."""
+    from vppfed.postprocess.metrics_reader import load_if_present
+
+    m = load_if_present(run_dir, "substation") if run_dir.is_dir() else None
+    if m is None:
+        raise UserError(f"{where}.forecast_run: {run_dir}: no substation metrics (run the case with "
+                        f"--set cohda.negotiate=false first)")
+    if m.start_time != start_label:
+        raise UserError(f"{where}.forecast_run: {run_dir} starts at {m.start_time!r}, the case at {start_label!r}")
+    load_kw = m.column("real_power_avg")[:, 0] / 1000.0
+    k = np.ceil(m.times / res_s).astype(int) - 1        # a sample at t averages (t - interval, t]
+    feeder = np.full(intervals, np.nan)
+    for i in range(intervals):
+        sel = (k == i) & np.isfinite(load_kw)
+        if sel.any():
+            feeder[i] = load_kw[sel].mean()
+    if np.isnan(feeder).any():
+        raise UserError(f"{where}.forecast_run: {run_dir} covers {int((~np.isnan(feeder)).sum())} of the "
+                        f"{intervals} plan intervals")
+    other = feeder + schedules[:, 0].sum(axis=0)
+    return other - other.mean() + float(schedules.mean(axis=(1, 2)).sum())
 
 
 def _devices(sec: CohdaSection, ctx: CaseContext, feeder: Any, res_s: int, intervals: int, where: str):
@@ -173,8 +206,12 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
         else:
             rows.append(ev_schedules(spec, intervals, dt_h, sec.schedules, rng))
     schedules = np.round(np.stack(rows), 6)
+    label = GldClock(start=s.start, timezone=s.timezone).start_label()
     if sec.target == "file":
         target = read_target_file(ctx.resolve_input(sec.target_file), intervals, where)
+    elif sec.target == "feeder":
+        target = feeder_target(ctx.resolve_input(sec.forecast_run), schedules, label, sec.interval_s, intervals,
+                               where)
     else:
         target = flat_target(schedules, sec.level_kw)
     n = len(specs)
@@ -195,7 +232,7 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
         subs.append({"key": target_name, "type": rtype})
         entries.append(DeviceEntry(spec.name, kind, obj, key, "double", wscale, target_name, rtype, rscale,
                                    {k: v for k, v in vars(spec).items() if k != "name"}))
-    setup = PlanSetup(start=s.start, start_label=GldClock(start=s.start, timezone=s.timezone).start_label(),
+    setup = PlanSetup(start=s.start, start_label=label,
                       res_s=sec.interval_s, intervals=intervals, lead_s=0, sample_s=step,
                       seed=ctx.seed_for("cohda.negotiation"), improve=sec.improve, devices=entries,
                       negotiate=sec.negotiate)
