@@ -138,3 +138,19 @@ def test_broker_hierarchy_root_and_two_sub_brokers(tmp_path):
     assert "received=15" in (tmp_path / "fedB.log").read_text()
     for record in launcher._all_records():
         assert not pid_alive(record.popen.pid)
+
+
+def test_port_blocks_are_exclusive_and_below_the_ephemeral_range():
+    from vppfed.launcher import PORT_BLOCK, PORT_RANGE, PortBlock
+
+    blocks = [PortBlock(seed=1), PortBlock(seed=1)]  # the same preference order: the second must skip the first
+    try:
+        ports = [b.port for b in blocks]
+        assert ports[0] != ports[1]
+        assert all(PORT_RANGE[0] <= p < PORT_RANGE[1] and (p - PORT_RANGE[0]) % PORT_BLOCK == 0 for p in ports)
+    finally:
+        for b in blocks:
+            b.release()
+    again = PortBlock(seed=1)
+    assert again.port == ports[0]  # released blocks are free again
+    again.release()

@@ -13,14 +13,17 @@ federate dies. This launcher keeps the runner format (the same file still works 
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import random
 import shlex
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,25 +57,64 @@ def helics_broker_binary() -> str:
     return found
 
 
+#: Brokers get ports from blocks below Linux's ephemeral range (32768-60999): a ZMQ broker on port P listens on P and
+#: P+1 and hands its cores P+5, P+6, ... (measured), and ports in the ephemeral range are also taken at random by
+#: every outgoing connection on the machine, which made a core fail with "Unable to bind zmq pull socket".
+PORT_RANGE = (20000, 32700)
+PORT_BLOCK = 100
+
+
+def _bindable(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class PortBlock:
+    """A block of ``PORT_BLOCK`` ports reserved for one broker and its cores for the life of a run.
+
+    Reservation is a ``flock`` on a file per block in the temporary folder, so runs (and test workers) on one machine
+    never share a block; the lock goes with the process, so a killed launcher frees its blocks.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        lock_dir = Path(tempfile.gettempdir()) / "vppfed-ports"
+        lock_dir.mkdir(exist_ok=True)
+        blocks = list(range((PORT_RANGE[1] - PORT_RANGE[0]) // PORT_BLOCK))
+        random.Random(seed if seed is not None else (os.getpid() << 20) ^ time.time_ns()).shuffle(blocks)
+        for block in blocks:
+            handle = open(lock_dir / f"block{block}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            start = PORT_RANGE[0] + block * PORT_BLOCK
+            if all(_bindable(port) for port in range(start, start + 12)):
+                self.port, self._handle = start, handle
+                return
+            handle.close()
+        raise CosimError(f"no free block of {PORT_BLOCK} ports in {PORT_RANGE} for the broker")
+
+    def release(self) -> None:
+        """Give the block back (idempotent)."""
+        if not self._handle.closed:
+            self._handle.close()
+
+
 def free_port(host: str = "127.0.0.1", span: int = 2) -> int:
-    """A port whose ``span`` consecutive ports are free now (ZMQ brokers use the port and the next one)."""
+    """A port whose ``span`` consecutive ports are free now (for tests and tools that need a single port)."""
     for _ in range(200):
         with socket.socket() as probe:
             probe.bind((host, 0))
             port = probe.getsockname()[1]
-        if port + span >= 65535:
-            continue
-        ok = True
-        for extra in range(1, span):
-            with socket.socket() as other:
-                try:
-                    other.bind((host, port + extra))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
+        if port + span < 65535 and all(_bindable(port + extra, host) for extra in range(1, span)):
             return port
-    raise CosimError("no free port pair found for the broker")
+    raise CosimError("no free port pair found")
 
 
 @dataclass
@@ -193,6 +235,7 @@ class Launcher:
         self.processes: list[ProcessRecord] = []
         self.broker: ProcessRecord | None = None
         self.sub_brokers: list[ProcessRecord] = []
+        self.port_blocks: list[PortBlock] = []
         self.port = 0
 
     # -------------------------------------------------------------- starting
@@ -234,7 +277,9 @@ class Launcher:
         """Start a broker (the root, or a sub-broker under ``parent_port``) on a free port; retried on a clash."""
         record: ProcessRecord | None = None
         for attempt in range(3):
-            port = free_port()
+            block = PortBlock()
+            self.port_blocks.append(block)
+            port = block.port
             args = [helics_broker_binary(), "-f", str(count), f"--loglevel={self.broker_log_level}",
                     f"--port={port}", f"--name={name}_{os.getpid()}_{port}", "--terminate_on_error",
                     "--timeout=60s"]
@@ -412,6 +457,8 @@ class Launcher:
             failed, reason = failed or "launcher", "interrupted (Ctrl-C)"
         finally:
             self.teardown()
+            for block in self.port_blocks:
+                block.release()
         if failed is not None and not interrupted:
             failed, reason = self._first_failure(failed, reason)
         simulated = self._simulated_seconds()

@@ -88,7 +88,8 @@ def milp(instance: Instance, time_limit: float = 60.0, threads: int = 1) -> Base
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit))
-    h.setOptionValue("threads", int(threads))
+    # no "threads" option: HiGHS keeps one global thread pool per process, and asking a second solver for another
+    # size makes run() fail (measured: after any other HiGHS solve in the process, D came back 449.8 instead of 0)
     h.setOptionValue("random_seed", 0)
     inf = highspy.kHighsInf
     lp = highspy.HighsLp()

@@ -225,7 +225,9 @@ class MilpScheduler:
         lp.a_matrix_.value_ = matrix.data
         lp.integrality_ = [highspy.HighsVarType.kInteger] * n_x + [highspy.HighsVarType.kContinuous] * n_v
         h = _new_highs()
-        for option, value in (("output_flag", False), ("threads", 1), ("time_limit", float(self.time_limit_s)),
+        # no "threads" option: HiGHS keeps one global thread pool per process; asking for another size after any
+        # other HiGHS solve in the process makes run() fail
+        for option, value in (("output_flag", False), ("time_limit", float(self.time_limit_s)),
                               ("mip_rel_gap", float(self.mip_rel_gap)), ("mip_max_nodes", int(self.max_nodes)),
                               ("random_seed", 0)):
             h.setOptionValue(option, value)
