@@ -4,7 +4,7 @@ Prints one JSON object: simulated hours, wall seconds, federates, steps, feeder 
 wall time; compare ratios within one run (the machine is noisy and has 2 cores).
 
     python benchmarks/bench_te30.py --hours 48
-    python benchmarks/bench_te30.py --hours 48 --period 60 --market
+    python benchmarks/bench_te30.py --hours 48 --feeder-step 15 --market
 """
 from __future__ import annotations
 
@@ -22,10 +22,18 @@ from vppfed.configs.case import build_case
 from vppfed.launcher import Launcher
 
 
+def _feeder_step(case_dir: Path, root: str) -> float | None:
+    """The GridLAB-D federate's HELICS period, read from its generated config."""
+    path = case_dir / f"{root}_gridlabd.json"
+    return json.loads(path.read_text())["period"] if path.exists() else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hours", type=float, default=48.0, help="simulated hours (default 48)")
-    parser.add_argument("--period", type=int, default=None, help="feeder/HELICS step in seconds (case default 15)")
+    parser.add_argument("--period", type=int, default=None, help="HELICS period of the case in seconds (default 15)")
+    parser.add_argument("--feeder-step", type=int, default=None,
+                        help="GridLAB-D solve step in seconds (feeder.step_s; te30 default 60)")
     parser.add_argument("--market", action="store_true", help="with the double-auction market")
     parser.add_argument("--case", default="te30", help="built-in case (default te30)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temporary folder)")
@@ -33,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides: dict = {"case.hours": args.hours}
     if args.period:
         overrides["case.period"] = args.period
+    if args.feeder_step:
+        overrides["feeder.step_s"] = args.feeder_step
     if args.market:
         overrides["market.enabled"] = True
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_te30_")) / "run"
@@ -45,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "te30", "case": args.case, "market": args.market,
         "simulated_hours": summary.simulated_seconds / 3600.0, "wall_s": round(summary.wall_seconds, 2),
         "build_s": round(build_s, 2), "federates": len(summary.federates), "period_s": period,
+        "feeder_step_s": _feeder_step(built.directory, built.settings.root),
         "steps": int(summary.simulated_seconds // period),
         "federate_wall_s": {f["name"]: round(f["wall_s"], 2) for f in summary.federates},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _SELF = -2  # change-log source of the agent's own entry
 _EMPTY: list[int] = []   # shared empty delta (never mutated)
+_SMALL = 48              # up to this many changed entries, deltas are plain lists (per-call NumPy overhead dominates)
 
 
 def merge_candidates(own: SolutionCandidate, other: SolutionCandidate, me: int, serial: int,
@@ -133,12 +134,15 @@ class CohdaAgent:
         self._nb_key: list[tuple[int, int] | None] = [None] * len(self.neighbours)
         self._nb_rank: list[tuple | None] = [None] * len(self.neighbours)  # best complete candidate it has shown
         self.serial = 0
-        # slots changed since the last act -> where the newest change came from (neighbour position or _SELF);
-        # a dict keeps each slot once, in first-change order
-        self._chg: dict[int, int] = {slot: _SELF}
+        # changes since the last act, in order: (slots, source), source = neighbour position or _SELF
+        self._chg: list[tuple] = [([slot], _SELF)]
+        self._chg_size = 1
         self.weight = msg.weight
         self.stopped = False
         self.stats = AgentStats()
+        # like Hinrichs' agents, which learn the target from their first message: that message always leads to a
+        # decide, even when it brings nothing new (a warm start, where everyone already knows everything)
+        self._fresh = not msg.starter
         if not msg.starter:
             return []  # wait for the first step message, like every agent but the speaker in Hinrichs' COHDA
         self.decide()
@@ -152,7 +156,8 @@ class CohdaAgent:
                 self.weight = self.weight + msg.weight
             return []
         self.stats.activations += 1
-        if self.perceive(msgs):
+        if self.perceive(msgs) or self._fresh:
+            self._fresh = False
             self.decide()
         return self.act()
 
@@ -182,11 +187,11 @@ class CohdaAgent:
         for msg in msgs:
             w = w + msg.weight
             i = nb_index.get(msg.sender, _SELF)
-            if msg.slots:
+            if len(msg.slots):
                 updated = sc.merge(msg.slots, msg.cnts, msg.sels)
                 if updated is not None:
-                    for j in updated:
-                        chg[j] = i
+                    chg.append((updated, i))
+                    self._chg_size += len(updated)
                     changed = True
             c = msg.candidate
             if c is None:
@@ -257,7 +262,8 @@ class CohdaAgent:
     def _bump(self, index: int) -> None:
         sc = self.wm.sysconf
         sc.set_one(self.slot, sc._cnt_a[self.slot] + 1, index)
-        self._chg[self.slot] = _SELF
+        self._chg.append(([self.slot], _SELF))
+        self._chg_size += 1
         self.stats.bumps += 1
 
     def act(self) -> list[StepMessage]:
@@ -268,10 +274,26 @@ class CohdaAgent:
         chg = self._chg
         slots = None
         if chg:
-            self._chg = {}
-            slots = list(chg)
-            cnts, sels = wm.sysconf.entries(slots)
-            sources = set(chg.values())
+            self._chg = []
+            if self._chg_size <= _SMALL and all(type(c[0]) is list for c in chg):
+                newest: dict[int, int] = {}
+                for changed, src in chg:
+                    for j in changed:
+                        newest[j] = src
+                slots = list(newest)
+                cnts, sels = wm.sysconf.entries(slots)
+                sources = set(newest.values())
+                srcs = None
+            else:
+                # many entries: vectorised, the newest change of each slot decides its source
+                parts = [np.asarray(c[0], dtype=np.int64) for c in chg]
+                all_slots = np.concatenate(parts)[::-1]
+                all_srcs = np.repeat(np.array([c[1] for c in chg]), [p.shape[0] for p in parts])[::-1]
+                slots, first = np.unique(all_slots, return_index=True)
+                srcs = all_srcs[first]
+                cnts, sels = wm.sysconf.cnt[slots], wm.sysconf.sel[slots]
+                sources = set(np.unique(srcs).tolist())
+            self._chg_size = 0
         complete = cand.coverage == self.n
         rank = cand.rank
         key = cand.key
@@ -285,12 +307,15 @@ class CohdaAgent:
                 ds, dc, dl = slots, cnts, sels
             elif len(sources) == 1:
                 ds = None
-            else:
-                keep = [n for n, j in enumerate(slots) if chg[j] != i]
+            elif srcs is None:
+                keep = [n for n, j in enumerate(slots) if newest[j] != i]
                 if keep:
                     ds, dc, dl = [slots[n] for n in keep], [cnts[n] for n in keep], [sels[n] for n in keep]
                 else:
                     ds = None
+            else:
+                mask = srcs != i
+                ds, dc, dl = slots[mask], cnts[mask], sels[mask]
             if key == self._nb_key[i]:
                 send_cand = False
             elif complete:

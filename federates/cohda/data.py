@@ -111,7 +111,7 @@ class SystemConfig:
     """
 
     __slots__ = ("cnt", "sel", "_cnt_a", "_sel_a", "n_known", "_total", "_cost", "_cat", "_flat", "_flat_costs",
-                 "_m1", "_updates", "_refresh", "_ps", "_po", "_pn", "_n")
+                 "_m1", "_updates", "_refresh", "_ps", "_po", "_pn", "_pa", "_pk", "_n")
 
     def __init__(self, catalogue: Catalogue) -> None:
         n = catalogue.n_agents
@@ -136,6 +136,8 @@ class SystemConfig:
         self._ps: list[int] = []   # pending changes since the aggregate was last brought up to date
         self._po: list[int] = []
         self._pn: list[int] = []
+        self._pa: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []   # ... and those merged as arrays
+        self._pk = 0
 
     @staticmethod
     def _sel_itemsize(code: str) -> int:
@@ -149,14 +151,14 @@ class SystemConfig:
     @property
     def total(self) -> np.ndarray:
         """Aggregate (kW, T) of all known entries."""
-        if self._ps:
+        if self._ps or self._pa:
             self._flush()
         return self._total
 
     @property
     def cost(self) -> float:
         """Local-cost sum of all known entries (unweighted)."""
-        if self._ps:
+        if self._ps or self._pa:
             self._flush()
         return self._cost
 
@@ -167,12 +169,12 @@ class SystemConfig:
         convergence, when everyone forwards the same candidate): start from the candidate's cached aggregate and
         correct the differing entries (O(N) integer comparison + O(d*T)). Otherwise apply the changed entries.
         """
-        k = len(self._ps)
+        k = len(self._ps) + self._pk
         if k > 8:
             diff = (self.sel != cand.sel).nonzero()[0]
             d = diff.shape[0]
             if d < k:
-                self._ps, self._po, self._pn = [], [], []
+                self._clear_pending()
                 total = cand.total.copy()
                 cost = cand.cost
                 if d:
@@ -190,12 +192,21 @@ class SystemConfig:
             self._flush()
         return self._total, self._cost
 
+    def _clear_pending(self) -> None:
+        self._ps, self._po, self._pn = [], [], []
+        self._pa = []
+        self._pk = 0
+
     def _flush(self) -> None:
         """Move the cached aggregate from the replaced schedules to the new ones (O(k*T) for k changed entries)."""
         m1 = self._m1
         new = [j * m1 + v for j, v in zip(self._ps, self._pn)]
         old = [j * m1 + v for j, v in zip(self._ps, self._po)]
-        self._ps, self._po, self._pn = [], [], []
+        if self._pa:
+            base = [a * m1 for a, _, _ in self._pa]
+            new = np.concatenate([np.asarray(new, dtype=np.int64)] + [b + n for b, (_, _, n) in zip(base, self._pa)])
+            old = np.concatenate([np.asarray(old, dtype=np.int64)] + [b + o for b, (_, o, _) in zip(base, self._pa)])
+        self._clear_pending()
         self._updates += len(new)
         if self._updates >= self._refresh:
             self.resum()
@@ -211,7 +222,7 @@ class SystemConfig:
 
     def resum(self) -> None:
         """Recompute the cached aggregate exactly (drops the rounding of incremental updates)."""
-        self._ps, self._po, self._pn = [], [], []
+        self._clear_pending()
         self._total = self._cat.aggregate(self.sel)
         self._cost = self._cat.local_cost(self.sel)
         self._updates = 0
@@ -223,7 +234,7 @@ class SystemConfig:
         self.cnt[covered] = 0
         self.sel[:] = cand.sel
         self.n_known = int(np.count_nonzero(covered))
-        self._ps, self._po, self._pn = [], [], []
+        self._clear_pending()
         self._total = cand.total.copy()
         self._cost = cand.cost
         self._updates = 0
@@ -244,12 +255,15 @@ class SystemConfig:
         for j, c, v in zip(np.asarray(slots).tolist(), np.asarray(cnts).tolist(), np.asarray(sels).tolist()):
             self.set_one(j, c, v)
 
-    def merge(self, slots: list[int], cnts: list[int], sels: list[int]) -> list[int] | None:
+    def merge(self, slots, cnts, sels):
         """Merge received entries (the higher counter wins); returns the changed slots in order, or None.
 
-        Messages of one inbox are merged one after the other, so an entry that several messages carry ends with the
-        highest counter.
+        Entries come as lists (a few, merged in plain Python) or as arrays (many, merged vectorised; the changed
+        slots are then returned as an array). Messages of one inbox are merged one after the other, so an entry
+        that several messages carry ends with the highest counter; one message never repeats a slot.
         """
+        if type(slots) is not list:
+            return self._merge_arrays(np.asarray(slots), np.asarray(cnts), np.asarray(sels))
         ca, sa = self._cnt_a, self._sel_a
         ps, po, pn = self._ps, self._po, self._pn
         upd = None
@@ -268,6 +282,22 @@ class SystemConfig:
                 else:
                     upd.append(j)
         return upd
+
+    def _merge_arrays(self, slots: np.ndarray, cnts: np.ndarray, sels: np.ndarray) -> np.ndarray | None:
+        cur = self.cnt[slots]
+        newer = (cnts > cur).nonzero()[0]
+        k = newer.shape[0]
+        if not k:
+            return None
+        if k != slots.shape[0]:
+            slots, cnts, sels, cur = slots[newer], cnts[newer], sels[newer], cur[newer]
+        if self.n_known < self._n:
+            self.n_known += int(np.count_nonzero(cur < 0))
+        self._pa.append((slots, self.sel[slots], sels))
+        self._pk += k
+        self.cnt[slots] = cnts
+        self.sel[slots] = sels
+        return slots
 
     def entries(self, slots: list[int]) -> tuple[list[int], list[int]]:
         """Counters and schedule indices of ``slots`` (for a delta message)."""

@@ -28,6 +28,7 @@ _ENTRY_BYTES = 4 + 4 + 2                # slot int32, counter int32, index int16
 _DENSE, _SPARSE = 0, 1
 CONTROLLER = -1
 _STEP_FIXED = _HEAD.size + 4            # header and entry count
+_SMALL_DELTA = 48
 
 
 def candidate_nbytes(cand: SolutionCandidate | None) -> int:
@@ -100,8 +101,8 @@ def _decode_candidate(buf: bytes, off: int, cache: CandidateCache | None) -> tup
 class StepMessage:
     """Agent-to-agent COHDA step: sysconf delta, optional candidate, and a share of the termination weight.
 
-    The delta is three equally long lists of ints (slot, counter, schedule index), each slot at most once; messages
-    of one act may share them, so receivers only read them.
+    The delta is three equally long sequences (slot, counter, schedule index): plain lists of ints when short,
+    arrays when long; each slot at most once. Messages of one act may share them, so receivers only read them.
     """
 
     sender: int
@@ -230,9 +231,11 @@ def decode(buf: bytes, cache: CandidateCache | None = None) -> Message:
     if kind == STEP:
         (k,) = struct.unpack_from("<I", buf, off)
         off += 4
-        slots = np.frombuffer(buf, "<i4", k, off).tolist()
-        cnts = np.frombuffer(buf, "<i4", k, off + 4 * k).tolist()
-        sels = np.frombuffer(buf, "<i2", k, off + 8 * k).tolist()
+        slots = np.frombuffer(buf, "<i4", k, off).astype(np.int64)
+        cnts = np.frombuffer(buf, "<i4", k, off + 4 * k).astype(np.int32)
+        sels = np.frombuffer(buf, "<i2", k, off + 8 * k).astype(np.int16)
+        if k <= _SMALL_DELTA:  # a few entries merge faster as plain ints
+            slots, cnts, sels = slots.tolist(), cnts.tolist(), sels.tolist()
         off += _ENTRY_BYTES * k
         cand, off = _decode_candidate(buf, off, cache)
         weight, off = Dyadic.from_bytes(buf, off)
