@@ -588,12 +588,6 @@ def limits_from_aggregator(agg: Any, k_first: int, steps: int) -> IntervalLimits
     return interval_limits(p, E, running, k_first, steps, agg.cfg.Ts, available, managed, fixed)
 
 
-def empty_limits() -> IntervalLimits:
-    """Limits of an empty portfolio (a bid of 0 kW at every price)."""
-    z = np.zeros(0)
-    return IntervalLimits(z, z, z, np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int8))
-
-
 __all__ = ["BiddingConfig", "PriceStatistics", "IntervalLimits", "interval_limits", "unit_curves", "aggregate_curve",
            "PortfolioBid", "build_bid", "blocks_per_segment", "MarketClock", "MarketBidder", "IntervalRecord", "interval_state",
-           "limits_from_aggregator", "empty_limits"]
+           "limits_from_aggregator"]
