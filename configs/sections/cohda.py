@@ -176,7 +176,6 @@ def _devices(sec: CohdaSection, ctx: CaseContext, feeder: Any, res_s: int, inter
 
 def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     """Generate the devices' schedules and the instance, wire the plan federate to the feeder's devices."""
-    from vppfed.configs.feeder_glm import FeederInventory  # noqa: F401 - documents the handle's inventory type
     from vppfed.federates.cohda.devices import (BATTERY, DeviceEntry, PlanSetup, battery_schedules, ev_schedules,
                                                 flat_target)
     from vppfed.federates.cohda.instance import Instance

@@ -103,7 +103,6 @@ class CohdaAgent:
         self.wm: WorkingMemory | None = None
         self.stopped = True
         self.weight = Dyadic.ZERO
-        self.min_gain = 0.0
 
     # ------------------------------------------------------------------ lifecycle
     def on_init(self, msg: InitMessage, catalogue: Catalogue) -> list[StepMessage]:
@@ -237,7 +236,7 @@ class CohdaAgent:
             vals = vals + cat.cost_weight * (sc_cost - oc[cur] + oc[:-1])
         best = int(vals.argmin())
         perf = float(vals[best])
-        tol = 1e-9 * max(1.0, abs(perf)) + self.min_gain * (cand.perf if cand.perf < float("inf") else 0.0)
+        tol = 1e-9 * max(1.0, abs(perf))
         if sc.n_known > cand.coverage or perf < cand.perf - tol:
             self.serial += 1
             self.stats.candidates_created += 1
