@@ -5,7 +5,9 @@ Prints one JSON object per (size, method, seed) line; no assertions on time. Ins
 (``D / sum|target|``) is the distance from the planted target.
 
 Methods: ``cohda`` (Hinrichs' cold start: each agent knows only itself, one speaker), ``cohda-warm`` (every agent
-starts from the instance's ``init`` selection of all agents), optionally ``cohda+pairwise``; ``one_opt`` and
+starts from the instance's ``init`` selection of all agents), optionally ``cohda+pairwise``, all on the compiled
+engine; ``cohda-python`` (cold start on the Python agents that also run on HELICS, up to
+``--python-max-agents``); ``one_opt`` and
 ``milp`` (HiGHS, time limit) as baselines. A negotiation that exceeds ``--cpu-limit`` CPU seconds stops with an
 anytime result (``terminated: false``). The machine is shared: every line carries ``cpu_seconds`` (this process)
 next to wall ``seconds`` and the load average when the line was written.
@@ -59,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--milp-max-agents", type=int, default=1000)
     p.add_argument("--cpu-limit", type=float, default=110.0,
                    help="anytime stop of a negotiation after this many CPU seconds")
-    p.add_argument("--methods", nargs="+", default=["cohda", "cohda-warm", "one_opt", "milp"],
-                   choices=["cohda", "cohda-warm", "cohda+pairwise", "one_opt", "milp"])
+    p.add_argument("--methods", nargs="+", default=["cohda", "cohda-warm", "cohda-python", "one_opt", "milp"],
+                   choices=["cohda", "cohda-warm", "cohda+pairwise", "cohda-python", "one_opt", "milp"])
+    p.add_argument("--python-max-agents", type=int, default=1000,
+                   help="largest size for cohda-python (the Python agents of the HELICS transport, in process)")
     args = p.parse_args(argv)
     machine = machine_info()
     for n in args.sizes:
@@ -71,12 +75,13 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": machine}
         norm = float(np.abs(inst.target).sum())
         runs = args.runs if n <= 1000 else 1
-        for method in ("cohda", "cohda-warm", "cohda+pairwise"):
-            if method not in args.methods:
+        for method in ("cohda", "cohda-warm", "cohda+pairwise", "cohda-python"):
+            if method not in args.methods or (method == "cohda-python" and n > args.python_max_agents):
                 continue
             for seed in range(runs):
                 res = solve(inst, seed=seed, improve=method == "cohda+pairwise", warm_start=method == "cohda-warm",
-                            config=InprocConfig(cpu_limit=args.cpu_limit))
+                            config=InprocConfig(cpu_limit=args.cpu_limit),
+                            engine="python" if method == "cohda-python" else "compiled")
                 row = res.to_json(with_trace=True)
                 row.pop("selection")
                 trace = row.pop("trace")

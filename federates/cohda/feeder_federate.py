@@ -38,7 +38,10 @@ def negotiate_plan(instance_path: str | Path, setup: PlanSetup) -> dict[str, Any
     """Run the negotiation and return the plan document (what ``cohda_plan.json`` holds)."""
     inst = load_instance(instance_path)
     if setup.negotiate:
-        result = solve(inst, "inproc", seed=setup.seed, improve=setup.improve)
+        # a feeder's devices are tens to hundreds of agents: the Python agents (those of the HELICS transport) take
+        # well under a second there, while the compiled engine would first load or compile its kernels
+        engine = "compiled" if inst.agents > 500 else "python"
+        result = solve(inst, "inproc", seed=setup.seed, improve=setup.improve, engine=engine)
         sel = np.asarray(result.selection, dtype=np.int64)
     else:
         sel = inst.init_selection()

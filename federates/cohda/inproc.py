@@ -77,6 +77,7 @@ class RunStats:
     terminated: bool = False
     max_message_bytes: int = 0
     trace: list[TraceRow] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 class _Rand:

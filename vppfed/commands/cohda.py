@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help=".npz with schedules (N x M x T, kW), target (T), edges (E x 2), optional weights, init")
     solve_p.add_argument("--transport", choices=("inproc", "helics"), default="inproc",
                          help="in-process event simulator (default) or a real HELICS federation")
+    solve_p.add_argument("--engine", choices=("compiled", "python"), default="compiled",
+                         help="inproc implementation: compiled kernels (default, fast) or the Python agents that "
+                              "also run on HELICS (reference)")
     solve_p.add_argument("--seed", type=int, default=0, help="seed of message delays and wake-ups (default 0)")
     solve_p.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
     solve_p.add_argument("--improve", action="store_true", help="add pairwise-exchange rounds after COHDA")
@@ -61,7 +64,7 @@ def _solve(args: argparse.Namespace) -> int:
             raise UserError(f"cohda solve: --{name.replace('_', '-')} must be > 0")
     config = InprocConfig(stop_at=args.stop_at, cpu_limit=args.cpu_limit)
     result = solve(instance, args.transport, args.seed, improve=args.improve, config=config,
-                   helics_options={"federates": args.federates}, warm_start=args.warm_start)
+                   helics_options={"federates": args.federates}, warm_start=args.warm_start, engine=args.engine)
     data = result.to_json(with_trace=args.trace)
     if args.plots is not None:
         from vppfed.postprocess.cohda_plots import plot_all
