@@ -4,6 +4,9 @@ Like Hinrichs' simulator, a delivered message wakes its receiver after a random 
 whole inbox in one activation (perceive all, decide once, act once). Links are FIFO. An agent that stays idle for
 ``idle_timeout`` returns its termination weight to the controller; the controller alone decides that the
 negotiation has terminated (no global observer is consulted). Same seed, same event order, same bytes.
+
+This simulator runs the :class:`CohdaAgent` objects that the HELICS transport runs, so it is the reference for the
+agents' behaviour; :mod:`.compiled` plays the same rules about ten times faster for benchmarks and large instances.
 """
 from __future__ import annotations
 

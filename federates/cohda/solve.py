@@ -79,13 +79,14 @@ def build_agents(instance: Instance) -> tuple[CohdaController, list[CohdaAgent]]
 
 def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve: bool = False,
           config: InprocConfig | None = None, helics_options: dict | None = None,
-          warm_start: bool = False, engine: str = "compiled") -> SolveResult:
+          warm_start: bool = False, engine: str = "compiled", progress=None) -> SolveResult:
     """Negotiate a selection for ``instance`` on the chosen transport (``inproc`` or ``helics``).
 
     The instance's own overlay (``edges``) is used. ``improve`` adds the pairwise exchange rounds after COHDA;
     ``warm_start`` lets every agent start from the instance's ``init`` selection of all agents (see
     :meth:`CohdaController.start`). ``engine`` picks the in-process implementation: ``compiled`` (numba kernels,
     :mod:`.compiled`) or ``python`` (the :class:`CohdaAgent` objects that also run on HELICS, :mod:`.inproc`).
+    ``progress(events, messages, best_perf)`` is called every few thousand events on the compiled engine.
     """
     setup_seconds = 0.0
     if transport == "inproc" and engine == "compiled":
@@ -102,7 +103,7 @@ def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve:
         if engine == "compiled":
             from vppfed.federates.cohda.compiled import run_compiled
 
-            stats = run_compiled(controller, catalogue, inits, seed, config or InprocConfig())
+            stats = run_compiled(controller, catalogue, inits, seed, config or InprocConfig(), progress)
         elif engine == "python":
             stats = run_inproc(controller, agents, catalogue, inits, seed, config or InprocConfig())
         else:

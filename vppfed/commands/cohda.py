@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from vppfed.errors import UserError
@@ -52,6 +53,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen_p.set_defaults(func=_generate)
 
 
+def _progress(instance, enabled: bool):
+    """A tqdm line on stderr while a negotiation runs: events, messages and the best complete solution so far."""
+    if not enabled:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    import numpy as np
+
+    w = np.ones_like(instance.target) if instance.weights is None else instance.weights
+    norm = float(np.abs(instance.target) @ w) or 1.0
+    bar = tqdm(unit=" events", desc="negotiating", dynamic_ncols=True, leave=False)
+
+    def update(events: int, messages: int, best: float) -> None:
+        bar.n = events
+        best_text = f"{100 * best / norm:.3f}%" if best != float("inf") else "-"
+        bar.set_postfix_str(f"messages {messages:,}  best D {best_text} of |target|", refresh=True)
+
+    return update, bar.close
+
+
 def _solve(args: argparse.Namespace) -> int:
     from vppfed.federates.cohda.inproc import InprocConfig
     from vppfed.federates.cohda.instance import load_instance
@@ -63,8 +84,13 @@ def _solve(args: argparse.Namespace) -> int:
         if value is not None and not value > 0:
             raise UserError(f"cohda solve: --{name.replace('_', '-')} must be > 0")
     config = InprocConfig(stop_at=args.stop_at, cpu_limit=args.cpu_limit)
-    result = solve(instance, args.transport, args.seed, improve=args.improve, config=config,
-                   helics_options={"federates": args.federates}, warm_start=args.warm_start, engine=args.engine)
+    progress, close = _progress(instance, enabled=sys.stderr.isatty() and args.transport == "inproc")
+    try:
+        result = solve(instance, args.transport, args.seed, improve=args.improve, config=config,
+                       helics_options={"federates": args.federates}, warm_start=args.warm_start,
+                       engine=args.engine, progress=progress)
+    finally:
+        close()
     data = result.to_json(with_trace=args.trace)
     if args.plots is not None:
         from vppfed.postprocess.cohda_plots import plot_all
