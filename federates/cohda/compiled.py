@@ -272,6 +272,9 @@ def run_compiled(controller: CohdaController, catalogue: Catalogue, inits: list[
             log.warning("event or time budget exhausted after %d events: anytime stop", iscal[k.I_EVENTS])
             break
     if not terminated:
+        # every woken agent may still decide and bump once: room for one log entry each
+        while state.L[1].shape[0] - iscal[k.I_LOG] <= n:
+            state.L = _grow_log(state.L)
         k.finish_pending(state.S, state.A, state.C, state.L, iscal, fscal, state.trace, state.xbuf)
     neg = controller.current
     neg.terminated = terminated
