@@ -160,3 +160,22 @@ def test_local_costs_enter_the_objective():
     assert best.perf == pytest.approx(inst.distance(sel) + costs[np.arange(20), sel].sum())
     # the cost dwarfs any distance gain: everyone keeps the free option
     assert (sel == 0).all()
+
+
+def test_progress_is_reported_and_the_cli_picks_the_engine(tmp_path, capsys):
+    import json
+
+    from vppfed.cli import main
+
+    inst = generate(200, 6, 24, seed=6)
+    seen = []
+    res = solve(inst, seed=0, progress=lambda ev, msgs, best: seen.append((ev, msgs, best)))
+    assert seen and seen[-1][0] == res.activations and seen[-1][1] == res.messages
+    assert seen[-1][2] == pytest.approx(res.cohda_D)
+    assert res.engine == "compiled" and res.setup_seconds >= 0.0 and res.work["decides"] > 0
+    path = tmp_path / "i.npz"
+    inst.save(path)
+    for engine in ("python", "compiled"):
+        assert main(["cohda", "solve", "--instance", str(path), "--engine", engine, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["engine"] == engine and out["terminated"] and len(out["selection"]) == 200
