@@ -163,9 +163,12 @@ def merge_candidate(S, A, C, iscal, fscal, trace, b, c):
         return False
     iscal[I_SCANS] += 1
     both = 0
+    differ = 0
     for j in range(n):
-        if csel[o, j] != m and csel[c, j] != m:
+        v, w = csel[o, j], csel[c, j]
+        if v != m and w != m:
             both += 1
+            differ += v != w
     own_extra = both < covo
     oth_extra = both < covc
     if oth_extra and not own_extra:
@@ -174,22 +177,32 @@ def merge_candidate(S, A, C, iscal, fscal, trace, b, c):
     if own_extra and not oth_extra:
         return False
     if own_extra and oth_extra:
+        # the union keeps the own entries and adds the other's missing ones; its aggregate starts from whichever
+        # candidate needs fewer catalogue rows to correct (a small own candidate meeting a large one: the large one)
         q = pool_alloc(C, iscal)
-        added = 0
-        cost = ccost[o]
-        for t in range(ctot.shape[1]):
-            ctot[q, t] = ctot[o, t]
+        nt = ctot.shape[1]
+        oth_only = covc - both
+        own_only = covo - both
+        from_other = own_only + differ < oth_only
+        base = c if from_other else o
+        cost = ccost[base]
+        for t in range(nt):
+            ctot[q, t] = ctot[base, t]
         for j in range(n):
-            v = csel[o, j]
+            v, w = csel[o, j], csel[c, j]
             if v == m:
-                w = csel[c, j]
-                if w != m:
-                    added += 1
-                    for t in range(ctot.shape[1]):
+                if w != m and not from_other:
+                    for t in range(nt):
                         ctot[q, t] += sched[j, w, t]
                     cost += costs[j, w]
-                    v = w
-            csel[q, j] = v
+                csel[q, j] = w
+            else:
+                if from_other and v != w:
+                    for t in range(nt):
+                        ctot[q, t] += sched[j, v, t] - sched[j, w, t]
+                    cost += costs[j, v] - costs[j, w]
+                csel[q, j] = v
+        added = oth_only
         serial[b] += 1
         iscal[I_CREATED] += 1
         ccreator[q] = aid[b]
