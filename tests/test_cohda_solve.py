@@ -217,3 +217,20 @@ def test_cpu_budget_gives_an_anytime_result_and_the_cli_rejects_a_bad_budget(tmp
     inst.save(path)
     assert main(["cohda", "solve", "--instance", str(path), "--cpu-limit", "0", "--json"]) == 2
     assert "--cpu-limit" in capsys.readouterr().err
+
+
+def test_helics_delay_filter_slows_the_rounds_and_termination_still_holds(tmp_path):
+    import json
+
+    inst = generate(16, 5, 24, seed=4)
+    plain = solve(inst, transport="helics", seed=0, helics_options={"federates": 2})
+    slow = solve(inst, transport="helics", seed=0,
+                 helics_options={"federates": 2, "delay": 3.0, "folder": tmp_path / "fed"})
+    config = json.loads((tmp_path / "fed" / "cohda_agents_0.json").read_text())
+    # GIVEN a HELICS delay filter on every agent endpoint of the host
+    assert config["filters"][0]["operation"] == "delay"
+    assert config["filters"][0]["source_targets"] == [e["name"] for e in config["endpoints"]]
+    # THEN every round trip takes longer, and weight throwing still detects termination at a 1-opt point
+    assert plain.terminated and slow.terminated
+    assert slow.sim_time >= 2 * plain.sim_time
+    assert is_one_opt(inst, slow.selection)

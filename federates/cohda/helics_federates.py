@@ -40,11 +40,19 @@ def endpoint_of(receiver: int) -> str:
     return CONTROLLER_ENDPOINT if receiver == CONTROLLER else agent_endpoint(receiver)
 
 
-def helics_config(name: str, endpoints: list[str]) -> dict[str, Any]:
-    """HELICS JSON config (TESP layout) of a COHDA federate: global endpoints, 1 s rounds, uninterruptible."""
-    return {"name": name, "core_type": "zmq", "period": 1, "uninterruptible": True, "log_level": "warning",
-            "terminate_on_error": True,
-            "endpoints": [{"name": e, "global": True} for e in endpoints]}
+def helics_config(name: str, endpoints: list[str], delay: float = 0.0) -> dict[str, Any]:
+    """HELICS JSON config (TESP layout) of a COHDA federate: global endpoints, 1 s rounds, uninterruptible.
+
+    ``delay`` > 0 adds a HELICS delay filter on the endpoints' outgoing messages (seconds = rounds), so every
+    message of these agents arrives that much later; the weight-throwing termination holds under any delay.
+    """
+    config: dict[str, Any] = {"name": name, "core_type": "zmq", "period": 1, "uninterruptible": True,
+                              "log_level": "warning", "terminate_on_error": True,
+                              "endpoints": [{"name": e, "global": True} for e in endpoints]}
+    if delay > 0:
+        config["filters"] = [{"name": f"{name}_delay", "source_targets": list(endpoints), "operation": "delay",
+                              "properties": {"name": "delay", "value": float(delay)}}]
+    return config
 
 
 class _Counting:

@@ -22,8 +22,11 @@ log = logging.getLogger(__name__)
 
 def write_federation(instance: Instance, folder: Path, federates: int = 2, seed: int = 0,
                      max_rounds: int = 100_000, stop_round: float | None = None, timeout: float = 600.0,
-                     warm_start: bool = False) -> Path:
-    """Write instance, configs and runner for ``federates`` agent hosts plus the controller; returns the runner."""
+                     warm_start: bool = False, delay: float = 0.0) -> Path:
+    """Write instance, configs and runner for ``federates`` agent hosts plus the controller; returns the runner.
+
+    ``delay`` (s, i.e. rounds) puts a HELICS delay filter on every agent endpoint.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     instance.save(folder / "instance.npz")
     n = instance.agents
@@ -33,8 +36,8 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
     for f in range(k):
         lo, hi = int(bounds[f]), int(bounds[f + 1]) - 1
         name = f"cohda_agents_{f}"
-        (folder / f"{name}.json").write_text(json.dumps(helics_config(name, [agent_endpoint(s)
-                                                                            for s in range(lo, hi + 1)])))
+        endpoints = [agent_endpoint(s) for s in range(lo, hi + 1)]
+        (folder / f"{name}.json").write_text(json.dumps(helics_config(name, endpoints, delay)))
         feds.append({"name": name, "directory": ".",
                      "exec": f"python -m vppfed.federates.cohda --role agents --config {name}.json "
                              f"--instance instance.npz --slots {lo}:{hi} --stop {max_rounds}"})
@@ -54,14 +57,14 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
 
 def solve_helics(instance: Instance, seed: int = 0, federates: int = 2, folder: str | Path | None = None,
                  timeout: float = 600.0, stop_round: float | None = None,
-                 warm_start: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
+                 warm_start: bool = False, delay: float = 0.0) -> tuple[np.ndarray, dict[str, Any]]:
     """Run the federation; returns the selection and the counts (summed over federates)."""
     from vppfed.launcher import Launcher
 
     with tempfile.TemporaryDirectory(prefix="cohda_helics_") as tmp:
         base = Path(folder) if folder is not None else Path(tmp)
         runner = write_federation(instance, base, federates, seed, stop_round=stop_round, timeout=timeout,
-                                  warm_start=warm_start)
+                                  warm_start=warm_start, delay=delay)
         summary = Launcher(runner, timeout=timeout).run()
         if not summary.ok:
             raise CosimError(f"COHDA federation failed: {summary.failed}: {summary.reason}")

@@ -40,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve_p.add_argument("--warm-start", action="store_true",
                          help="every agent starts knowing the instance's init selection of all agents")
     solve_p.add_argument("--federates", type=int, default=2, help="agent federates for --transport helics")
+    solve_p.add_argument("--helics-delay", type=float, default=0.0, metavar="SECONDS",
+                         help="--transport helics: a HELICS delay filter on every agent endpoint (1 s = 1 round)")
     solve_p.add_argument("--plots", type=Path, default=None,
                          help="write convergence, target-vs-achieved and per-agent figures (PNG+PDF) here")
     solve_p.set_defaults(func=_solve)
@@ -79,6 +81,8 @@ def _solve(args: argparse.Namespace) -> int:
     from vppfed.federates.cohda.solve import solve
 
     instance = load_instance(args.instance)
+    if args.helics_delay < 0:
+        raise UserError("cohda solve: --helics-delay must be >= 0")
     for name in ("stop_at", "cpu_limit"):
         value = getattr(args, name)
         if value is not None and not value > 0:
@@ -87,7 +91,8 @@ def _solve(args: argparse.Namespace) -> int:
     progress, close = _progress(instance, enabled=sys.stderr.isatty() and args.transport == "inproc")
     try:
         result = solve(instance, args.transport, args.seed, improve=args.improve, config=config,
-                       helics_options={"federates": args.federates}, warm_start=args.warm_start,
+                       helics_options={"federates": args.federates, "delay": args.helics_delay},
+                       warm_start=args.warm_start,
                        engine=args.engine, progress=progress)
     finally:
         close()
