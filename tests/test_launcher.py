@@ -154,3 +154,35 @@ def test_port_blocks_are_exclusive_and_below_the_ephemeral_range():
     again = PortBlock(seed=1)
     assert again.port == ports[0]  # released blocks are free again
     again.release()
+
+
+def test_a_killed_launcher_takes_its_broker_and_federates_with_it(tmp_path):
+    # GIVEN a run whose launcher process is SIGKILLed mid-run (no chance to tear down)
+    runner = write_toy_case(tmp_path / "case", hours=2, a_args="--hang-at 60")
+    launcher = subprocess.Popen([sys.executable, "-c", "import sys; from vppfed.launcher import Launcher; "
+                                 "Launcher(sys.argv[1], timeout=300).run()", str(runner)], cwd=tmp_path)
+    case = (tmp_path / "case").resolve()
+
+    def started_here() -> list[int]:
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != launcher.pid:
+                try:
+                    if Path(os.readlink(entry / "cwd")) == case:
+                        pids.append(int(entry.name))
+                except OSError:
+                    continue
+        return pids
+
+    deadline = time.monotonic() + 30
+    while len(started_here()) < 3 and time.monotonic() < deadline:  # the broker and both federates
+        time.sleep(0.2)
+    children = started_here()
+    assert len(children) >= 3
+    launcher.kill()
+    launcher.wait()
+    # THEN the broker and the federates end within seconds, by themselves
+    deadline = time.monotonic() + 15
+    while any(pid_alive(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in children if pid_alive(p)]

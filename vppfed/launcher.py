@@ -9,10 +9,14 @@ federate dies. This launcher keeps the runner format (the same file still works 
   group, one log file per federate in the run folder;
 - on the first federate that exits non-zero, on a timeout or on Ctrl-C: SIGTERM to every group, SIGKILL after a
   grace period, and the child processes the federates recorded (GridLAB-D workers) ended too;
+- if the launcher itself dies with no chance to tear down (SIGKILL, a killed test worker), Linux sends SIGTERM to
+  the broker and every federate it started (``PR_SET_PDEATHSIG``): a broker left listening would otherwise keep
+  its port while the port block is free again, and capture the federates of the next run;
 - a progress bar over simulated time (from the files the federate runtime writes) and a summary at the end.
 """
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import json
 import logging
@@ -38,6 +42,17 @@ ENV_PID_DIR = "VPPFED_PID_DIR"
 ENV_RESUME = "VPPFED_RESUME"
 GRACE_SECONDS = 3.0
 LOG_TAIL_LINES = 25
+
+
+_PR_SET_PDEATHSIG = 1
+#: ``prctl`` resolved once in the launcher, so the child only makes one foreign call between fork and exec.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def _end_with_launcher() -> None:
+    """Between fork and exec in every child: ask Linux for SIGTERM when the launcher goes away."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def helics_broker_binary() -> str:
@@ -268,7 +283,8 @@ class Launcher:
         with open(log_path, "wb") as log_file:
             try:
                 popen = subprocess.Popen(list(args), cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT, env=env,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, start_new_session=True,
+                                         preexec_fn=_end_with_launcher)
             except FileNotFoundError:
                 raise CosimError(f"federate '{name}': command not found: {args[0]}") from None
         return ProcessRecord(name=name, popen=popen, log_path=log_path, started=time.monotonic())
