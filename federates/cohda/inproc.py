@@ -139,10 +139,9 @@ def run_inproc(controller: CohdaController, agents: list[CohdaAgent], catalogue:
     nbytes = 0
     max_bytes = 0
 
-    def send_control(t: float, msg) -> None:
+    def deliver(t: float, msg) -> None:
+        """Delivery after a random delay over the FIFO link sender -> receiver (never before the link's last)."""
         nonlocal seq
-        stats.control_messages += 1
-        stats.control_bytes += msg.nbytes()
         key = (msg.sender + 1) * n1 + msg.receiver + 1
         at = t + uniform(lo_d, hi_d)
         last = link_last.get(key)
@@ -151,6 +150,11 @@ def run_inproc(controller: CohdaController, agents: list[CohdaAgent], catalogue:
         link_last[key] = at
         seq += 1
         push(heap, (at, seq, _DELIVER, msg.receiver, msg))
+
+    def send_control(t: float, msg) -> None:
+        stats.control_messages += 1
+        stats.control_bytes += msg.nbytes()
+        deliver(t, msg)
 
     def schedule(at: float, kind: int, dst: int, payload=None) -> None:
         nonlocal seq
@@ -165,14 +169,7 @@ def run_inproc(controller: CohdaController, agents: list[CohdaAgent], catalogue:
             nbytes += size
             if size > max_bytes:
                 max_bytes = size
-            key = (s + 1) * n1 + m.receiver + 1
-            at = t + uniform(lo_d, hi_d)
-            last = link_last.get(key)
-            if last is not None and at <= last:
-                at = last + 1e-9
-            link_last[key] = at
-            seq += 1
-            push(heap, (at, seq, _DELIVER, m.receiver, m))
+            deliver(t, m)
         last_active[s] = t
         stats.activations += 1
         if not idle_pending[s]:
