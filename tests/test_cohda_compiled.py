@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vppfed.federates.cohda import compiled_kernels as k
-from vppfed.federates.cohda.compiled import build_state, run_compiled
+from vppfed.federates.cohda.compiled import build_state, negotiate, run_compiled
 from vppfed.federates.cohda.controller import CohdaController, Member
 from vppfed.federates.cohda.inproc import InprocConfig
 from vppfed.federates.cohda.instance import generate
@@ -30,23 +30,12 @@ def is_one_opt(inst, sel) -> bool:
 
 
 def run_to_end(inst, seed=0, warm_start=False, config=InprocConfig()):
-    """Run the kernels directly and return the final state (for checks on the agents' working memories)."""
+    """Play the negotiation and return the final state (for checks on the agents' working memories)."""
     controller, _ = build_agents(inst)
     cat, inits = controller.start(inst.target, inst.weights, "l1", edges=inst.edges, warm_start=warm_start)
     state = build_state(cat, inits, config, seed)
-    rand = np.random.default_rng(seed + 1).random(1 << 22)
-    args = (state.S, state.A, state.C, state.L, state.E, state.H, state.iscal, state.fscal)
-    k.start(*args, state.trace, rand, state.phase, state.xbuf, state.starters)
-    status = -1
-    while not state.iscal[k.I_TERM]:
-        args = (state.S, state.A, state.C, state.L, state.E, state.H, state.iscal, state.fscal)
-        status = k.run_events(*args, state.trace, rand, state.phase, state.xbuf, 1 << 30, state.max_degree)
-        assert status in (0, 3, 6), f"unexpected status {status}"
-        if status == 3:
-            state.trace = np.concatenate([state.trace, state.trace])
-        if status == 6:
-            from vppfed.federates.cohda.compiled import _grow_log
-            state.L = _grow_log(state.L)
+    terminated, _chunks = negotiate(state, seed, config)
+    assert terminated
     return state
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vppfed.federates.cohda import compiled_kernels as k
-from vppfed.federates.cohda.controller import CohdaController
+from vppfed.federates.cohda.controller import CohdaController, Member
 from vppfed.federates.cohda.data import Catalogue, SolutionCandidate
 from vppfed.federates.cohda.inproc import InprocConfig, RunStats, TraceRow
 from vppfed.federates.cohda.messages import CONTROLLER, InitMessage, ResultMessage
@@ -209,8 +209,6 @@ def warm_up() -> float:
     """
     if k.run_events.signatures:
         return 0.0
-    from vppfed.federates.cohda.controller import CohdaController, Member
-
     t0 = time.perf_counter()
     controller = CohdaController()
     for i in range(2):
@@ -220,33 +218,28 @@ def warm_up() -> float:
     return time.perf_counter() - t0
 
 
-def run_compiled(controller: CohdaController, catalogue: Catalogue, inits: list[InitMessage], seed: int = 0,
-                 config: InprocConfig = InprocConfig(), progress=None) -> RunStats:
-    """Run one negotiation to termination (or anytime stop) and hand every agent's result to ``controller``.
+def negotiate(state: EngineState, seed: int, config: InprocConfig, progress=None,
+              started: tuple[float, float] | None = None) -> tuple[bool, list[tuple[int, float, float]]]:
+    """Play the negotiation in ``state`` until termination or an anytime stop (budgets of ``config`` counted from
+    ``started`` = (wall, CPU) clock readings, default now); returns whether it terminated and the (events, wall
+    seconds, CPU seconds) at the end of each chunk of events, to time the trace.
 
-    Returns the same :class:`RunStats` as the Python simulator; ``control_*`` count init, acknowledgement, stop and
-    result messages. ``progress(events, messages, best_perf)`` is called between chunks of events if given.
+    After an anytime stop, agents that were woken but not yet active finish their decide.
     """
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    n = catalogue.n_agents
-    state = build_state(catalogue, inits, config, seed)
+    wall0, cpu0 = started or (time.perf_counter(), time.process_time())
     rng = np.random.default_rng(seed + 1)
     rand = rng.random(_RAND_BLOCK)
     iscal, fscal = state.iscal, state.fscal
-    args = (state.S, state.A, state.C, state.L, state.E, state.H, iscal, fscal)
-    # init messages: header plus the neighbour list varies per agent, the rest is the same for all
-    base = inits[0].nbytes() - 4 * len(inits[0].neighbours)
-    control_messages = n
-    control_bytes = sum(base + 4 * len(msg.neighbours) for msg in inits)
     # budgets are checked between chunks: small chunks when there is a budget, so it is kept to about a millisecond
     budget = config.cpu_limit is not None or config.wall_limit is not None
     chunk = 1024 if budget else _CHUNK_EVENTS
-    chunks = [(0, 0.0, 0.0)]  # (events, wall, cpu) at chunk ends, to time the trace
-    k.start(*args, state.trace, rand, state.phase, state.xbuf, state.starters)
+    chunks = [(0, 0.0, 0.0)]
+    k.start(state.S, state.A, state.C, state.L, state.E, state.H, iscal, fscal, state.trace, rand, state.phase,
+            state.xbuf, state.starters)
     terminated = bool(iscal[k.I_TERM])
     while not terminated:
-        args = (state.S, state.A, state.C, state.L, state.E, state.H, iscal, fscal)
-        status = k.run_events(*args, state.trace, rand, state.phase, state.xbuf, chunk, state.max_degree)
+        status = k.run_events(state.S, state.A, state.C, state.L, state.E, state.H, iscal, fscal, state.trace, rand,
+                              state.phase, state.xbuf, chunk, state.max_degree)
         chunks.append((int(iscal[k.I_EVENTS]), time.perf_counter() - wall0, time.process_time() - cpu0))
         if progress is not None:
             progress(int(iscal[k.I_EVENTS]), int(iscal[k.I_MSGS]), float(fscal[k.F_BEST_PERF]))
@@ -273,9 +266,28 @@ def run_compiled(controller: CohdaController, catalogue: Catalogue, inits: list[
             break
     if not terminated:
         # every woken agent may still decide and bump once: room for one log entry each
-        while state.L[1].shape[0] - iscal[k.I_LOG] <= n:
+        while state.L[1].shape[0] - iscal[k.I_LOG] <= state.A[0].shape[0]:
             state.L = _grow_log(state.L)
         k.finish_pending(state.S, state.A, state.C, state.L, iscal, fscal, state.trace, state.xbuf)
+    return terminated, chunks
+
+
+def run_compiled(controller: CohdaController, catalogue: Catalogue, inits: list[InitMessage], seed: int = 0,
+                 config: InprocConfig = InprocConfig(), progress=None) -> RunStats:
+    """Run one negotiation to termination (or anytime stop) and hand every agent's result to ``controller``.
+
+    Returns the same :class:`RunStats` as the Python simulator; ``control_*`` count init, acknowledgement, stop and
+    result messages. ``progress(events, messages, best_perf)`` is called between chunks of events if given.
+    """
+    started = time.perf_counter(), time.process_time()
+    n = catalogue.n_agents
+    state = build_state(catalogue, inits, config, seed)
+    iscal, fscal = state.iscal, state.fscal
+    # init messages: header plus the neighbour list varies per agent, the rest is the same for all
+    base = inits[0].nbytes() - 4 * len(inits[0].neighbours)
+    control_messages = n
+    control_bytes = sum(base + 4 * len(msg.neighbours) for msg in inits)
+    terminated, chunks = negotiate(state, seed, config, progress, started)
     neg = controller.current
     neg.terminated = terminated
     neg.stopping = True
