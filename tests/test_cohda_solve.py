@@ -219,18 +219,50 @@ def test_cpu_budget_gives_an_anytime_result_and_the_cli_rejects_a_bad_budget(tmp
     assert "--cpu-limit" in capsys.readouterr().err
 
 
-def test_helics_delay_filter_slows_the_rounds_and_termination_still_holds(tmp_path):
+def test_helics_link_delay_slows_the_rounds_and_termination_still_holds(tmp_path):
     import json
 
     inst = generate(16, 5, 24, seed=4)
     plain = solve(inst, transport="helics", seed=0, helics_options={"federates": 2})
     slow = solve(inst, transport="helics", seed=0,
                  helics_options={"federates": 2, "delay": 3.0, "folder": tmp_path / "fed"})
-    config = json.loads((tmp_path / "fed" / "cohda_agents_0.json").read_text())
-    # GIVEN a HELICS delay filter on every agent endpoint of the host
-    assert config["filters"][0]["operation"] == "delay"
-    assert config["filters"][0]["source_targets"] == [e["name"] for e in config["endpoints"]]
+    runner = json.loads((tmp_path / "fed" / "runner.json").read_text())
+    # GIVEN every agent message stamped 3 s (rounds) after its send time, no HELICS filter federate involved
+    hosts = [f for f in runner["federates"] if f["name"].startswith("cohda_agents")]
+    assert all("--link-delay 3" in f["exec"] for f in hosts)
+    assert "filters" not in json.loads((tmp_path / "fed" / "cohda_agents_0.json").read_text())
     # THEN every round trip takes longer, and weight throwing still detects termination at a 1-opt point
     assert plain.terminated and slow.terminated
     assert slow.sim_time >= 2 * plain.sim_time
     assert is_one_opt(inst, slow.selection)
+
+
+def test_helics_loss_filter_drops_steps_but_the_anytime_stop_still_delivers_a_result(tmp_path):
+    import json
+
+    inst = generate(16, 5, 24, seed=4)
+    # GIVEN a HELICS random_drop filter losing 30 % of the agents' step messages, and an anytime stop at round 40
+    lossy = solve(inst, transport="helics", seed=0, config=InprocConfig(stop_at=40),
+                  helics_options={"federates": 2, "loss": 0.3, "folder": tmp_path / "fed"})
+    config = json.loads((tmp_path / "fed" / "cohda_agents_0.json").read_text())
+    assert config["filters"][0]["operation"] == "random_drop"
+    assert "cohda_agents_0_control" not in config["filters"][0]["source_targets"]
+    # THEN messages were really lost (HELICS's drop is not seeded: check a wide band around 30 %) ...
+    assert lossy.messages > 50
+    assert 0.1 < 1 - lossy.delivered_messages / lossy.messages < 0.5
+    # ... termination is not claimed, yet the stop and every result came through the unfiltered control channel
+    assert not lossy.terminated and lossy.sim_time >= 40
+    assert len(lossy.selection) == 16 and lossy.D == pytest.approx(inst.distance(np.array(lossy.selection)))
+
+
+def test_helics_loss_without_an_anytime_stop_is_refused(capsys, tmp_path):
+    from vppfed.cli import main
+
+    inst = generate(8, 3, 12, seed=1)
+    path = tmp_path / "i.npz"
+    inst.save(path)
+    assert main(["cohda", "solve", "--instance", str(path), "--transport", "helics", "--helics-loss", "0.1",
+                 "--json"]) == 2
+    assert "--stop-at" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="anytime stop"):
+        solve(inst, transport="helics", helics_options={"loss": 0.1})

@@ -186,3 +186,34 @@ def test_a_killed_launcher_takes_its_broker_and_federates_with_it(tmp_path):
     while any(pid_alive(p) for p in children) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [p for p in children if pid_alive(p)]
+
+
+def test_a_federate_blocked_inside_a_helics_call_still_ends_after_sigterm(tmp_path):
+    from vppfed.federates.runtime import STOP_GRACE_SECONDS
+    from vppfed.launcher import PortBlock, helics_broker_binary
+
+    # GIVEN a federate blocked in helicsFederateEnterExecutingMode (its broker waits for a second federate that
+    # never comes), a C call in which Python never runs its SIGTERM handler
+    block = PortBlock()
+    broker = subprocess.Popen([helics_broker_binary(), "-f", "2", f"--port={block.port}", "--timeout=60s",
+                               f"--name=blocked_{block.port}"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        (tmp_path / "a.json").write_text(json.dumps({"name": "fedA", "period": 60, "log_level": "warning"}))
+        env = dict(os.environ, HELICS_BROKER_PORT=str(block.port), PYTHONUNBUFFERED="1")
+        fed = subprocess.Popen([sys.executable, str(TOY), "--config", "a.json", "--hours", "1"], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(3)
+        assert fed.poll() is None
+        # WHEN it gets SIGTERM (as from PR_SET_PDEATHSIG when its launcher was killed: no SIGKILL follows)
+        fed.terminate()
+        # THEN it exits by itself after the grace period, saying why
+        out, _ = fed.communicate(timeout=STOP_GRACE_SECONDS + 10)
+        assert fed.returncode == 143
+        assert "exiting hard" in out
+    finally:
+        if "fed" in locals() and fed.poll() is None:
+            fed.kill()
+        broker.kill()
+        broker.wait()
+        block.release()

@@ -14,6 +14,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="cohda_result.json", help="controller: result JSON")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stop-round", type=float, default=None, help="controller: anytime stop at this round")
+    parser.add_argument("--link-delay", type=float, default=0.0,
+                        help="agents: every message is delivered this many seconds (rounds) after it is sent")
+    parser.add_argument("--starters", choices=("one", "all"), default="one",
+                        help="controller: one seeded agent starts deciding, or all at once (robust to lost messages)")
     parser.add_argument("--warm-start", action="store_true", help="controller: agents start from the instance's init")
 
     def factory(args):
@@ -22,9 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         stop = stop_seconds(args, default_hours=1000.0 / 3600.0 * 100)
         if args.role == "controller":
             return ControllerFederate(args.config, stop, args.instance, args.out, args.seed, args.stop_round,
-                                      args.warm_start)
+                                      args.warm_start, args.starters)
         first, last = (int(v) for v in args.slots.split(":"))
-        return AgentHostFederate(args.config, stop, args.instance, list(range(first, last + 1)))
+        return AgentHostFederate(args.config, stop, args.instance, list(range(first, last + 1)), args.link_delay)
 
     return run_federate(factory, parser, argv)
 

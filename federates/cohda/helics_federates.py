@@ -6,6 +6,10 @@ messages. Time is rounds: every federate steps once per second of HELICS time (`
 in round t is processed in round t + 1, and each agent drains its whole inbox per round. An agent returns its
 termination weight in the round it was active (it is idle until its next message), so the controller detects
 termination from weights alone. A federate leaves the loop once all its agents have reported their result.
+
+Network effects: a link delay stamps the agents' messages later (HELICS delivers them then), a loss is HELICS's own
+``random_drop`` filter on the agents' endpoints. Weights and results leave through one unfiltered control endpoint
+per host, so a lossy run still stops and reports (it cannot detect termination: lost steps carry lost weight).
 """
 from __future__ import annotations
 
@@ -40,18 +44,31 @@ def endpoint_of(receiver: int) -> str:
     return CONTROLLER_ENDPOINT if receiver == CONTROLLER else agent_endpoint(receiver)
 
 
-def helics_config(name: str, endpoints: list[str], delay: float = 0.0) -> dict[str, Any]:
+def control_endpoint(host: str) -> str:
+    """Global endpoint of agent host ``host`` for the agents' weight and result messages to the controller."""
+    return f"{host}_control"
+
+
+def helics_config(name: str, endpoints: list[str], loss: float = 0.0) -> dict[str, Any]:
     """HELICS JSON config (TESP layout) of a COHDA federate: global endpoints, 1 s rounds, uninterruptible.
 
-    ``delay`` > 0 adds a HELICS delay filter on the endpoints' outgoing messages (seconds = rounds), so every
-    message of these agents arrives that much later; the weight-throwing termination holds under any delay.
+    ``loss`` > 0 adds a HELICS ``random_drop`` filter on ``endpoints`` (the agents' step traffic): each message
+    sent from them is lost with that probability. The control channel of an agent host is not filtered, so stop and
+    results always arrive; the filter is HELICS's own, whose generator is not seedable (runs are not repeatable).
     """
     config: dict[str, Any] = {"name": name, "core_type": "zmq", "period": 1, "uninterruptible": True,
                               "log_level": "warning", "terminate_on_error": True,
                               "endpoints": [{"name": e, "global": True} for e in endpoints]}
-    if delay > 0:
-        config["filters"] = [{"name": f"{name}_delay", "source_targets": list(endpoints), "operation": "delay",
-                              "properties": {"name": "delay", "value": float(delay)}}]
+    if loss > 0:
+        config["filters"] = [{"name": f"{name}_loss", "source_targets": list(endpoints), "operation": "random_drop",
+                              "properties": {"name": "prob", "value": float(loss)}}]
+    return config
+
+
+def agent_host_config(name: str, slots: range, loss: float = 0.0) -> dict[str, Any]:
+    """Config of an agent host: one endpoint per agent (filtered if ``loss``) plus its unfiltered control endpoint."""
+    config = helics_config(name, [agent_endpoint(s) for s in slots], loss)
+    config["endpoints"].append({"name": control_endpoint(name), "global": True})
     return config
 
 
@@ -60,7 +77,7 @@ class _Counting:
 
     def __init__(self) -> None:
         self.counts = {"messages": 0, "bytes": 0, "control_messages": 0, "control_bytes": 0,
-                       "max_message_bytes": 0}
+                       "max_message_bytes": 0, "delivered_messages": 0}
 
     def count(self, msg: Any, size: int) -> None:
         if isinstance(msg, StepMessage):
@@ -73,11 +90,16 @@ class _Counting:
 
 
 class AgentHostFederate(FederateBase):
-    """Hosts the agents in ``slots`` of the instance; one endpoint per agent."""
+    """Hosts the agents in ``slots`` of the instance; one endpoint per agent.
+
+    ``link_delay`` (s = rounds) stamps every message of these agents ``link_delay`` later, so HELICS delivers it
+    that much later (a slow network); the weight-throwing termination holds under any delay.
+    """
 
     def __init__(self, config_path: str | Path, stop_seconds: float, instance_path: str | Path,
-                 slots: list[int]) -> None:
+                 slots: list[int], link_delay: float = 0.0) -> None:
         super().__init__(config_path, stop_seconds)
+        self.link_delay = float(link_delay)
         inst = load_instance(instance_path)
         self.catalogue = Catalogue.build(np.arange(inst.agents), inst.schedules)
         self.agents = {s: CohdaAgent(s, inst.schedules[s]) for s in slots}
@@ -85,11 +107,16 @@ class AgentHostFederate(FederateBase):
         self.cache = CandidateCache(self.catalogue, objective_by_name("l1", inst.target, inst.weights))
         self.reported: set[int] = set()
         self.stats = _Counting()
+        # configs written before the control channel existed send everything from the agents' endpoints
+        names = {e.get("name", e.get("key")) for e in self.config.get("endpoints", [])}
+        self.control = control_endpoint(self.name) if control_endpoint(self.name) in names else None
 
     def _send(self, msg: Any) -> None:
         buf = msg.encode()
         self.stats.count(msg, len(buf))
-        self.send(endpoint_of(msg.sender), endpoint_of(msg.receiver), buf)
+        # weights and results leave through the host's control endpoint (never filtered), steps through the agent's
+        source = self.control if msg.receiver == CONTROLLER and self.control else endpoint_of(msg.sender)
+        self.send(source, endpoint_of(msg.receiver), buf, delay=self.link_delay)
 
     def on_step(self, t: float) -> None:
         inbox: dict[int, list[StepMessage]] = defaultdict(list)
@@ -98,6 +125,7 @@ class AgentHostFederate(FederateBase):
             for _src, payload, _time in self.receive(agent_endpoint(slot)):
                 msg = decode(payload, self.cache)
                 if isinstance(msg, StepMessage):
+                    self.stats.counts["delivered_messages"] += 1
                     inbox[slot].append(msg)
                 else:
                     controls.append(msg)
@@ -132,8 +160,9 @@ class ControllerFederate(FederateBase):
 
     def __init__(self, config_path: str | Path, stop_seconds: float, instance_path: str | Path,
                  out_path: str | Path, seed: int = 0, stop_round: float | None = None,
-                 warm_start: bool = False) -> None:
+                 warm_start: bool = False, starters: str = "one") -> None:
         super().__init__(config_path, stop_seconds)
+        self.starters = starters
         self.instance = load_instance(instance_path)
         self.out_path = Path(out_path)
         self.stop_round = stop_round
@@ -154,7 +183,7 @@ class ControllerFederate(FederateBase):
     def on_start(self) -> None:
         inst = self.instance
         self.catalogue, inits = self.controller.start(inst.target, inst.weights, "l1", edges=inst.edges,
-                                                      warm_start=self.warm_start)
+                                                      warm_start=self.warm_start, starters=self.starters)
         self.cache = CandidateCache(self.catalogue, objective_by_name("l1", inst.target, inst.weights))
         for msg in inits:
             self._send(msg)

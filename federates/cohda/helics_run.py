@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from vppfed.errors import CosimError
-from vppfed.federates.cohda.helics_federates import CONTROLLER_ENDPOINT, agent_endpoint, helics_config
+from vppfed.federates.cohda.helics_federates import CONTROLLER_ENDPOINT, agent_host_config, helics_config
 from vppfed.federates.cohda.instance import Instance
 
 log = logging.getLogger(__name__)
@@ -22,11 +22,20 @@ log = logging.getLogger(__name__)
 
 def write_federation(instance: Instance, folder: Path, federates: int = 2, seed: int = 0,
                      max_rounds: int = 100_000, stop_round: float | None = None, timeout: float = 600.0,
-                     warm_start: bool = False, delay: float = 0.0) -> Path:
+                     warm_start: bool = False, delay: float = 0.0, loss: float = 0.0) -> Path:
     """Write instance, configs and runner for ``federates`` agent hosts plus the controller; returns the runner.
 
-    ``delay`` (s, i.e. rounds) puts a HELICS delay filter on every agent endpoint.
+    ``delay`` (s, i.e. rounds) delays every message an agent sends (HELICS delivery time = send time + delay).
+    ``loss`` puts a HELICS ``random_drop`` filter on the agents' step traffic. A lost step message takes its share
+    of the termination weight with it, so the controller can never detect termination: ``loss`` needs
+    ``stop_round`` (the anytime stop), and the result is the best candidate the agents hold then. Under loss every
+    agent starts deciding at once (a lone first speaker whose messages are all lost would stall the negotiation).
     """
+    if delay < 0 or not 0 <= loss < 1:
+        raise ValueError(f"COHDA on HELICS: delay must be >= 0 and loss in [0, 1) (got delay={delay}, loss={loss})")
+    if loss > 0 and stop_round is None:
+        raise ValueError("COHDA on HELICS: message loss needs an anytime stop round (a lost message loses "
+                         "termination weight, so termination can never be detected)")
     folder.mkdir(parents=True, exist_ok=True)
     instance.save(folder / "instance.npz")
     n = instance.agents
@@ -36,15 +45,17 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
     for f in range(k):
         lo, hi = int(bounds[f]), int(bounds[f + 1]) - 1
         name = f"cohda_agents_{f}"
-        endpoints = [agent_endpoint(s) for s in range(lo, hi + 1)]
-        (folder / f"{name}.json").write_text(json.dumps(helics_config(name, endpoints, delay)))
+        (folder / f"{name}.json").write_text(json.dumps(agent_host_config(name, range(lo, hi + 1), loss)))
         feds.append({"name": name, "directory": ".",
                      "exec": f"python -m vppfed.federates.cohda --role agents --config {name}.json "
-                             f"--instance instance.npz --slots {lo}:{hi} --stop {max_rounds}"})
+                             f"--instance instance.npz --slots {lo}:{hi} --stop {max_rounds}"
+                             + (f" --link-delay {delay:g}" if delay > 0 else "")})
     (folder / "cohda_controller.json").write_text(json.dumps(helics_config("cohda_controller",
                                                                            [CONTROLLER_ENDPOINT])))
     extra = f" --stop-round {stop_round}" if stop_round is not None else ""
     extra += " --warm-start" if warm_start else ""
+    # a single speaker whose first messages are all lost would leave the negotiation dead: under loss all start
+    extra += " --starters all" if loss > 0 else ""
     feds.append({"name": "cohda_controller", "directory": ".",
                  "exec": f"python -m vppfed.federates.cohda --role controller --config cohda_controller.json "
                          f"--instance instance.npz --out cohda_result.json --seed {seed} --stop {max_rounds}{extra}"})
@@ -57,23 +68,26 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
 
 def solve_helics(instance: Instance, seed: int = 0, federates: int = 2, folder: str | Path | None = None,
                  timeout: float = 600.0, stop_round: float | None = None,
-                 warm_start: bool = False, delay: float = 0.0) -> tuple[np.ndarray, dict[str, Any]]:
+                 warm_start: bool = False, delay: float = 0.0,
+                 loss: float = 0.0) -> tuple[np.ndarray, dict[str, Any]]:
     """Run the federation; returns the selection and the counts (summed over federates)."""
     from vppfed.launcher import Launcher
 
     with tempfile.TemporaryDirectory(prefix="cohda_helics_") as tmp:
         base = Path(folder) if folder is not None else Path(tmp)
         runner = write_federation(instance, base, federates, seed, stop_round=stop_round, timeout=timeout,
-                                  warm_start=warm_start, delay=delay)
+                                  warm_start=warm_start, delay=delay, loss=loss)
         summary = Launcher(runner, timeout=timeout).run()
         if not summary.ok:
             raise CosimError(f"COHDA federation failed: {summary.failed}: {summary.reason}")
         result = json.loads((base / "cohda_result.json").read_text())
-        counts = {"messages": 0, "bytes": 0, "control_messages": 0, "control_bytes": 0, "max_message_bytes": 0}
+        counts = {"messages": 0, "bytes": 0, "control_messages": 0, "control_bytes": 0, "max_message_bytes": 0,
+                  "delivered_messages": 0}
         for path in sorted(base.glob("*_cohda_stats.json")):
             part = json.loads(path.read_text())
             for key in counts:
-                counts[key] = max(counts[key], part[key]) if key == "max_message_bytes" else counts[key] + part[key]
+                value = part.get(key, 0)
+                counts[key] = max(counts[key], value) if key == "max_message_bytes" else counts[key] + value
         for key in ("control_messages", "control_bytes"):
             counts[key] += result[key]
         counts.update(catalogue_bytes=int(instance.schedules.nbytes) * len(list(base.glob("cohda_agents_*.json"))),

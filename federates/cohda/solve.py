@@ -32,6 +32,8 @@ class SolveResult:
     in-process implementation (``compiled`` or ``python``), ``work`` its internal counts (compiled engine: decides,
     candidates created, entries delivered, aggregate rows folded, ...). ``setup_seconds`` is the one-off loading (or
     first compilation) of the compiled kernels in this process, not included in ``seconds``.
+    ``delivered_messages`` (``helics`` only) counts the step messages that reached their receiver: fewer than
+    ``messages`` when a HELICS loss filter dropped some.
     """
 
     selection: list[int]
@@ -57,6 +59,7 @@ class SolveResult:
     engine: str = ""
     setup_seconds: float = 0.0
     work: dict[str, int] = field(default_factory=dict)
+    delivered_messages: int | None = None
     trace: list[dict[str, float]] = field(default_factory=list)
 
     def to_json(self, with_trace: bool = False) -> dict[str, Any]:
@@ -118,7 +121,10 @@ def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve:
     elif transport == "helics":
         from vppfed.federates.cohda.helics_run import solve_helics
 
-        selection, counts = solve_helics(instance, seed, warm_start=warm_start, **(helics_options or {}))
+        options = dict(helics_options or {})
+        if config is not None and config.stop_at is not None:
+            options.setdefault("stop_round", config.stop_at)  # the anytime stop, in rounds
+        selection, counts = solve_helics(instance, seed, warm_start=warm_start, **options)
         trace = []
     else:
         raise ValueError(f"unknown transport {transport!r} (inproc or helics)")

@@ -34,14 +34,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve_p.add_argument("--improve", action="store_true", help="add pairwise-exchange rounds after COHDA")
     solve_p.add_argument("--trace", action="store_true", help="include the convergence trace in the JSON")
     solve_p.add_argument("--stop-at", type=float, default=None,
-                         help="anytime stop at this simulated time (inproc time units)")
+                         help="anytime stop at this simulated time (inproc time units; rounds on helics)")
     solve_p.add_argument("--cpu-limit", type=float, default=None,
                          help="anytime stop after this many CPU seconds of the negotiation (inproc)")
     solve_p.add_argument("--warm-start", action="store_true",
                          help="every agent starts knowing the instance's init selection of all agents")
     solve_p.add_argument("--federates", type=int, default=2, help="agent federates for --transport helics")
     solve_p.add_argument("--helics-delay", type=float, default=0.0, metavar="SECONDS",
-                         help="--transport helics: a HELICS delay filter on every agent endpoint (1 s = 1 round)")
+                         help="--transport helics: every agent message is delivered this much later (1 s = 1 round)")
+    solve_p.add_argument("--helics-loss", type=float, default=0.0, metavar="P",
+                         help="--transport helics: a HELICS random_drop filter loses each agent-to-agent message "
+                              "with probability P; needs --stop-at ROUNDS (lost weight: no termination detection)")
     solve_p.add_argument("--plots", type=Path, default=None,
                          help="write convergence, target-vs-achieved and per-agent figures (PNG+PDF) here")
     solve_p.set_defaults(func=_solve)
@@ -83,6 +86,11 @@ def _solve(args: argparse.Namespace) -> int:
     instance = load_instance(args.instance)
     if args.helics_delay < 0:
         raise UserError("cohda solve: --helics-delay must be >= 0")
+    if not 0 <= args.helics_loss < 1:
+        raise UserError("cohda solve: --helics-loss must be in [0, 1)")
+    if args.helics_loss > 0 and (args.transport != "helics" or args.stop_at is None):
+        raise UserError("cohda solve: --helics-loss needs --transport helics and --stop-at ROUNDS (a lost message "
+                        "loses termination weight, so only the anytime stop ends the negotiation)")
     for name in ("stop_at", "cpu_limit"):
         value = getattr(args, name)
         if value is not None and not value > 0:
@@ -91,7 +99,8 @@ def _solve(args: argparse.Namespace) -> int:
     progress, close = _progress(instance, enabled=sys.stderr.isatty() and args.transport == "inproc")
     try:
         result = solve(instance, args.transport, args.seed, improve=args.improve, config=config,
-                       helics_options={"federates": args.federates, "delay": args.helics_delay},
+                       helics_options={"federates": args.federates, "delay": args.helics_delay,
+                                       "loss": args.helics_loss},
                        warm_start=args.warm_start,
                        engine=args.engine, progress=progress)
     finally:
