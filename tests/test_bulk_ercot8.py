@@ -52,3 +52,41 @@ def test_section_outage_reaches_the_ercot8_model(tmp_path):
                        tmp_path / "case")
     case = load_pp_case(built.directory / "ercot8_pp.json")
     assert [(o.index, o.t_out, o.t_in) for o in case.units_out] == [(0, 3600.0, 7200.0)]
+
+
+def _ercot_night(tmp_path, **opts):
+    from vppfed.federates.bulk.core import BulkOptions
+
+    case = load_pp_case(write_ercot8_model(Ercot8Params(), tmp_path))
+    grid = BulkGrid(case, BulkOptions(**opts))
+    for d in case.dso:
+        grid.set_feeder_load(d.bus, complex(250e3, 80e3))
+    grid.start()
+    # the load grows by 1 % at every bus between two OPFs (the OPF at 285 s sees 300 s of drift coming)
+    for d in case.dso:
+        grid.set_feeder_load(d.bus, complex(250e3 * 1.01, 80e3))
+    grid.step(60.0)
+    return case, grid
+
+
+def test_the_slack_unit_stays_within_its_limits_when_losses_and_drift_are_shared(tmp_path):
+    from pypower.idx_gen import PMAX, PMIN
+
+    # GIVEN the ERCOT grid at midnight, ~700 MW of losses and a load that moved since the OPF
+    case, tesp = _ercot_night(tmp_path / "a", slack_sharing=False, loss_compensation=False)
+    _, ours = _ercot_night(tmp_path / "b")
+    n = ours.n_real_gen
+    slack = int(np.flatnonzero(case.bus[:, 1] == 3)[0])
+    slack_row = int(np.flatnonzero(case.gen[:, 0] == case.bus[slack, 0])[0])
+    # THEN TESP's way (all on the slack unit) drives the slack far above its Pmax ...
+    assert tesp.pg_pf[slack_row] > case.gen[slack_row, PMAX] + 300
+    # ... while shared over the units by rating, every unit stays within [Pmin, Pmax] (wind within its profile)
+    pmin, pmax = ours._limits(60.0)
+    on = case.gen[:, 7] > 0
+    assert np.all(ours.pg_pf[:n][on] <= pmax[:n][on] + 0.05) and np.all(ours.pg_pf[:n][on] >= pmin[:n][on] - 0.05)
+    # ... the slack unit produces what its shared dispatch says, and generation covers load plus losses exactly
+    assert ours.pg_pf[slack_row] == pytest.approx(ours.pf_dispatch[slack_row], abs=0.05)
+    assert ours.pg_pf[:n].sum() == pytest.approx(ours.bus_pd.sum() + ours.ploss, abs=1e-3)
+    # ... and with loss compensation the OPF already dispatched the losses it saw at its last solve
+    assert ours.opf_loss > 300
+    assert ours.dispatch[:n].sum() - tesp.dispatch[:n].sum() == pytest.approx(ours.opf_loss, abs=0.5)

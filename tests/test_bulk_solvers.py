@@ -124,7 +124,7 @@ def test_bulk_grid_power_flow_equals_runpf_on_the_same_state():
     ppc = case.ppc()
     ppc["bus"][:, PD] = grid.bus_pd
     ppc["bus"][:, 3] = grid.bus_qd
-    ppc["gen"][:, PG] = grid.dispatch[:grid.n_real_gen]
+    ppc["gen"][:, PG] = grid.pf_dispatch[:grid.n_real_gen]
     ref = runpf(ppc, OPT)[0]
     # THEN voltages and the slack output agree
     np.testing.assert_allclose(np.abs(grid.v), ref["bus"][:, VM], atol=1e-6)

@@ -13,6 +13,8 @@ YAML (every field optional)::
       opf_dc: true           # DC OPF (HiGHS) as TESP's TE30; false: pypower's AC OPF (slow)
       pf_tol_mw: 0.01        # skip a power flow when no injection moved more than this (0: always solve)
       opf_tol_mw: 0.01       # skip an OPF when no load moved more than this and bids are unchanged
+      slack_sharing: true    # units share losses and load drift by rating (false: all on the slack, as TESP)
+      loss_compensation: true  # the DC OPF also dispatches the last power flow's losses (false: as TESP)
       curve_source: null     # federate publishing the responsive-load curve (e.g. sub_7); default: the market's
 
 Files written: ``<model>_pp.json`` and its background-load CSV, ``<root>_pypower.json`` (TESP's static
@@ -56,6 +58,8 @@ class BulkSection:
     opf_dc: bool = True
     pf_tol_mw: float = 0.01
     opf_tol_mw: float = 0.01
+    slack_sharing: bool = True
+    loss_compensation: bool = True
     federate: str = "pypower"
     curve_source: str | None = None
     feeder_federate: str | None = None
@@ -97,6 +101,11 @@ class BulkHandle:
         """Make the bulk grid subscribe the five responsive-curve keys published by ``federate`` (TESP §3.2)."""
         if federate not in self.curve_sources:
             self.curve_sources.append(federate)
+
+
+def dispatch_flags(slack_sharing: bool, loss_compensation: bool) -> list[str]:
+    """The bulk federate's flags for the two dispatch choices (defaults add nothing, so runners stay short)."""
+    return ([] if slack_sharing else ["--slack-only"]) + ([] if loss_compensation else ["--no-loss-compensation"])
 
 
 def _name_of(handle: Any) -> str | None:
@@ -184,4 +193,5 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
     cmd = ["python", "-m", "vppfed.federates.bulk", "--config", config_file, "--case", pp_name,
            "--metrics-root", s.root, "--hours", f"{s.hours:g}", "--metrics-interval", str(s.metrics_interval),
            "--pf-tol-mw", f"{sec.pf_tol_mw:g}", "--opf-tol-mw", f"{sec.opf_tol_mw:g}"]
+    cmd += dispatch_flags(sec.slack_sharing, sec.loss_compensation)
     ctx.add_federate(sec.federate, " ".join(shlex.quote(c) for c in cmd), config, config_file=config_file)

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from vppfed.configs.cluster import ClusterOptions, cluster_files
-from vppfed.configs.sections.bulk import BulkHandle
+from vppfed.configs.sections.bulk import BulkHandle, dispatch_flags
 from vppfed.configs.validate import parse_dataclass, require
 from vppfed.errors import UserError
 
@@ -120,7 +120,8 @@ class GridTemplate:
     ``DSO`` rows include the buses. ``buses``: how many of ``feeders.buses`` (first N) or which ones (a list); null =
     all. ``feeder_share``: fraction of each zone's load the scaled feeder stands for (ercot8). ``load_factor``
     multiplies every zone's load (ercot8). ``outage_gen`` (0-based generator row, null = none) is out from
-    ``outage_start_h`` to ``outage_end_h``.
+    ``outage_start_h`` to ``outage_end_h``. ``slack_sharing`` and ``loss_compensation`` as in the single-bus
+    ``bulk:`` section (false/false: TESP's dispatch, where the slack unit takes all losses and drift).
     """
 
     model: str = "ercot8"
@@ -134,6 +135,8 @@ class GridTemplate:
     opf_dc: bool = True
     pf_tol_mw: float = 0.01
     opf_tol_mw: float = 0.01
+    slack_sharing: bool = True
+    loss_compensation: bool = True
     federate: str = "pypower"
 
     def validate(self) -> None:
@@ -447,4 +450,5 @@ def _add_bulk_federate(ctx: Any, grid: GridTemplate, handle: FeedersHandle) -> N
     cmd = ["python", "-m", "vppfed.federates.bulk", "--config", ctx.config_name(grid.federate), "--case",
            handle.pp_json, "--metrics-root", s.root, "--hours", f"{s.hours:g}", "--metrics-interval",
            str(s.metrics_interval), "--pf-tol-mw", f"{grid.pf_tol_mw:g}", "--opf-tol-mw", f"{grid.opf_tol_mw:g}"]
+    cmd += dispatch_flags(grid.slack_sharing, grid.loss_compensation)
     ctx.add_federate(grid.federate, " ".join(shlex.quote(c) for c in cmd), config)

@@ -199,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip a power flow when no injection moved more than this, MW/MVAr (0 = always solve)")
     parser.add_argument("--opf-tol-mw", type=float, default=BulkOptions.opf_tol_mw,
                         help="skip an OPF when no load moved more than this, MW (0 = always solve)")
+    parser.add_argument("--slack-only", action="store_true",
+                        help="the slack unit takes all losses and load drift between OPFs (TESP's tso_PYPOWER); "
+                             "default: the online units share them by rating within their limits")
+    parser.add_argument("--no-loss-compensation", action="store_true",
+                        help="the DC OPF ignores losses (TESP); default: it dispatches the last power flow's losses")
     return parser
 
 
@@ -209,7 +214,9 @@ def _factory(args: argparse.Namespace) -> BulkFederate:
         case_stop = load_pp_case(args.case).tmax
     root = args.metrics_root or Path(args.case).name.removesuffix("_pp.json")
     return BulkFederate(args.config, case_stop or stop, args.case, root, args.out,
-                        BulkOptions(pf_tol_mw=args.pf_tol_mw, opf_tol_mw=args.opf_tol_mw), args.metrics_interval)
+                        BulkOptions(pf_tol_mw=args.pf_tol_mw, opf_tol_mw=args.opf_tol_mw,
+                                    slack_sharing=not args.slack_only,
+                                    loss_compensation=not args.no_loss_compensation), args.metrics_interval)
 
 
 def main(argv: list[str] | None = None) -> int:
