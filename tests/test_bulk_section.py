@@ -54,3 +54,21 @@ def test_bad_fields_are_one_line_errors_naming_the_field(tmp_path, bulk, message
     with pytest.raises(UserError, match=message):
         build_case(describe(**bulk), tmp_path / "case")
     assert not (tmp_path / "case").exists()
+
+
+def test_tesp_dispatch_is_one_yaml_switch_away_and_reaches_the_federate(tmp_path):
+    from vppfed.federates.bulk.adapter import build_parser
+
+    def bulk_args(**bulk):
+        runner = json.loads(build_case(describe(**bulk), tmp_path / str(len(bulk))).runner.read_text())
+        exec_line = next(f for f in runner["federates"] if f["name"] == "pypower")["exec"]
+        return build_parser().parse_args(shlex.split(exec_line)[3:])
+
+    # GIVEN the default case THEN the units share the imbalance and the OPF serves the losses
+    default = bulk_args()
+    assert not default.slack_only and not default.no_loss_compensation
+    # GIVEN TESP's behaviour asked for THEN the federate gets both switches
+    tesp = bulk_args(slack_sharing=False, loss_compensation=False)
+    assert tesp.slack_only and tesp.no_loss_compensation
+    with pytest.raises(UserError, match="slack_sharing"):
+        build_case(describe(slack_sharing="sometimes"), tmp_path / "bad")
