@@ -115,15 +115,26 @@ def load_with_without(m: Metrics, out_dir: Path, run_dir: Path | None = None) ->
 
 
 def soc(m: Metrics, out_dir: Path, soc_limits: tuple[float, float] | None = None) -> list[Path]:
-    """SOC reported by GridLAB-D's battery and the manager's coulomb-counted estimate, in %."""
+    """SOC reported by GridLAB-D's battery and the manager's coulomb-counted estimate, in %, for every battery.
+
+    One battery: GridLAB-D solid, manager dashed. Several: one colour per battery (solid GridLAB-D, dashed the
+    manager's estimate), named in the legend, with the largest estimate gap over all of them quoted.
+    """
     with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.0))
         hours = m.hours()
-        measured = 100.0 * m.column("soc")[:, 0]
-        estimate = 100.0 * m.column("soc_estimate")[:, 0]
+        measured = 100.0 * m.column("soc")
+        estimate = 100.0 * m.column("soc_estimate")
         gap = np.nanmax(np.abs(measured - estimate)) if np.isfinite(measured).any() else float("nan")
-        ax.plot(hours, measured, color="#1f77b4", lw=1.2, label="GridLAB-D battery")
-        ax.plot(hours, estimate, color="#ff7f0e", lw=0.9, ls="--", label=f"manager (max gap {gap:.1f} pts)")
+        if len(m.uids) == 1:
+            ax.plot(hours, measured[:, 0], color="#1f77b4", lw=1.2, label="GridLAB-D battery")
+            ax.plot(hours, estimate[:, 0], color="#ff7f0e", lw=0.9, ls="--", label=f"manager (max gap {gap:.1f} pts)")
+        else:
+            for k, uid in enumerate(m.uids):
+                color = f"C{k % 10}"
+                ax.plot(hours, measured[:, k], color=color, lw=1.0, label=uid)
+                ax.plot(hours, estimate[:, k], color=color, lw=0.7, ls="--")
+            ax.plot([], [], color="0.3", lw=0.7, ls="--", label=f"dashed: manager (max gap {gap:.1f} pts)")
         if soc_limits is not None:
             for level, name in zip(soc_limits, ("soc_low", "soc_high")):
                 ax.axhline(100.0 * level, color="0.5", lw=0.6, ls=":")
@@ -132,8 +143,12 @@ def soc(m: Metrics, out_dir: Path, soc_limits: tuple[float, float] | None = None
         ax.set_ylabel("state of charge (%)")
         ax.set_ylim(0, 100)
         _hours_axis(ax, m)
-        # the manager keeps the SOC above soc_low: the band below it is free for the legend
-        ax.legend(loc="lower center", frameon=False, ncol=2, fontsize=6.5, handlelength=2.0, columnspacing=1.0)
+        if len(m.uids) == 1:
+            # the manager keeps the SOC above soc_low: the band below it is free for the legend
+            ax.legend(loc="lower center", frameon=False, ncol=2, fontsize=6.5, handlelength=2.0, columnspacing=1.0)
+        else:  # one entry per battery: above the axes, where it cannot cover a curve
+            ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, ncol=3, fontsize=6,
+                      handlelength=2.0, columnspacing=1.0)
         return save(fig, out_dir, "battery_soc")
 
 
@@ -154,22 +169,38 @@ def _state_spans(hours: np.ndarray, states: np.ndarray) -> list[tuple[float, flo
 
 
 def state_timeline(m: Metrics, out_dir: Path) -> list[Path]:
-    """CHARGE / REST / SELL as a band over time, above the inverter power (kW, > 0 discharge)."""
+    """CHARGE / REST / SELL as a band over time per battery, above the inverter power (kW, > 0 discharge): the
+    total of all batteries in black, each battery thin grey when there are several."""
+    n = len(m.uids)
     with paper_style():
-        fig, (band, ax) = plt.subplots(2, 1, figsize=(COLUMN_WIDTH_IN, 2.3), sharex=True,
-                                       gridspec_kw={"height_ratios": [1, 5]})
+        fig, (band, ax) = plt.subplots(2, 1, figsize=(COLUMN_WIDTH_IN, 2.3 + 0.12 * (n - 1)), sharex=True,
+                                       gridspec_kw={"height_ratios": [n, 5]})
         hours = m.hours()
-        for start, width, code in _state_spans(hours, m.column("state")[:, 0]):
-            band.broken_barh([(start, width)], (0, 1), facecolors=STATE_COLORS[code], lw=0)
-        band.set_ylim(0, 1)
-        band.set_yticks([])
+        states = m.column("state")
+        for k in range(n):
+            row = n - 1 - k  # the first battery on top
+            for start, width, code in _state_spans(hours, states[:, k]):
+                band.broken_barh([(start, width)], (row + 0.08, 0.84), facecolors=STATE_COLORS[code], lw=0)
+        band.set_ylim(0, n)
+        if n > 1:  # names on the right: the power axis label takes the left
+            band.yaxis.tick_right()
+            band.set_yticks(np.arange(n) + 0.5, labels=list(reversed(m.uids)), fontsize=5.5)
+            band.tick_params(axis="y", right=False, pad=1)
+        else:
+            band.set_yticks([])
         band.grid(False)
         band.spines[["left", "right", "top"]].set_visible(False)
         band.tick_params(axis="x", bottom=False)
-        band.legend(handles=[Patch(color=STATE_COLORS[c], label=n) for c, n in STATE_NAMES.items()],
+        band.legend(handles=[Patch(color=STATE_COLORS[c], label=nm) for c, nm in STATE_NAMES.items()],
                     loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, handlelength=1.2)
-        t, delivered = interval_means(m.times, m.column("power")[:, 0], DEMAND_INTERVAL_S)
-        ax.plot(t / 3600.0, delivered / 1000.0, color="k", lw=0.8, label="delivered, 5-min mean")
+        power = m.column("power")
+        if n > 1:
+            for k in range(n):
+                t, each = interval_means(m.times, power[:, k], DEMAND_INTERVAL_S)
+                ax.plot(t / 3600.0, each / 1000.0, color="0.65", lw=0.5)
+        t, delivered = interval_means(m.times, np.nansum(power, axis=1), DEMAND_INTERVAL_S)
+        label = "delivered, 5-min mean" if n == 1 else f"delivered by all {n}, 5-min mean (grey: each)"
+        ax.plot(t / 3600.0, delivered / 1000.0, color="k", lw=0.8, label=label)
         ax.axhline(0.0, color="0.4", lw=0.5)
         ax.set_ylabel("battery power (kW)\n< 0 charge, > 0 discharge")
         _hours_axis(ax, m)

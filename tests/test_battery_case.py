@@ -269,3 +269,41 @@ def test_interval_means_and_state_spans():
     assert v.tolist() == [1.0, 2.0]  # already coarse: unchanged
     spans = _state_spans(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0, 1, 1, -1]))
     assert spans == [(0.0, 1.0, 0), (1.0, 2.0, 1), (3.0, 1.0, -1)]
+
+
+def test_soc_and_state_figures_show_every_battery_of_a_multi_battery_run(tmp_path, monkeypatch):
+    from vppfed.federates.battery.federate import METRIC_COLUMNS
+    from vppfed.federates.metrics import MetricsWriter
+    from vppfed.postprocess import battery_plots
+    from vppfed.postprocess.metrics_reader import load_if_present
+
+    # GIVEN three batteries whose SOC and states differ (battery k sells from minute 20k on)
+    names = [n for n, _ in METRIC_COLUMNS]
+    writer = MetricsWriter(tmp_path, "battery", "BT", METRIC_COLUMNS, "2013-07-01 16:00:00")
+    for k in range(1, 61):
+        rows = {}
+        for b in range(3):
+            selling = k > 20 * b
+            row = dict.fromkeys(names, 0.0)
+            row.update(soc=0.9 - 0.1 * b - 0.001 * k, soc_estimate=0.9 - 0.1 * b - 0.001 * k + 0.005 * b,
+                       power=4000.0 * selling, state=1 if selling else 0, net_load=50000.0, gross_load=50000.0)
+            rows[f"bat_{b + 1}"] = row
+        writer.write(60.0 * k, rows)
+    writer.close()
+    figures = {}
+    monkeypatch.setattr(battery_plots, "save", lambda fig, out, name: figures.setdefault(name, fig) and [])
+    m = load_if_present(tmp_path, "battery")
+    battery_plots.soc(m, tmp_path)
+    battery_plots.state_timeline(m, tmp_path)
+    # THEN the SOC figure has a measured and an estimated line per battery, each named in the legend
+    soc_ax = figures["battery_soc"].axes[0]
+    labels = [t.get_text() for t in soc_ax.get_legend().get_texts()]
+    assert {"bat_1", "bat_2", "bat_3"} <= set(labels) and any("max gap 1.0 pts" in t for t in labels)
+    assert len([ln for ln in soc_ax.lines if len(ln.get_xdata())]) == 6
+    # ... and the state band has one row per battery, the power panel the total (12 kW when all sell)
+    band, power_ax = figures["battery_states"].axes
+    assert [t.get_text() for t in band.get_yticklabels()] == ["bat_3", "bat_2", "bat_1"]
+    rows = {round(path.get_extents().y0, 2) for coll in band.collections for path in coll.get_paths()}
+    assert rows == {0.08, 1.08, 2.08}
+    total = next(ln for ln in power_ax.lines if "all 3" in ln.get_label())
+    assert np.nanmax(total.get_ydata()) == pytest.approx(12.0)
