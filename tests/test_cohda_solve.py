@@ -266,3 +266,36 @@ def test_helics_loss_without_an_anytime_stop_is_refused(capsys, tmp_path):
     assert "--stop-at" in capsys.readouterr().err
     with pytest.raises(ValueError, match="anytime stop"):
         solve(inst, transport="helics", helics_options={"loss": 0.1})
+
+
+def test_resending_the_working_memory_repairs_what_lost_messages_broke():
+
+    inst = generate(6, 3, 8, seed=2)
+    controller, agents = build_agents(inst)
+    catalogue, inits = controller.start(inst.target, inst.weights, "l1", edges=inst.edges, starters="all")
+    for init in inits:
+        agents[init.receiver].on_init(init, catalogue)
+    # GIVEN every first step message lost: each agent believes its neighbours hold what it sent
+    a = agents[0]
+    assert a.act() == []  # nothing changed since, so act sends nothing: the loss would stay unrepaired
+    # WHEN it refreshes THEN every neighbour gets every entry it knows and its candidate, with a share of weight
+    again = a.refresh()
+    assert sorted(m.receiver for m in again) == sorted(a.neighbours)
+    for m in again:
+        assert list(m.slots) == list(np.flatnonzero(a.wm.sysconf.cnt >= 0)) and m.candidate is a.wm.candidate
+    # ... and a neighbour that had lost the original learns it from the refresh
+    nb = agents[again[0].receiver]
+    before = int((nb.wm.sysconf.cnt >= 0).sum())
+    nb.on_messages([again[0]])
+    assert int((nb.wm.sysconf.cnt >= 0).sum()) > before
+
+
+def test_with_resending_a_lossy_helics_negotiation_ends_near_the_lossless_quality():
+    inst = generate(16, 5, 24, seed=4)
+    # GIVEN 30 % of the step messages lost and every agent re-sending its working memory every 10 rounds
+    r = solve(inst, transport="helics", seed=0, config=InprocConfig(stop_at=60),
+              helics_options={"federates": 2, "loss": 0.3, "resend": 10})
+    # THEN the result is within a few percent of the target (measured 0.1-0.3 % over 5 runs; lossless 1.0 %; the
+    # deltas alone ended 2-16 % away), although HELICS drops a different 30 % every run
+    assert r.delivered_messages < 0.8 * r.messages
+    assert r.rel_D < 0.05

@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop-round", type=float, default=None, help="controller: anytime stop at this round")
     parser.add_argument("--link-delay", type=float, default=0.0,
                         help="agents: every message is delivered this many seconds (rounds) after it is sent")
+    parser.add_argument("--resend-every", type=int, default=0,
+                        help="agents: re-send the whole working memory every N rounds (lossy links; 0 = never)")
     parser.add_argument("--starters", choices=("one", "all"), default="one",
                         help="controller: one seeded agent starts deciding, or all at once (robust to lost messages)")
     parser.add_argument("--warm-start", action="store_true", help="controller: agents start from the instance's init")
@@ -28,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
             return ControllerFederate(args.config, stop, args.instance, args.out, args.seed, args.stop_round,
                                       args.warm_start, args.starters)
         first, last = (int(v) for v in args.slots.split(":"))
-        return AgentHostFederate(args.config, stop, args.instance, list(range(first, last + 1)), args.link_delay)
+        return AgentHostFederate(args.config, stop, args.instance, list(range(first, last + 1)), args.link_delay,
+                                 args.resend_every)
 
     return run_federate(factory, parser, argv)
 

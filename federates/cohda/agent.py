@@ -160,6 +160,31 @@ class CohdaAgent:
             self.decide()
         return self.act()
 
+    def refresh(self) -> list[StepMessage]:
+        """Everything this agent knows (every known entry and its candidate), to every neighbour.
+
+        For lossy links: :meth:`act` sends a neighbour only what it does not hold yet, judged by what was sent, so
+        one lost message can leave a neighbour without an entry or candidate for good. Re-sending the whole
+        working memory now and then (anti-entropy) repairs that; the neighbour merges it like any step message and
+        acts only if it learnt something. Not needed, and not used, on lossless links.
+        """
+        if self.stopped or self.wm is None:
+            return []
+        sc = self.wm.sysconf
+        slots = np.flatnonzero(sc.cnt >= 0)
+        cnts, sels = sc.cnt[slots], sc.sel[slots]
+        cand = self.wm.candidate
+        out = []
+        w = self.weight
+        for i, nb in enumerate(self.neighbours):
+            w = w.half()
+            out.append(StepMessage(self.slot, nb, slots, cnts, sels, cand, w))
+            self._nb_key[i] = cand.key
+            if cand.coverage == self.n:
+                self._nb_rank[i] = cand.rank
+        self.weight = w
+        return out
+
     def release_weight(self) -> WeightMessage | None:
         """Return the held termination weight to the controller (called by the transport when idle)."""
         if self.weight.is_zero():

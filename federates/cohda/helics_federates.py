@@ -93,13 +93,15 @@ class AgentHostFederate(FederateBase):
     """Hosts the agents in ``slots`` of the instance; one endpoint per agent.
 
     ``link_delay`` (s = rounds) stamps every message of these agents ``link_delay`` later, so HELICS delivers it
-    that much later (a slow network); the weight-throwing termination holds under any delay.
+    that much later (a slow network); the weight-throwing termination holds under any delay. ``resend_every`` > 0
+    makes every agent re-send its whole working memory every that many rounds (for lossy links).
     """
 
     def __init__(self, config_path: str | Path, stop_seconds: float, instance_path: str | Path,
-                 slots: list[int], link_delay: float = 0.0) -> None:
+                 slots: list[int], link_delay: float = 0.0, resend_every: int = 0) -> None:
         super().__init__(config_path, stop_seconds)
         self.link_delay = float(link_delay)
+        self.resend_every = int(resend_every)
         inst = load_instance(instance_path)
         self.catalogue = Catalogue.build(np.arange(inst.agents), inst.schedules)
         self.agents = {s: CohdaAgent(s, inst.schedules[s]) for s in slots}
@@ -144,6 +146,12 @@ class AgentHostFederate(FederateBase):
             if isinstance(msg, StopMessage):
                 self._send(self.agents[msg.receiver].on_stop())
                 self.reported.add(msg.receiver)
+        if self.resend_every > 0 and round(t) % self.resend_every == 0:
+            for slot, agent in self.agents.items():  # anti-entropy for lossy links (see CohdaAgent.refresh)
+                if slot not in self.reported:
+                    for out in agent.refresh():
+                        self._send(out)
+                    active.append(slot)
         for slot in set(active) | {m.receiver for m in controls if isinstance(m, InitMessage)}:
             w = self.agents[slot].release_weight()
             if w is not None and slot not in self.reported:

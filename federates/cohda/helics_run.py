@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def write_federation(instance: Instance, folder: Path, federates: int = 2, seed: int = 0,
                      max_rounds: int = 100_000, stop_round: float | None = None, timeout: float = 600.0,
-                     warm_start: bool = False, delay: float = 0.0, loss: float = 0.0) -> Path:
+                     warm_start: bool = False, delay: float = 0.0, loss: float = 0.0, resend: int = 0) -> Path:
     """Write instance, configs and runner for ``federates`` agent hosts plus the controller; returns the runner.
 
     ``delay`` (s, i.e. rounds) delays every message an agent sends (HELICS delivery time = send time + delay).
@@ -30,9 +30,15 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
     of the termination weight with it, so the controller can never detect termination: ``loss`` needs
     ``stop_round`` (the anytime stop), and the result is the best candidate the agents hold then. Under loss every
     agent starts deciding at once (a lone first speaker whose messages are all lost would stall the negotiation).
+    ``resend`` > 0: every agent re-sends its whole working memory every ``resend`` rounds, which repairs what
+    losses broke (it also needs ``stop_round``: the refreshes never let the negotiation fall quiet for long).
     """
     if delay < 0 or not 0 <= loss < 1:
         raise ValueError(f"COHDA on HELICS: delay must be >= 0 and loss in [0, 1) (got delay={delay}, loss={loss})")
+    if resend < 0:
+        raise ValueError(f"COHDA on HELICS: resend must be >= 0 rounds (got {resend})")
+    if resend > 0 and stop_round is None:
+        raise ValueError("COHDA on HELICS: re-sending needs an anytime stop round")
     if loss > 0 and stop_round is None:
         raise ValueError("COHDA on HELICS: message loss needs an anytime stop round (a lost message loses "
                          "termination weight, so termination can never be detected)")
@@ -49,7 +55,8 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
         feds.append({"name": name, "directory": ".",
                      "exec": f"python -m vppfed.federates.cohda --role agents --config {name}.json "
                              f"--instance instance.npz --slots {lo}:{hi} --stop {max_rounds}"
-                             + (f" --link-delay {delay:g}" if delay > 0 else "")})
+                             + (f" --link-delay {delay:g}" if delay > 0 else "")
+                             + (f" --resend-every {resend}" if resend > 0 else "")})
     (folder / "cohda_controller.json").write_text(json.dumps(helics_config("cohda_controller",
                                                                            [CONTROLLER_ENDPOINT])))
     extra = f" --stop-round {stop_round}" if stop_round is not None else ""
@@ -68,15 +75,15 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
 
 def solve_helics(instance: Instance, seed: int = 0, federates: int = 2, folder: str | Path | None = None,
                  timeout: float = 600.0, stop_round: float | None = None,
-                 warm_start: bool = False, delay: float = 0.0,
-                 loss: float = 0.0) -> tuple[np.ndarray, dict[str, Any]]:
+                 warm_start: bool = False, delay: float = 0.0, loss: float = 0.0,
+                 resend: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
     """Run the federation; returns the selection and the counts (summed over federates)."""
     from vppfed.launcher import Launcher
 
     with tempfile.TemporaryDirectory(prefix="cohda_helics_") as tmp:
         base = Path(folder) if folder is not None else Path(tmp)
         runner = write_federation(instance, base, federates, seed, stop_round=stop_round, timeout=timeout,
-                                  warm_start=warm_start, delay=delay, loss=loss)
+                                  warm_start=warm_start, delay=delay, loss=loss, resend=resend)
         summary = Launcher(runner, timeout=timeout).run()
         if not summary.ok:
             raise CosimError(f"COHDA federation failed: {summary.failed}: {summary.reason}")

@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve_p.add_argument("--helics-loss", type=float, default=0.0, metavar="P",
                          help="--transport helics: a HELICS random_drop filter loses each agent-to-agent message "
                               "with probability P; needs --stop-at ROUNDS (lost weight: no termination detection)")
+    solve_p.add_argument("--helics-resend", type=int, default=None, metavar="ROUNDS",
+                         help="--transport helics: every agent re-sends its whole working memory every ROUNDS "
+                              "rounds, repairing what lost messages broke (default 10 with --helics-loss, else 0)")
     solve_p.add_argument("--plots", type=Path, default=None,
                          help="write convergence, target-vs-achieved and per-agent figures (PNG+PDF) here")
     solve_p.set_defaults(func=_solve)
@@ -91,6 +94,9 @@ def _solve(args: argparse.Namespace) -> int:
     if args.helics_loss > 0 and (args.transport != "helics" or args.stop_at is None):
         raise UserError("cohda solve: --helics-loss needs --transport helics and --stop-at ROUNDS (a lost message "
                         "loses termination weight, so only the anytime stop ends the negotiation)")
+    resend = args.helics_resend if args.helics_resend is not None else (10 if args.helics_loss > 0 else 0)
+    if resend < 0 or (resend > 0 and (args.transport != "helics" or args.stop_at is None)):
+        raise UserError("cohda solve: --helics-resend must be >= 0 and needs --transport helics and --stop-at ROUNDS")
     for name in ("stop_at", "cpu_limit"):
         value = getattr(args, name)
         if value is not None and not value > 0:
@@ -100,7 +106,7 @@ def _solve(args: argparse.Namespace) -> int:
     try:
         result = solve(instance, args.transport, args.seed, improve=args.improve, config=config,
                        helics_options={"federates": args.federates, "delay": args.helics_delay,
-                                       "loss": args.helics_loss},
+                                       "loss": args.helics_loss, "resend": resend},
                        warm_start=args.warm_start,
                        engine=args.engine, progress=progress)
     finally:
