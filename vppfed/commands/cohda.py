@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="inproc implementation: compiled kernels (default, fast) or the Python agents that "
                               "also run on HELICS (reference)")
     solve_p.add_argument("--seed", type=int, default=0, help="seed of message delays and wake-ups (default 0)")
-    solve_p.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
+    solve_p.add_argument("--json", action="store_true",
+                         help="print one JSON object (selection, D, messages, bytes, seconds, agents, ...) "
+                              "instead of a one-line summary")
     solve_p.add_argument("--improve", action="store_true", help="add pairwise-exchange rounds after COHDA")
     solve_p.add_argument("--trace", action="store_true", help="include the convergence trace in the JSON")
     solve_p.add_argument("--stop-at", type=float, default=None,
