@@ -261,7 +261,7 @@ def test_helics_loss_without_an_anytime_stop_is_refused(capsys, tmp_path):
     inst = generate(8, 3, 12, seed=1)
     path = tmp_path / "i.npz"
     inst.save(path)
-    assert main(["cohda", "solve", "--instance", str(path), "--transport", "helics", "--helics-loss", "0.1",
+    assert main(["cohda", "solve", "--instance", str(path), "--transport", "helics", "--loss", "0.1",
                  "--json"]) == 2
     assert "--stop-at" in capsys.readouterr().err
     with pytest.raises(ValueError, match="anytime stop"):
@@ -299,3 +299,35 @@ def test_with_resending_a_lossy_helics_negotiation_ends_near_the_lossless_qualit
     # deltas alone ended 2-16 % away), although HELICS drops a different 30 % every run
     assert r.delivered_messages < 0.8 * r.messages
     assert r.rel_D < 0.05
+
+
+def test_seeded_loss_in_process_repeats_byte_for_byte_and_resending_repairs_it(capsys, tmp_path):
+    from vppfed.cli import main
+
+    inst = generate(40, 5, 24, seed=3)
+    lossless = solve(inst, seed=1, engine="python")
+    config = InprocConfig(stop_at=2 * lossless.sim_time, loss=0.3)
+    # GIVEN 30 % of the step messages lost by the simulator's seeded generator
+    a = solve(inst, seed=1, config=config)
+    b = solve(inst, seed=1, config=config)
+    # THEN the run repeats exactly, on the Python engine, and about 30 % of the messages were lost
+    assert a.engine == "python" and a.selection == b.selection and a.messages == b.messages
+    assert a.delivered_messages == b.delivered_messages
+    assert 0.25 < 1 - a.delivered_messages / a.messages < 0.35
+    assert not a.terminated
+    # AND re-sending the working memory every 50 time units ends at least as close to the target (seeds 1-3)
+    for seed in (1, 2, 3):
+        plain = solve(inst, seed=seed, config=config)
+        resent = solve(inst, seed=seed, config=InprocConfig(stop_at=2 * lossless.sim_time, loss=0.3,
+                                                            resend_every=50.0))
+        assert resent.D <= plain.D + 1e-9 and not resent.terminated
+    # AND the CLI runs the same, and refuses loss without an anytime stop, naming the option
+    path = tmp_path / "i.npz"
+    inst.save(path)
+    assert main(["cohda", "solve", "--instance", str(path), "--loss", "0.3", "--json"]) == 2
+    assert "--stop-at" in capsys.readouterr().err
+    assert main(["cohda", "solve", "--instance", str(path), "--loss", "0.3", "--stop-at", "500", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["engine"] == "python" and out["delivered_messages"] < out["messages"]
+    with pytest.raises(ValueError, match="anytime stop"):
+        solve(inst, config=InprocConfig(loss=0.1))

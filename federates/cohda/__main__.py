@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="agents: every message is delivered this many seconds (rounds) after it is sent")
     parser.add_argument("--resend-every", type=int, default=0,
                         help="agents: re-send the whole working memory every N rounds (lossy links; 0 = never)")
+    parser.add_argument("--ignore-weights", action="store_true",
+                        help="controller: agents re-send their memory, so weights cannot prove termination")
     parser.add_argument("--starters", choices=("one", "all"), default="one",
                         help="controller: one seeded agent starts deciding, or all at once (robust to lost messages)")
     parser.add_argument("--warm-start", action="store_true", help="controller: agents start from the instance's init")
@@ -28,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         stop = stop_seconds(args, default_hours=1000.0 / 3600.0 * 100)
         if args.role == "controller":
             return ControllerFederate(args.config, stop, args.instance, args.out, args.seed, args.stop_round,
-                                      args.warm_start, args.starters)
+                                      args.warm_start, args.starters, not args.ignore_weights)
         first, last = (int(v) for v in args.slots.split(":"))
         return AgentHostFederate(args.config, stop, args.instance, list(range(first, last + 1)), args.link_delay,
                                  args.resend_every)

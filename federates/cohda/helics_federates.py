@@ -168,9 +168,12 @@ class ControllerFederate(FederateBase):
 
     def __init__(self, config_path: str | Path, stop_seconds: float, instance_path: str | Path,
                  out_path: str | Path, seed: int = 0, stop_round: float | None = None,
-                 warm_start: bool = False, starters: str = "one") -> None:
+                 warm_start: bool = False, starters: str = "one", trust_weights: bool = True) -> None:
         super().__init__(config_path, stop_seconds)
         self.starters = starters
+        # False when agents re-send their working memory: those messages may carry no weight, so a full weight
+        # return no longer proves termination and only the anytime stop ends the negotiation
+        self.trust_weights = trust_weights
         self.instance = load_instance(instance_path)
         self.out_path = Path(out_path)
         self.stop_round = stop_round
@@ -200,7 +203,7 @@ class ControllerFederate(FederateBase):
         for _src, payload, _time in self.receive(CONTROLLER_ENDPOINT):
             msg = decode(payload, self.cache)
             if isinstance(msg, WeightMessage):
-                if self.controller.on_weight(msg):
+                if self.controller.on_weight(msg) and self.trust_weights:
                     self.termination_round = t
                     if not self.controller.current.stopping:
                         for stop in self.controller.stop_messages():

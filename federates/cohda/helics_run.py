@@ -63,6 +63,7 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
     extra += " --warm-start" if warm_start else ""
     # a single speaker whose first messages are all lost would leave the negotiation dead: under loss all start
     extra += " --starters all" if loss > 0 else ""
+    extra += " --ignore-weights" if resend > 0 else ""
     feds.append({"name": "cohda_controller", "directory": ".",
                  "exec": f"python -m vppfed.federates.cohda --role controller --config cohda_controller.json "
                          f"--instance instance.npz --out cohda_result.json --seed {seed} --stop {max_rounds}{extra}"})

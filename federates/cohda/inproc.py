@@ -26,7 +26,7 @@ from vppfed.federates.cohda.messages import (CONTROLLER, InitMessage, ResultMess
 
 log = logging.getLogger(__name__)
 
-_DELIVER, _WAKE, _IDLE, _ANYTIME = 0, 1, 2, 3
+_DELIVER, _WAKE, _IDLE, _ANYTIME, _REFRESH = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,9 @@ class InprocConfig:
     ``idle_timeout`` is how long an agent waits with no new message before returning its weight; ``stop_at`` forces
     an anytime stop at that simulated time, ``wall_limit``/``cpu_limit`` after that many wall-clock/process-CPU
     seconds (checked every 1,024 events, so not bit-reproducible); ``max_events`` bounds the run (safety net, the
-    result is then an anytime result).
+    result is then an anytime result). ``loss`` drops each step message with that probability (seeded, so a lossy
+    run repeats byte for byte); a lost message loses termination weight, so it needs ``stop_at`` (or a budget).
+    ``resend_every`` makes every agent re-send its whole working memory that often (:meth:`CohdaAgent.refresh`).
     """
 
     msg_delay: tuple[float, float] = (0.01, 0.02)
@@ -52,6 +54,19 @@ class InprocConfig:
     cpu_limit: float | None = None
     max_events: int = 50_000_000
     trace: bool = True
+    loss: float = 0.0
+    resend_every: float | None = None
+
+    def validate(self) -> None:
+        """Refuse settings that cannot end: loss or re-sending without an anytime stop."""
+        if not 0.0 <= self.loss < 1.0:
+            raise ValueError(f"loss must be in [0, 1), got {self.loss}")
+        if self.resend_every is not None and not self.resend_every > 0:
+            raise ValueError(f"resend_every must be > 0, got {self.resend_every}")
+        if (self.loss > 0 or self.resend_every is not None) and self.stop_at is None and self.cpu_limit is None \
+                and self.wall_limit is None:
+            raise ValueError("message loss or re-sending needs an anytime stop (stop_at or a CPU/wall budget): a "
+                             "lost message loses termination weight, so termination can never be detected")
 
 
 @dataclass
@@ -79,6 +94,7 @@ class RunStats:
     termination_time: float | None = None
     terminated: bool = False
     max_message_bytes: int = 0
+    dropped: int = 0
     trace: list[TraceRow] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -111,8 +127,10 @@ def run_inproc(controller: CohdaController, agents: list[CohdaAgent], catalogue:
     random delay unless a wake-up is already pending (then it joins the inbox). Idle checks are lazy: one pending
     check per agent, moved to ``last activation + idle_timeout`` when the agent was active in the meantime.
     """
+    config.validate()
     rand = _Rand(seed)
     uniform = rand.uniform
+    loss = config.loss
     stats = RunStats(catalogue_bytes=int(catalogue.schedules[:, :-1].nbytes))
     n = len(agents)
     heap: list = []
@@ -169,6 +187,9 @@ def run_inproc(controller: CohdaController, agents: list[CohdaAgent], catalogue:
             nbytes += size
             if size > max_bytes:
                 max_bytes = size
+            if loss and uniform(0.0, 1.0) < loss:
+                stats.dropped += 1
+                continue
             deliver(t, m)
         last_active[s] = t
         stats.activations += 1
@@ -188,6 +209,8 @@ def run_inproc(controller: CohdaController, agents: list[CohdaAgent], catalogue:
         send_control(0.0, msg)
     if config.stop_at is not None:
         schedule(config.stop_at, _ANYTIME, CONTROLLER)
+    if config.resend_every is not None:
+        schedule(config.resend_every, _REFRESH, CONTROLLER)
 
     def begin_stop(t: float) -> None:
         for m in controller.stop_messages():
@@ -207,7 +230,8 @@ def run_inproc(controller: CohdaController, agents: list[CohdaAgent], catalogue:
         if kind == _DELIVER:
             if dst == CONTROLLER:
                 if isinstance(payload, WeightMessage):
-                    if controller.on_weight(payload):
+                    # re-sent messages may carry no weight (an idle agent holds none): weights then prove nothing
+                    if controller.on_weight(payload) and config.resend_every is None:
                         stats.terminated = True
                         stats.termination_time = t
                         if not controller.current.stopping:
@@ -260,6 +284,13 @@ def run_inproc(controller: CohdaController, agents: list[CohdaAgent], catalogue:
         elif kind == _ANYTIME:
             if not controller.current.stopping:
                 begin_stop(t)
+        elif kind == _REFRESH:
+            if not controller.current.stopping:
+                for s, agent in enumerate(agents):
+                    out = agent.refresh()
+                    if out:
+                        after_activation(t, s, out)
+                schedule(t + config.resend_every, _REFRESH, CONTROLLER)
     stats.sim_time = t
     stats.messages = messages
     stats.bytes = nbytes

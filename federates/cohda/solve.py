@@ -32,8 +32,9 @@ class SolveResult:
     in-process implementation (``compiled`` or ``python``), ``work`` its internal counts (compiled engine: decides,
     candidates created, entries delivered, aggregate rows folded, ...). ``setup_seconds`` is the one-off loading (or
     first compilation) of the compiled kernels in this process, not included in ``seconds``.
-    ``delivered_messages`` (``helics`` only) counts the step messages that reached their receiver: fewer than
-    ``messages`` when a HELICS loss filter dropped some.
+    ``delivered_messages`` counts the step messages that reached their receiver (``helics`` and the Python engine):
+    fewer than ``messages`` when a HELICS loss filter or the simulator's seeded ``loss`` dropped some. ``config.loss``
+    or ``config.resend_every`` on ``inproc`` run the Python engine (the compiled one has no loss model).
     """
 
     selection: list[int]
@@ -92,6 +93,8 @@ def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve:
     ``progress(events, messages, best_perf)`` is called every few thousand events on the compiled engine.
     """
     setup_seconds = 0.0
+    if transport == "inproc" and config is not None and (config.loss > 0 or config.resend_every is not None):
+        engine = "python"  # message loss and re-sending are simulated around the Python agents only
     if transport == "inproc" and engine == "compiled":
         from vppfed.federates.cohda.compiled import warm_up
 
@@ -116,6 +119,8 @@ def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve:
                       control_bytes=stats.control_bytes, catalogue_bytes=stats.catalogue_bytes,
                       max_message_bytes=stats.max_message_bytes, sim_time=stats.sim_time,
                       terminated=stats.terminated, engine=engine, work=stats.counts)
+        if engine == "python":
+            counts["delivered_messages"] = stats.messages - stats.dropped
         trace = [asdict(r) for r in stats.trace]
         activations = stats.activations
     elif transport == "helics":

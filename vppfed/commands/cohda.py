@@ -12,6 +12,10 @@ from pathlib import Path
 
 from vppfed.errors import UserError
 
+#: Default re-send interval under --loss: HELICS rounds, and simulator time units (a reaction takes 0-10 units).
+RESEND_HELICS = 10.0
+RESEND_INPROC = 50.0
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``cohda solve`` and ``cohda generate``."""
@@ -44,12 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve_p.add_argument("--federates", type=int, default=2, help="agent federates for --transport helics")
     solve_p.add_argument("--helics-delay", type=float, default=0.0, metavar="SECONDS",
                          help="--transport helics: every agent message is delivered this much later (1 s = 1 round)")
-    solve_p.add_argument("--helics-loss", type=float, default=0.0, metavar="P",
-                         help="--transport helics: a HELICS random_drop filter loses each agent-to-agent message "
-                              "with probability P; needs --stop-at ROUNDS (lost weight: no termination detection)")
-    solve_p.add_argument("--helics-resend", type=int, default=None, metavar="ROUNDS",
-                         help="--transport helics: every agent re-sends its whole working memory every ROUNDS "
-                              "rounds, repairing what lost messages broke (default 10 with --helics-loss, else 0)")
+    solve_p.add_argument("--loss", type=float, default=0.0, metavar="P",
+                         help="lose each agent-to-agent message with probability P: a HELICS random_drop filter on "
+                              "--transport helics, seeded drops in the simulator (Python engine) in process; needs "
+                              "--stop-at (a lost message loses termination weight: no termination detection)")
+    solve_p.add_argument("--resend", type=float, default=None, metavar="EVERY",
+                         help="every agent re-sends its whole working memory this often (rounds on helics, time "
+                              "units in process), repairing what lost messages broke (default with --loss: "
+                              f"{RESEND_HELICS:g} rounds / {RESEND_INPROC:g} units; else never)")
     solve_p.add_argument("--plots", type=Path, default=None,
                          help="write convergence, target-vs-achieved and per-agent figures (PNG+PDF) here")
     solve_p.set_defaults(func=_solve)
@@ -91,24 +97,28 @@ def _solve(args: argparse.Namespace) -> int:
     instance = load_instance(args.instance)
     if args.helics_delay < 0:
         raise UserError("cohda solve: --helics-delay must be >= 0")
-    if not 0 <= args.helics_loss < 1:
-        raise UserError("cohda solve: --helics-loss must be in [0, 1)")
-    if args.helics_loss > 0 and (args.transport != "helics" or args.stop_at is None):
-        raise UserError("cohda solve: --helics-loss needs --transport helics and --stop-at ROUNDS (a lost message "
-                        "loses termination weight, so only the anytime stop ends the negotiation)")
-    resend = args.helics_resend if args.helics_resend is not None else (10 if args.helics_loss > 0 else 0)
-    if resend < 0 or (resend > 0 and (args.transport != "helics" or args.stop_at is None)):
-        raise UserError("cohda solve: --helics-resend must be >= 0 and needs --transport helics and --stop-at ROUNDS")
+    if not 0 <= args.loss < 1:
+        raise UserError("cohda solve: --loss must be in [0, 1)")
+    resend = args.resend
+    if resend is None and args.loss > 0:
+        resend = RESEND_HELICS if args.transport == "helics" else RESEND_INPROC
+    if resend is not None and not resend > 0:
+        raise UserError("cohda solve: --resend must be > 0")
+    if (args.loss > 0 or resend is not None) and args.stop_at is None and (
+            args.transport == "helics" or args.cpu_limit is None):
+        raise UserError("cohda solve: --loss and --resend need --stop-at (a lost message loses termination weight, "
+                        "so only the anytime stop ends the negotiation)")
     for name in ("stop_at", "cpu_limit"):
         value = getattr(args, name)
         if value is not None and not value > 0:
             raise UserError(f"cohda solve: --{name.replace('_', '-')} must be > 0")
-    config = InprocConfig(stop_at=args.stop_at, cpu_limit=args.cpu_limit)
+    config = InprocConfig(stop_at=args.stop_at, cpu_limit=args.cpu_limit, loss=args.loss,
+                          resend_every=resend if args.transport == "inproc" else None)
     progress, close = _progress(instance, enabled=sys.stderr.isatty() and args.transport == "inproc")
     try:
         result = solve(instance, args.transport, args.seed, improve=args.improve, config=config,
                        helics_options={"federates": args.federates, "delay": args.helics_delay,
-                                       "loss": args.helics_loss, "resend": resend},
+                                       "loss": args.loss, "resend": int(resend or 0)},
                        warm_start=args.warm_start,
                        engine=args.engine, progress=progress)
     finally:
