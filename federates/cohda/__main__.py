@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="agents: every message is delivered this many seconds (rounds) after it is sent")
     parser.add_argument("--resend-every", type=int, default=0,
                         help="agents: re-send the whole working memory every N rounds (lossy links; 0 = never)")
+    parser.add_argument("--loss", type=float, default=0.0,
+                        help="agents: drop each step message with this probability (seeded by --seed and the host)")
     parser.add_argument("--ignore-weights", action="store_true",
                         help="controller: agents re-send their memory, so weights cannot prove termination")
     parser.add_argument("--starters", choices=("one", "all"), default="one",
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                                       args.warm_start, args.starters, not args.ignore_weights)
         first, last = (int(v) for v in args.slots.split(":"))
         return AgentHostFederate(args.config, stop, args.instance, list(range(first, last + 1)), args.link_delay,
-                                 args.resend_every)
+                                 args.resend_every, args.loss, args.seed)
 
     return run_federate(factory, parser, argv)
 

@@ -7,9 +7,12 @@ in round t is processed in round t + 1, and each agent drains its whole inbox pe
 termination weight in the round it was active (it is idle until its next message), so the controller detects
 termination from weights alone. A federate leaves the loop once all its agents have reported their result.
 
-Network effects: a link delay stamps the agents' messages later (HELICS delivers them then), a loss is HELICS's own
-``random_drop`` filter on the agents' endpoints. Weights and results leave through one unfiltered control endpoint
-per host, so a lossy run still stops and reports (it cannot detect termination: lost steps carry lost weight).
+Network effects are applied where a message is sent, through HELICS itself: a link delay stamps the message later
+(HELICS delivers it then), a loss drops step messages with a seeded generator per host (same seed, same run).
+HELICS's own filters stalled loaded runs of these periodic federates on helics 3.6.1 (a delay filter 25-40 % of
+runs; a random_drop filter once in a loaded test-suite run) and HELICS's drop generator cannot be seeded.
+Weights and results leave through one control endpoint per host, which no loss touches (nor should a user's own
+filter), so a lossy run still stops and reports (it cannot detect termination: lost steps carry lost weight).
 """
 from __future__ import annotations
 
@@ -49,25 +52,15 @@ def control_endpoint(host: str) -> str:
     return f"{host}_control"
 
 
-def helics_config(name: str, endpoints: list[str], loss: float = 0.0) -> dict[str, Any]:
-    """HELICS JSON config (TESP layout) of a COHDA federate: global endpoints, 1 s rounds, uninterruptible.
-
-    ``loss`` > 0 adds a HELICS ``random_drop`` filter on ``endpoints`` (the agents' step traffic): each message
-    sent from them is lost with that probability. The control channel of an agent host is not filtered, so stop and
-    results always arrive; the filter is HELICS's own, whose generator is not seedable (runs are not repeatable).
-    """
-    config: dict[str, Any] = {"name": name, "core_type": "zmq", "period": 1, "uninterruptible": True,
-                              "log_level": "warning", "terminate_on_error": True,
-                              "endpoints": [{"name": e, "global": True} for e in endpoints]}
-    if loss > 0:
-        config["filters"] = [{"name": f"{name}_loss", "source_targets": list(endpoints), "operation": "random_drop",
-                              "properties": {"name": "prob", "value": float(loss)}}]
-    return config
+def helics_config(name: str, endpoints: list[str]) -> dict[str, Any]:
+    """HELICS JSON config (TESP layout) of a COHDA federate: global endpoints, 1 s rounds, uninterruptible."""
+    return {"name": name, "core_type": "zmq", "period": 1, "uninterruptible": True, "log_level": "warning",
+            "terminate_on_error": True, "endpoints": [{"name": e, "global": True} for e in endpoints]}
 
 
-def agent_host_config(name: str, slots: range, loss: float = 0.0) -> dict[str, Any]:
-    """Config of an agent host: one endpoint per agent (filtered if ``loss``) plus its unfiltered control endpoint."""
-    config = helics_config(name, [agent_endpoint(s) for s in slots], loss)
+def agent_host_config(name: str, slots: range) -> dict[str, Any]:
+    """Config of an agent host: one endpoint per agent (its step traffic) plus the host's control endpoint."""
+    config = helics_config(name, [agent_endpoint(s) for s in slots])
     config["endpoints"].append({"name": control_endpoint(name), "global": True})
     return config
 
@@ -93,15 +86,19 @@ class AgentHostFederate(FederateBase):
     """Hosts the agents in ``slots`` of the instance; one endpoint per agent.
 
     ``link_delay`` (s = rounds) stamps every message of these agents ``link_delay`` later, so HELICS delivers it
-    that much later (a slow network); the weight-throwing termination holds under any delay. ``resend_every`` > 0
-    makes every agent re-send its whole working memory every that many rounds (for lossy links).
+    that much later (a slow network); the weight-throwing termination holds under any delay. ``loss`` drops each
+    step message with that probability (seeded by ``seed`` and the host's first slot). ``resend_every`` > 0 makes
+    every agent re-send its whole working memory every that many rounds (for lossy links).
     """
 
     def __init__(self, config_path: str | Path, stop_seconds: float, instance_path: str | Path,
-                 slots: list[int], link_delay: float = 0.0, resend_every: int = 0) -> None:
+                 slots: list[int], link_delay: float = 0.0, resend_every: int = 0, loss: float = 0.0,
+                 seed: int = 0) -> None:
         super().__init__(config_path, stop_seconds)
         self.link_delay = float(link_delay)
         self.resend_every = int(resend_every)
+        self.loss = float(loss)
+        self.rng = np.random.default_rng([int(seed), min(slots) if slots else 0])  # a stream per host
         inst = load_instance(instance_path)
         self.catalogue = Catalogue.build(np.arange(inst.agents), inst.schedules)
         self.agents = {s: CohdaAgent(s, inst.schedules[s]) for s in slots}
@@ -116,9 +113,10 @@ class AgentHostFederate(FederateBase):
     def _send(self, msg: Any) -> None:
         buf = msg.encode()
         self.stats.count(msg, len(buf))
-        # weights and results leave through the host's control endpoint (never filtered), steps through the agent's
-        source = self.control if msg.receiver == CONTROLLER and self.control else endpoint_of(msg.sender)
-        self.send(source, endpoint_of(msg.receiver), buf, delay=self.link_delay)
+        if msg.receiver == CONTROLLER:  # weights and results: the host's control endpoint, never lost
+            self.send(self.control or endpoint_of(msg.sender), CONTROLLER_ENDPOINT, buf, delay=self.link_delay)
+        elif not (self.loss and self.rng.random() < self.loss):
+            self.send(endpoint_of(msg.sender), endpoint_of(msg.receiver), buf, delay=self.link_delay)
 
     def on_step(self, t: float) -> None:
         inbox: dict[int, list[StepMessage]] = defaultdict(list)

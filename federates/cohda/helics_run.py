@@ -26,7 +26,8 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
     """Write instance, configs and runner for ``federates`` agent hosts plus the controller; returns the runner.
 
     ``delay`` (s, i.e. rounds) delays every message an agent sends (HELICS delivery time = send time + delay).
-    ``loss`` puts a HELICS ``random_drop`` filter on the agents' step traffic. A lost step message takes its share
+    ``loss`` drops each agent-to-agent step message with that probability, seeded (``seed``, and the host). A lost step
+    message takes its share
     of the termination weight with it, so the controller can never detect termination: ``loss`` needs
     ``stop_round`` (the anytime stop), and the result is the best candidate the agents hold then. Under loss every
     agent starts deciding at once (a lone first speaker whose messages are all lost would stall the negotiation).
@@ -51,12 +52,13 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
     for f in range(k):
         lo, hi = int(bounds[f]), int(bounds[f + 1]) - 1
         name = f"cohda_agents_{f}"
-        (folder / f"{name}.json").write_text(json.dumps(agent_host_config(name, range(lo, hi + 1), loss)))
+        (folder / f"{name}.json").write_text(json.dumps(agent_host_config(name, range(lo, hi + 1))))
         feds.append({"name": name, "directory": ".",
                      "exec": f"python -m vppfed.federates.cohda --role agents --config {name}.json "
                              f"--instance instance.npz --slots {lo}:{hi} --stop {max_rounds}"
                              + (f" --link-delay {delay:g}" if delay > 0 else "")
-                             + (f" --resend-every {resend}" if resend > 0 else "")})
+                             + (f" --resend-every {resend}" if resend > 0 else "")
+                             + (f" --loss {loss:g} --seed {seed}" if loss > 0 else "")})
     (folder / "cohda_controller.json").write_text(json.dumps(helics_config("cohda_controller",
                                                                            [CONTROLLER_ENDPOINT])))
     extra = f" --stop-round {stop_round}" if stop_round is not None else ""

@@ -49,9 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve_p.add_argument("--helics-delay", type=float, default=0.0, metavar="SECONDS",
                          help="--transport helics: every agent message is delivered this much later (1 s = 1 round)")
     solve_p.add_argument("--loss", type=float, default=0.0, metavar="P",
-                         help="lose each agent-to-agent message with probability P: a HELICS random_drop filter on "
-                              "--transport helics, seeded drops in the simulator (Python engine) in process; needs "
-                              "--stop-at (a lost message loses termination weight: no termination detection)")
+                         help="lose each agent-to-agent message with probability P (seeded by --seed: the same "
+                              "run again), at the sending agent federate on helics, in the simulator (Python "
+                              "engine) in process; needs --stop-at (a lost message loses termination weight)")
     solve_p.add_argument("--resend", type=float, default=None, metavar="EVERY",
                          help="every agent re-sends its whole working memory this often (rounds on helics, time "
                               "units in process), repairing what lost messages broke (default with --loss: "
