@@ -18,7 +18,8 @@ owns everything HELICS-specific and every rule measured on this machine (``../sh
 
 - inputs are read only when ``is_updated`` (reading clears the flag); the federate is never destroyed by hand
   (pyhelics does it), and ``disconnect`` always runs in ``finally``; SIGTERM/SIGINT end the loop cleanly so
-  ``on_finish`` still flushes metrics and ends child processes (GridLAB-D workers);
+  ``on_finish`` still flushes metrics and ends child processes (GridLAB-D workers), and a federate still alive
+  ``STOP_GRACE_SECONDS`` later (blocked inside a HELICS call) exits hard;
 - progress (the granted time) is written to ``$VPPFED_PROGRESS_DIR/<name>`` at most once per wall second, so the
   launcher can draw a progress bar over simulated time without parsing logs.
 

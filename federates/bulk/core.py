@@ -73,7 +73,7 @@ class BulkOptions:
     opf_offset : seconds before each ``Period`` boundary at which the OPF runs; None = ``dt`` (TESP's T − 15 s).
     pf_tol_pu : Newton mismatch tolerance (pypower's ``PF_TOL``).
     slack_sharing : share the power flow's imbalance over the online units by rating (AC power flow); False: the
-        slack unit takes it all, as TESP's ``tso_PYPOWER`` (on the ERCOT grid that put it 25-45 % above its Pmax).
+        slack unit takes it all, as TESP's ``tso_PYPOWER`` (on the ERCOT grid that put it up to 48 % above its Pmax).
     loss_compensation : the DC OPF serves the last AC power flow's losses too, spread over the loads.
     """
 
@@ -471,7 +471,9 @@ class BulkGrid:
             np.add.at(sbus, self._gen_bus[on], x[on] + 1j * self.gen[on, QG])
             v, ok, iters = solve_ac(net, sbus / self.base, v0, ref, pv, pq, tol=self.opts.pf_tol_pu)
             total += iters
-            if not ok or not self.opts.slack_sharing or rows.size == 0:
+            if not ok:  # the caller keeps the last good voltages; keep the dispatch they belong to
+                return v, ok, total
+            if not self.opts.slack_sharing or rows.size == 0:
                 break
             r = int(ref[0])
             injected = float((v[r] * np.conj(np.asarray(net.ybus[r] @ v).ravel()[0])).real) * self.base
