@@ -198,7 +198,9 @@ def state_timeline(m: Metrics, out_dir: Path) -> list[Path]:
             for k in range(n):
                 t, each = interval_means(m.times, power[:, k], DEMAND_INTERVAL_S)
                 ax.plot(t / 3600.0, each / 1000.0, color="0.65", lw=0.5)
-        t, delivered = interval_means(m.times, np.nansum(power, axis=1), DEMAND_INTERVAL_S)
+        # a time no battery reported stays NaN (interval_means skips it) instead of counting as 0 kW
+        total = np.where(np.isnan(power).all(axis=1), np.nan, np.nansum(power, axis=1))
+        t, delivered = interval_means(m.times, total, DEMAND_INTERVAL_S)
         label = "delivered, 5-min mean" if n == 1 else f"delivered by all {n}, 5-min mean (grey: each)"
         ax.plot(t / 3600.0, delivered / 1000.0, color="k", lw=0.8, label=label)
         ax.axhline(0.0, color="0.4", lw=0.5)

@@ -26,23 +26,20 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
     """Write instance, configs and runner for ``federates`` agent hosts plus the controller; returns the runner.
 
     ``delay`` (s, i.e. rounds) delays every message an agent sends (HELICS delivery time = send time + delay).
-    ``loss`` drops each agent-to-agent step message with that probability, seeded (``seed``, and the host). A lost step
-    message takes its share
-    of the termination weight with it, so the controller can never detect termination: ``loss`` needs
-    ``stop_round`` (the anytime stop), and the result is the best candidate the agents hold then. Under loss every
-    agent starts deciding at once (a lone first speaker whose messages are all lost would stall the negotiation).
-    ``resend`` > 0: every agent re-sends its whole working memory every ``resend`` rounds, which repairs what
-    losses broke (it also needs ``stop_round``: the refreshes never let the negotiation fall quiet for long).
+    ``loss`` drops each agent-to-agent step message with that probability, seeded (``seed``, and the host). A lost
+    step message takes its share of the termination weight with it, so the controller can never detect
+    termination: ``loss`` needs ``stop_round`` (the anytime stop), and the result is the best candidate the agents
+    hold then. Under loss every agent starts deciding at once (a lone first speaker whose messages are all lost
+    would stall the negotiation). ``resend`` > 0: every agent re-sends its whole working memory every ``resend``
+    rounds, which repairs what losses broke (it also needs ``stop_round``: re-sent messages may carry no weight).
     """
     if delay < 0 or not 0 <= loss < 1:
         raise ValueError(f"COHDA on HELICS: delay must be >= 0 and loss in [0, 1) (got delay={delay}, loss={loss})")
     if resend < 0:
         raise ValueError(f"COHDA on HELICS: resend must be >= 0 rounds (got {resend})")
-    if resend > 0 and stop_round is None:
-        raise ValueError("COHDA on HELICS: re-sending needs an anytime stop round")
-    if loss > 0 and stop_round is None:
-        raise ValueError("COHDA on HELICS: message loss needs an anytime stop round (a lost message loses "
-                         "termination weight, so termination can never be detected)")
+    if (loss > 0 or resend > 0) and stop_round is None:
+        raise ValueError("COHDA on HELICS: message loss or re-sending needs an anytime stop round (a lost message "
+                         "loses termination weight, a re-sent one may carry none: termination cannot be detected)")
     folder.mkdir(parents=True, exist_ok=True)
     instance.save(folder / "instance.npz")
     n = instance.agents

@@ -33,7 +33,7 @@ class SolveResult:
     candidates created, entries delivered, aggregate rows folded, ...). ``setup_seconds`` is the one-off loading (or
     first compilation) of the compiled kernels in this process, not included in ``seconds``.
     ``delivered_messages`` counts the step messages that reached their receiver (``helics`` and the Python engine):
-    fewer than ``messages`` when a HELICS loss filter or the simulator's seeded ``loss`` dropped some. ``config.loss``
+    fewer than ``messages`` when a seeded ``loss`` (at the sending agent federate, or in the simulator) dropped some. ``config.loss``
     or ``config.resend_every`` on ``inproc`` run the Python engine (the compiled one has no loss model).
     """
 
