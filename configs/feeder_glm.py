@@ -191,25 +191,53 @@ class FeederInventory:
     water_heaters: list[str] = field(default_factory=list)
     ev_chargers: list[str] = field(default_factory=list)
     device_house: dict[str, str] = field(default_factory=dict)      # any device (inverter, wh, ev, battery) -> house
+    #: how the feeder head is modelled: "substation" (a GridLAB-D ``substation`` object, TESP's ``network_node``) or
+    #: "swing" (a SWING ``node``/``meter`` as in IEEE test feeders: its power is the sum of ``power_in`` of
+    #: ``head_links`` and the bulk voltage is written per phase, scaled by ``head_nominal_v``)
+    head_kind: str = "substation"
+    head_links: list[str] = field(default_factory=list)             # links leaving a SWING head (head_kind "swing")
+    head_nominal_v: float | None = None                             # nominal line-to-neutral voltage of the head, V
+    head_phases: str = "ABC"                                        # phases of the head (for per-phase voltage writes)
+    capacitors: list[str] = field(default_factory=list)
+    regulators: list[str] = field(default_factory=list)
+    #: every link object (lines, transformers, regulators, switches, fuses, ...) by GridLAB-D class: their
+    #: ``power_losses`` summed are the feeder losses as GridLAB-D's metrics collector defines them
+    links: dict[str, list[str]] = field(default_factory=dict)
+    #: classes of the other billing meters (a ``meter`` under a commercial load is a billing meter too)
+    meter_class: dict[str, str] = field(default_factory=dict)       # billing meter -> class when not triplex_meter
 
     def by_class(self) -> dict[str, list[str]]:
         """Object names keyed by GridLAB-D class (the form ``get_properties_by_class`` answers in)."""
-        return {
-            "substation": [self.substation],
+        out: dict[str, list[str]] = {
+            "substation": [self.substation] if self.head_kind == "substation" else [],
             "house": list(self.houses),
-            "triplex_meter": list(self.billing_meters),
+            "triplex_meter": [m for m in self.billing_meters if self.meter_class.get(m, "triplex_meter")
+                              == "triplex_meter"],
             "inverter": self.pv_inverters + self.battery_inverters,
             "solar": list(self.solar_panels),
             "battery": list(self.batteries),
             "waterheater": list(self.water_heaters),
             "evcharger_det": list(self.ev_chargers),
+            "capacitor": list(self.capacitors),
+            "regulator": list(self.regulators),
         }
+        for meter, cls in self.meter_class.items():
+            if cls != "triplex_meter":
+                out.setdefault(cls, []).append(meter)
+        for cls, names in self.links.items():
+            have = out.setdefault(cls, [])
+            have.extend(n for n in names if n not in have)
+        return {cls: names for cls, names in out.items() if names}
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "FeederInventory":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TypeError(f"unknown inventory field(s): {', '.join(unknown)}")
         return cls(**data)
 
 
