@@ -9,6 +9,10 @@ Example::
       - {type: bakery,  count: 50, Pmax: {uniform: [0.6, 1.0]}, Trun: {randint: [6, 10]}, Tend: 100}
     signal: {steps: 100, values: [0, 5, 10], probabilities: [0.3, 0.3, 0.4]}
 
+or a fixed pattern instead of random draws (the values in turn, each held ``hold`` steps)::
+
+    signal: {steps: 100, pattern: [10, 0], hold: 15}
+
 A parameter is a number or exactly one of ``uniform: [lo, hi]``, ``normal: [mean, std]`` (with optional
 ``min``/``max`` clipping), ``randint: [lo, hi]`` (inclusive), ``choice: [v1, v2, ...]``. Derived defaults: a bucket's
 ``Pmin`` is ``-Pmax`` and its ``Emin`` is ``-Emax``; a bakery's ``Emax`` is ``Pmax * Trun``; ``E`` and ``P`` start at 0.
@@ -108,15 +112,20 @@ class UnitGroup:
 
 @dataclass
 class SignalSpec:
-    """The phase-2 random dispatch signal [kW]: each step one of ``values`` with ``probabilities``."""
+    """The dispatch signal [kW]: the phase-2 random signal (each step one of ``values`` with ``probabilities``),
+    or with ``pattern`` the pattern's values in turn, each held for ``hold`` steps (no random draws)."""
 
     steps: int = 100
     values: list[float] = field(default_factory=lambda: list(PHASE2_VALUES))
     probabilities: list[float] = field(default_factory=lambda: list(PHASE2_PROBABILITIES))
     seed: int | None = None
+    pattern: list[float] | None = None
+    hold: int = 1
 
     def validate(self) -> None:
         require(self.steps >= 1, "steps", f"must be >= 1, got {self.steps}")
+        require(self.pattern is None or len(self.pattern) >= 1, "pattern", "needs at least one value")
+        require(self.hold >= 1, "hold", f"must be >= 1 step, got {self.hold}")
         require(len(self.values) == len(self.probabilities), "probabilities", "one probability per value")
         require(all(p >= 0 for p in self.probabilities), "probabilities", "must be >= 0")
         require(abs(sum(self.probabilities) - 1.0) < 1e-9, "probabilities", f"must sum to 1, got {sum(self.probabilities)}")
@@ -183,10 +192,13 @@ def build_portfolio(scenario: AgileScenario, where: str = "scenario") -> Portfol
 
 
 def build_signal(scenario: AgileScenario) -> np.ndarray | None:
-    """The seeded random signal [kW], or None when the scenario has no ``signal`` section."""
+    """The scenario's signal [kW] (seeded random, or the fixed pattern), or None without a ``signal`` section."""
     spec = scenario.signal
     if spec is None:
         return None
+    if spec.pattern is not None:
+        cycle = np.repeat(np.asarray(spec.pattern, dtype=np.float64), spec.hold)
+        return np.resize(cycle, spec.steps)
     seed = spec.seed if spec.seed is not None else scenario.seed + 1
     return random_signal(spec.steps, seed, spec.values, spec.probabilities)
 

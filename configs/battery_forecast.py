@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 from numpy.typing import NDArray
@@ -83,8 +84,8 @@ def forecast_weather(src: str | Path, dst: str | Path, *, error_f: float, seed: 
 
 
 def simulate_substation_load(glm: str | Path, weather: str | Path | None, *, start: str, timezone: str, hours: float,
-                             step_s: float, substation: str, climate: str, worker_log: str | Path | None = None
-                             ) -> NDArray[np.float64]:
+                             step_s: float, substation: str, climate: str, worker_log: str | Path | None = None,
+                             head: Any = None, env: Mapping[str, str] | None = None) -> NDArray[np.float64]:
     """Run a feeder model with its batteries idle and return the substation's real power at every step [W].
 
     Parameters
@@ -103,6 +104,9 @@ def simulate_substation_load(glm: str | Path, weather: str | Path | None, *, sta
         Names of the SWING substation and the climate object.
     worker_log : path, optional
         GridLAB-D's stderr.
+    head, env : optional
+        For a user's model (``feeder.glm``): its SWING-node head (:class:`vppfed.federates.feeder.core.SwingHead`,
+        whose ``distribution_load`` the feeder core computes) and the worker's environment (``GLPATH``).
 
     Returns
     -------
@@ -113,11 +117,11 @@ def simulate_substation_load(glm: str | Path, weather: str | Path | None, *, sta
     from vppfed.federates.feeder.core import FeederConfig, FeederCore, Point
     from vppfed.federates.feeder.session import GridlabdSession
 
-    session = GridlabdSession(glm, worker_log=worker_log, timezone=timezone)
+    session = GridlabdSession(glm, worker_log=worker_log, timezone=timezone, env=env)
     series = read_weather(weather, start, timezone) if weather is not None else None
     config = FeederConfig(name="battery_forecast", period=step_s,
                           publications=[Point("load", substation, "distribution_load", "complex")], subscriptions=[])
-    core = FeederCore(session, config, weather=series, climate_name=climate, only_changed=False)
+    core = FeederCore(session, config, weather=series, climate_name=climate, only_changed=False, head=head)
     n = int(round(hours * 3600.0 / step_s))
     out = np.empty(n)
     try:

@@ -24,7 +24,9 @@ import copy
 import importlib
 import json
 import logging
+import math
 import pkgutil
+import re
 import shutil
 import os
 from dataclasses import asdict, dataclass, field
@@ -32,7 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
-from vppfed.configs.validate import load_yaml, parse_dataclass, require
+from vppfed.configs.validate import (check_out_dir, load_yaml, parse_dataclass, plain_name_problem, require,
+                                     require_plain_name)
 from vppfed.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,17 @@ CASE_COPY = "case.yaml"
 
 #: Prefix of YAML paths into the shared reference data (``shared:bbb/scenario2_params.csv``).
 SHARED_PREFIX = "shared:"
+
+#: Longest horizon, hours: one year, the longest study this package is built for (weather, schedules and metrics are
+#: generated for the whole horizon up front or grow linearly with it; 1e12 h overflowed the time arithmetic).
+MAX_HOURS = 8760.0
+#: Seeds are numpy ``RandomState`` seeds, which must lie in [0, 2**32).
+SEED_LIMIT = 2**32
+#: Most seeded repetitions of one ``vppfed run`` (each is a whole co-simulation in its own folder).
+MAX_RUNS = 1000
+#: Longest grid step (case.period), seconds: one hour; metrics and market intervals at most one day.
+MAX_PERIOD_S = 3600
+MAX_INTERVAL_S = 86400
 ENV_SHARED_DATA = "VPPFED_SHARED_DATA"
 
 
@@ -84,21 +98,29 @@ class CaseSettings:
     timezone : str
         GridLAB-D/POSIX time zone, e.g. ``PST+8PDT``.
     hours : float
-        Simulated hours.
+        Simulated hours, finite, in (0, :data:`MAX_HOURS` = 8760] (one year).
     seed : int
-        Seed of every random draw of the case (feeder generation, agents): same seed, same bytes.
+        Seed of every random draw of the case (feeder generation, agents): same seed, same bytes. In [0, 2**32)
+        (numpy's ``RandomState`` range).
     separator : str
         Object/property separator in HELICS keys: ``/`` (TESP 1.3.7) or ``#`` (TESP up to 1.3.6, ERCOT scripts).
     period : int
-        HELICS step of the grid federates, seconds (TESP: 15).
+        HELICS step of the grid federates, seconds (TESP: 15), at most 3600.
     metrics_interval : int
-        Seconds between metrics samples (TESP: 300).
+        Seconds between metrics samples (TESP: 300), a multiple of ``period``, at most 86400.
     market_period : int
-        Seconds between market clearings and OPF solves (TESP: 300).
+        Seconds between market clearings and OPF solves (TESP: 300), a multiple of ``period``, at most 86400.
     timeout : float
-        Wall-clock seconds after which the launcher ends the run as failed (0 = from hours, generous).
+        Wall-clock seconds after which the launcher ends the run as failed (0 = from hours, generous); finite.
+    stall_s : float
+        Wall seconds without any federate's granted time advancing after which the launcher ends the run as stalled
+        and names the federate that stopped requesting time (0 = from hours: 5 s per simulated hour, 60-600 s).
     runs : int
-        Number of seeded repetitions ``vppfed run`` makes (seed, seed+1, ...), each in ``run_NN/``.
+        Number of seeded repetitions ``vppfed run`` makes (seed, seed+1, ...), each in ``run_NN/``; 1 to 1000.
+
+    ``name`` and ``root`` become parts of file and HELICS names, so they must be plain names (letters, digits, '_'
+    and '-'; no path separators, no '..', no leading '.'): ``root: ../x`` would otherwise write outside ``--out``.
+    ``timezone`` is written into the GridLAB-D model, so it may not hold spaces or quotes.
     """
 
     name: str
@@ -112,24 +134,35 @@ class CaseSettings:
     metrics_interval: int = 300
     market_period: int = 300
     timeout: float = 0.0
+    stall_s: float = 0.0
     runs: int = 1
     description: str = ""
 
     def validate(self) -> None:
         require(bool(self.name.strip()), "name", "must not be empty")
         require(all(c.isalnum() or c in "_-" for c in self.name), "name", "use letters, digits, '_' and '-' only")
+        require_plain_name(self.name, "name")
+        if self.root:
+            require_plain_name(self.root, "root")
+        require(re.fullmatch(r"[A-Za-z][A-Za-z0-9+:,./_-]{0,63}", self.timezone) is not None, "timezone",
+                f"expected a GridLAB-D/POSIX zone such as 'PST+8PDT' or 'UTC0', got {self.timezone!r}")
         try:
             datetime.strptime(self.start, "%Y-%m-%d %H:%M:%S")
         except ValueError:
             raise ValueError(f"start: expected 'YYYY-mm-dd HH:MM:SS', got {self.start!r}") from None
-        require(self.hours > 0, "hours", "must be > 0")
-        require(self.period > 0, "period", "must be > 0 seconds")
+        require(math.isfinite(self.hours) and 0 < self.hours <= MAX_HOURS, "hours",
+                f"must be > 0 and at most {MAX_HOURS:g} (one year), got {self.hours:g}")
+        require(0 <= self.seed < SEED_LIMIT, "seed", f"must be in [0, 2**32), got {self.seed}")
+        require(0 < self.period <= MAX_PERIOD_S, "period", f"must be > 0 and at most {MAX_PERIOD_S} seconds")
+        require(self.metrics_interval <= MAX_INTERVAL_S, "metrics_interval", f"must be at most {MAX_INTERVAL_S} s")
+        require(self.market_period <= MAX_INTERVAL_S, "market_period", f"must be at most {MAX_INTERVAL_S} s")
         require(self.metrics_interval > 0 and self.metrics_interval % self.period == 0, "metrics_interval",
                 f"must be a positive multiple of period ({self.period} s)")
         require(self.market_period > 0 and self.market_period % self.period == 0, "market_period",
                 f"must be a positive multiple of period ({self.period} s)")
-        require(self.timeout >= 0, "timeout", "must be >= 0")
-        require(self.runs >= 1, "runs", "must be >= 1")
+        require(math.isfinite(self.timeout) and self.timeout >= 0, "timeout", "must be a finite number >= 0")
+        require(self.stall_s >= 0, "stall_s", "must be >= 0 (0: derived from hours)")
+        require(1 <= self.runs <= MAX_RUNS, "runs", f"must be from 1 to {MAX_RUNS}")
         if not self.root:
             self.root = self.name
 
@@ -241,6 +274,9 @@ class CaseContext:
         config_file : str, optional
             File name for ``config``; default :meth:`config_name`.
         """
+        problem = plain_name_problem(name)
+        if problem:
+            raise UserError(f"{self.source}: federate name: {problem}")
         if any(f.name == name for f in self.federates):
             raise UserError(f"{self.source}: two federates are named '{name}'")
         entry = FederateEntry(name=name, exec=exec, env=dict(env or {}), broker=broker)
@@ -265,6 +301,10 @@ class CaseContext:
     def write_text(self, relpath: str, text: str) -> Path:
         """Write a text file into the case folder (UTF-8, ``\\n`` line ends)."""
         path = self.directory / relpath
+        # names from the YAML end up in file names: nothing may land outside the case folder (root: ../x)
+        if os.path.isabs(relpath) or ".." in Path(relpath).parts:
+            raise UserError(f"{self.source}: file name {relpath!r} would be written outside the case folder; "
+                            "names in a case must be plain names")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8", newline="\n")
         return path
@@ -302,6 +342,7 @@ class CaseContext:
             "vppfed": {
                 "stop_seconds": self.settings.stop_seconds,
                 "timeout": self.settings.timeout,
+                "stall_s": self.settings.stall_s,
                 "root": self.settings.root,
                 "brokers": {f.name: f.broker for f in self.federates if f.broker},
             },
@@ -342,6 +383,8 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> dict[s
     result = copy.deepcopy(raw)
     for dotted, value in overrides.items():
         parts = dotted.split(".")
+        if not all(part.strip() for part in parts):
+            raise UserError(f"override {dotted}: expected SECTION.KEY (names separated by single dots)")
         node = result
         for part in parts[:-1]:
             child = node.get(part)
@@ -362,6 +405,10 @@ def parse_case(raw: Mapping[str, Any], source: str) -> CaseSettings:
     unknown = [k for k in raw if k != "case" and k not in builders]
     if unknown:
         raise UserError(f"{source}: {unknown[0]}: unknown section (known sections: {', '.join(known_sections())})")
+    for name, value in raw.items():
+        if value is not None and not isinstance(value, Mapping):
+            raise UserError(f"{source}: {name}: must be a mapping of fields ('name: value' lines), got "
+                            f"{type(value).__name__} {str(value)[:40]!r}")
     return parse_dataclass(CaseSettings, raw["case"], f"{source}: case")
 
 
@@ -384,14 +431,18 @@ def build_case(description: str | Path | Mapping[str, Any], out_dir: str | Path,
         source = source or "case description"
     raw = apply_overrides(raw, overrides or {})
     settings = parse_case(raw, source)
-    out = Path(out_dir)
+    out = check_out_dir(out_dir)
     if out.exists() and any(out.iterdir()) and not (out / CASE_MARKER).exists():
         raise UserError(f"{out}: folder exists and is not a vppfed case folder; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.staging-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(out)
+        staging = out.parent / f".{out.name}.staging-{os.getpid()}"
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir()
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot create the case folder ({exc.strerror or exc})") from None
     try:
         ctx = CaseContext(settings, raw, staging, source, case_dir)
         builders = _section_builders()
@@ -414,6 +465,47 @@ def build_case(description: str | Path | Mapping[str, Any], out_dir: str | Path,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return BuiltCase(directory=out, runner=out / RUNNER_FILE, settings=settings, federates=ctx.federates)
+
+
+_STAGING = re.compile(r"\.(?P<name>.+)\.staging-(?P<pid>\d+)")
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts as alive: it may be building)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+def remove_stale_staging(out: str | Path) -> list[Path]:
+    """Delete staging folders ``.<out>.staging-<pid>`` beside ``out`` whose building process is gone.
+
+    :func:`build_case` removes its staging folder on any error, but a SIGKILL (or a SIGTERM during a long feeder
+    generation) leaves it behind; the next build into the same ``--out`` removes it. A folder whose pid is alive is
+    kept (another ``vppfed config`` may be writing it). Returns the removed folders.
+    """
+    import glob
+
+    out = Path(out)
+    removed: list[Path] = []
+    if not out.parent.is_dir():
+        return removed
+    for candidate in out.parent.glob(f".{glob.escape(out.name)}.staging-*"):
+        match = _STAGING.fullmatch(candidate.name)
+        if not match or match.group("name") != out.name or candidate.is_symlink() or not candidate.is_dir():
+            continue
+        if _pid_alive(int(match.group("pid"))):
+            continue
+        log.info("removing %s left by a killed build (pid %s)", candidate, match.group("pid"))
+        shutil.rmtree(candidate, ignore_errors=True)
+        removed.append(candidate)
+    return removed
 
 
 def _dump_yaml(data: Any) -> str:

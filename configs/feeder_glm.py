@@ -205,6 +205,10 @@ class FeederInventory:
     links: dict[str, list[str]] = field(default_factory=dict)
     #: classes of the other billing meters (a ``meter`` under a commercial load is a billing meter too)
     meter_class: dict[str, str] = field(default_factory=dict)       # billing meter -> class when not triplex_meter
+    #: billing meter -> the nearest billing meter upstream of it, for meters nested below another billing meter (the
+    #: upstream meter's measured power includes them; the metrics subtract them there so nothing counts twice);
+    #: :func:`vppfed.configs.meter_nesting.upstream_billing_meters` computes it from the model's objects
+    meter_upstream: dict[str, str] = field(default_factory=dict)
 
     def by_class(self) -> dict[str, list[str]]:
         """Object names keyed by GridLAB-D class (the form ``get_properties_by_class`` answers in)."""
@@ -417,6 +421,7 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
     out.append(_obj("transformer", [("name", SUBSTATION_TRANSFORMER_NAME), ("phases", "ABCN"),
                                     ("from", SUBSTATION_NAME), ("to", f"{p}_feeder_head"),
                                     ("configuration", "xfcfg_substation")]))
+    inv.links.setdefault("transformer", []).append(SUBSTATION_TRANSFORMER_NAME)
 
     if spec.commercial_peak_kw > 0:
         # three-phase constant-power load at the feeder head, one third of the peak per phase (base_power in VA)
@@ -435,11 +440,13 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
         out.append(_obj("node", [("name", bb), ("phases", "ABCN"), ("nominal_voltage", _f(PRIMARY_VLN, 1))]))
         out.append(_obj("overhead_line", [("name", f"{p}_ohl_{k}"), ("phases", "ABCN"), ("from", previous), ("to", bb),
                                           ("length", "400 ft"), ("configuration", "lc_abcn")]))
+        inv.links.setdefault("overhead_line", []).append(f"{p}_ohl_{k}")
         ph = phases[k % 3]
         tn = f"{p}_tn_{k}"
         out.append(_obj("triplex_node", [("name", tn), ("phases", f"{ph}S"), ("nominal_voltage", _f(SECONDARY_VLN, 1))]))
         out.append(_obj("transformer", [("name", f"{p}_xf_{k}"), ("phases", f"{ph}S"), ("from", bb), ("to", tn),
                                         ("configuration", f"xfcfg_ct_{ph}")]))
+        inv.links["transformer"].append(f"{p}_xf_{k}")
         previous = bb
 
     glm_houses: dict[str, Any] = {}
@@ -453,6 +460,7 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
         meter = f"{p}_tpm_B{i}"
         out.append(_obj("triplex_line", [("name", f"{p}_tl_B{i}"), ("phases", f"{ph}S"), ("from", f"{p}_tn_{k}"),
                                          ("to", meter), ("length", "100 ft"), ("configuration", "tlcfg_1_0aa")]))
+        inv.links.setdefault("triplex_line", []).append(f"{p}_tl_B{i}")
         out.append(_obj("triplex_meter", [("name", meter), ("phases", f"{ph}S"), ("nominal_voltage", _f(SECONDARY_VLN, 1)),
                                           ("bill_mode", "UNIFORM"), ("price", "0.1100"), ("monthly_fee", "0.00")]))
         inv.billing_meters.append(meter)

@@ -61,14 +61,20 @@ class FeederHelicsConfig:
     def add_te30_defaults(self, inventory: FeederInventory, bulk_federate: str | None, bulk_bus: int | str,
                           weather_federate: str | None = None) -> None:
         """TESP's GridLAB-D interface: ``distribution_load``, house ``air_temperature``/``hvac_load``/``power_state``,
-        meter ``measured_voltage_1``; the bulk voltage into ``positive_sequence_voltage``; optional weather."""
+        triplex meter ``measured_voltage_1``; the bulk voltage into ``positive_sequence_voltage``; optional weather.
+
+        With a SWING-node head (``inventory.head_kind`` "swing", a user's IEEE-style model) the same two names are
+        bound to the head node: the feeder federate answers ``distribution_load`` with the power into the head's
+        links and turns ``positive_sequence_voltage`` into per-phase ``voltage_A/B/C`` writes
+        (:class:`vppfed.federates.feeder.core.SwingHead`), so TESP's keys stay the same for every head."""
         self.publish(inventory.substation, "distribution_load", "complex", key="distribution_load")
         for house in inventory.houses:
             self.publish(house, "power_state", "string")
             self.publish(house, "air_temperature", "double")
             self.publish(house, "hvac_load", "double")
         for meter in inventory.billing_meters:
-            self.publish(meter, "measured_voltage_1", "complex")
+            if inventory.meter_class.get(meter, "triplex_meter") == "triplex_meter":   # a `meter` has no _1
+                self.publish(meter, "measured_voltage_1", "complex")
         if bulk_federate:
             self.subscribe(f"{bulk_federate}/three_phase_voltage_{bulk_bus}", inventory.substation,
                            "positive_sequence_voltage", "complex")

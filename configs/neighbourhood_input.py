@@ -2,13 +2,24 @@
 
 Folder layout (``<folder>/``)::
 
-    consumer_event.csv     reg_time;est;lst;[house]:[device]:[n];<load>.csv      (UNIX s, ';', no header)
+    consumer_event.csv     reg_time;est;lst;<job id>;<load>.csv                   (UNIX s, ';', no header)
     producer_event.csv     timestamp;pv_producer[house]:[device];<file>.csv       (UNIX s)
     loads/<load>.csv       seconds_since_job_start cumulative_Wh                 (space separated)
     predictions/<file>.csv unix_seconds cumulative_Wh                            (hourly rows)
     neighbourhood.xml      optional: houses, users and devices (PySSMic UI format)
     jobs.xml               optional: used instead of consumer_event.csv when that file is missing
-    producer_scores.json   written by runs: the persisted producer scores
+
+The folder is only read (runs write their producer scores into their output folder).
+
+What PySSMic's own reader (``util/input_utils.py``) takes, read the same way:
+
+- job ids ``[house]:[device]:[n]`` and ``[house]:device`` (its ``best_case`` writes ``[1]:small_heater``); the
+  device and the number may be bracketed or bare; PySSMic keeps the id as an opaque string, we need the house;
+- a job id may repeat (``best_case`` posts ``[2]:small_heater`` twice, ``less_producers_test`` every id three
+  times): each line is its own job, told apart by :attr:`~vppfed.federates.neighbourhood.model.Job.key`
+  (``<id>``, then ``<id>#2``, ``<id>#3``... in file order);
+- a load or prediction file may repeat a row or a time (PySSMic's pandas series keeps both rows): the cumulative
+  energy at a repeated time is the last row's, which keeps the file's total energy.
 
 Every malformed line is a :class:`~vppfed.errors.UserError` naming the file and the line.
 """
@@ -31,8 +42,15 @@ PRODUCER_EVENTS = "producer_event.csv"
 NEIGHBOURHOOD_XML = ("neighbourhood.xml", "neighborhood.xml")
 JOBS_XML = "jobs.xml"
 
-_JOB_ID = re.compile(r"^\[([^\[\]]+)\]:\[([^\[\]]+)\]:\[([^\[\]]+)\]$")
-_PRODUCER_ID = re.compile(r"^([A-Za-z_]\w*)?\[([^\[\]]+)\]:\[([^\[\]]+)\]$")
+_PART = r"(\[[^\[\]]+\]|[^\[\]:;\s]+)"   # one id part: [bracketed] or bare
+_JOB_ID = re.compile(rf"^\[([^\[\]]+)\]:{_PART}(?::{_PART})?$")
+_PRODUCER_ID = re.compile(rf"^([A-Za-z_]\w*)?\[([^\[\]]+)\]:{_PART}$")
+JOB_ID_FORMS = "[house]:[device]:[n] or [house]:device"
+
+
+def _bare(part: str) -> str:
+    """``[219]`` -> ``219``; ``small_heater`` stays."""
+    return part[1:-1] if part.startswith("[") and part.endswith("]") else part
 
 
 @dataclass(frozen=True)
@@ -96,22 +114,25 @@ def _number(text: str, path: Path, line: int, what: str) -> float:
 
 
 def read_consumer_events(path: Path) -> list[ConsumerEventLine]:
-    """Parse ``consumer_event.csv``: ``reg_time;est;lst;[house]:[device]:[n];<load>.csv``."""
+    """Parse ``consumer_event.csv``: ``reg_time;est;lst;<job id>;<load>.csv`` (job id: :data:`JOB_ID_FORMS`)."""
     out = []
     for line, text in _lines(path):
         fields = [f.strip() for f in text.split(";")]
+        while len(fields) > 5 and not fields[-1]:   # trailing ';' (PySSMic reads the first five fields)
+            fields.pop()
         if len(fields) != 5:
             raise UserError(f"{path}: line {line}: expected 5 fields 'reg_time;est;lst;[house]:[device]:[n];"
                             f"<load>.csv', got {len(fields)}: {text!r}")
         reg, est, lst = (_number(f, path, line, name) for f, name in zip(fields[:3], ("reg_time", "est", "lst")))
         match = _JOB_ID.match(fields[3])
         if match is None:
-            raise UserError(f"{path}: line {line}: job id must look like [house]:[device]:[n], got {fields[3]!r}")
+            raise UserError(f"{path}: line {line}: job id must look like {JOB_ID_FORMS}, got {fields[3]!r}")
         if not fields[4].endswith(".csv"):
             raise UserError(f"{path}: line {line}: load file must be a .csv name, got {fields[4]!r}")
         if lst < est:
             raise UserError(f"{path}: line {line}: latest start {lst:g} is before earliest start {est:g}")
-        out.append(ConsumerEventLine(reg, est, lst, fields[3], match.group(1), match.group(2), fields[4], line))
+        out.append(ConsumerEventLine(reg, est, lst, fields[3], match.group(1), _bare(match.group(2)), fields[4],
+                                     line))
     return out
 
 
@@ -126,16 +147,20 @@ def read_producer_events(path: Path) -> list[ProducerEventLine]:
         ts = _number(fields[0], path, line, "timestamp")
         match = _PRODUCER_ID.match(fields[1])
         if match is None:
-            raise UserError(f"{path}: line {line}: producer id must look like pv_producer[house]:[device], "
-                            f"got {fields[1]!r}")
+            raise UserError(f"{path}: line {line}: producer id must look like pv_producer[house]:[device] or "
+                            f"pv_producer[house]:device, got {fields[1]!r}")
         if not fields[2].endswith(".csv"):
             raise UserError(f"{path}: line {line}: prediction file must be a .csv name, got {fields[2]!r}")
-        out.append(ProducerEventLine(ts, fields[1], match.group(2), match.group(3), fields[2], line))
+        out.append(ProducerEventLine(ts, fields[1], match.group(2), _bare(match.group(3)), fields[2], line))
     return out
 
 
 def read_cumulative(path: Path) -> Profile:
-    """Parse a load or prediction file: ``time cumulative_Wh`` per line (space separated, times increasing)."""
+    """Parse a load or prediction file: ``time cumulative_Wh`` per line (space separated, times not decreasing).
+
+    A repeated row, or a repeated time with another value, keeps the last value at that time: the cumulative energy
+    reached then (PySSMic's series keeps both rows; differencing them gives the same total).
+    """
     times, values = [], []
     for line, text in _lines(path):
         fields = text.split()
@@ -144,8 +169,11 @@ def read_cumulative(path: Path) -> Profile:
                             f"got {text!r}")
         t = _number(fields[0], path, line, "time")
         v = _number(fields[1], path, line, "cumulative_Wh")
-        if times and t <= times[-1]:
-            raise UserError(f"{path}: line {line}: time {t:g} is not after the previous time {times[-1]:g}")
+        if times and t < times[-1]:
+            raise UserError(f"{path}: line {line}: time {t:g} is before the previous time {times[-1]:g}")
+        if times and t == times[-1]:
+            values[-1] = v
+            continue
         times.append(t)
         values.append(v)
     if not times:
@@ -268,6 +296,16 @@ def consumer_event_text(events: list[ConsumerEventLine]) -> str:
 
 # ---------------------------------------------------------------- the folder
 
+def unique_key(job_id: str, taken: set[str]) -> str:
+    """``job_id`` the first time, then ``job_id#2``, ``job_id#3``, ...; adds the key to ``taken``."""
+    key, n = job_id, 1
+    while key in taken:
+        n += 1
+        key = f"{job_id}#{n}"
+    taken.add(key)
+    return key
+
+
 def load_neighbourhood(folder: str | Path) -> Neighbourhood:
     """Read a neighbourhood folder and shift every time by the earliest event (so times are s from the start).
 
@@ -300,6 +338,7 @@ def load_neighbourhood(folder: str | Path) -> Neighbourhood:
     t0 = min(times)
     loads: dict[str, Profile] = {}
     jobs = []
+    keys: set[str] = set()
     for e in consumers:
         if e.load_file not in loads:
             load_path = folder / "loads" / e.load_file
@@ -307,7 +346,7 @@ def load_neighbourhood(folder: str | Path) -> Neighbourhood:
                 raise UserError(f"{source}: line {e.line}: load file {load_path} not found")
             loads[e.load_file] = read_cumulative(load_path)
         jobs.append(Job(e.job_id, e.house, e.device, e.reg_time - t0, e.est - t0, e.lst - t0, loads[e.load_file],
-                        e.load_file))
+                        e.load_file, unique_key(e.job_id, keys)))
     events = []
     for e in producers:
         pred_path = folder / "predictions" / e.prediction_file
@@ -410,7 +449,8 @@ class NeighbourhoodSpec:
     def validate(self) -> None:
         """Range checks."""
         require(self.houses >= 1, "houses", "must be >= 1")
-        require(self.days >= 1, "days", "must be >= 1")
+        require(self.houses <= 20_000, "houses", "must be at most 20000 (one agent federate holds them all)")
+        require(1 <= self.days <= 366, "days", "must be from 1 to 366")
         require(0 <= self.pv_share <= 1, "pv_share", "must be in [0, 1]")
         require(len(self.pv_peak_w) == 2 and 0 < self.pv_peak_w[0] <= self.pv_peak_w[1], "pv_peak_w",
                 "must be [low, high] with 0 < low <= high")

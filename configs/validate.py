@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -19,23 +22,91 @@ from vppfed.errors import UserError
 
 T = TypeVar("T")
 
+#: Seeds (every field named ``seed`` or ``*_seed``) must lie in [0, 2**32): numpy's ``RandomState`` range.
+SEED_LIMIT = 2**32
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping from ``path``; a missing file, a syntax error or a non-mapping top level is a UserError."""
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key repeated in one mapping is an error.
+
+    PyYAML keeps the last of two equal keys in silence, so a second ``case:`` section (or ``hours:`` written twice)
+    would quietly replace the first. Merge keys (``<<: *base``) keep their YAML meaning: the merged keys may be
+    overridden, only keys written twice in the same mapping are refused.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue  # an unhashable key: the base class reports it
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first at line {first.start_mark.line + 1})",
+                        key_node.start_mark)
+                seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml_text(text: str, source: str) -> Any:
+    """Parse YAML ``text`` with duplicate keys refused; errors are one UserError line naming ``source`` and line.
+
+    Used for every YAML a user writes (files and ``--set`` values), so both follow the same rules.
+    """
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{source}:{where} invalid YAML: {problem}") from None
+    except RecursionError:
+        raise UserError(f"{source}: invalid YAML: nested too deeply") from None
+
+
+def read_text_file(path: str | Path, what: str = "file") -> str:
+    """Read a UTF-8 text file that a user named; a folder, a missing file or binary content is one UserError line.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str
+        What the file should be, for the message (``"YAML file"``, ``"_pp.json"``).
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, expected a {what}") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{path}:{where}: invalid YAML: {problem}") from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise UserError(f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); expected a {what}") \
+            from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping from ``path``.
+
+    A missing file, a folder, non-UTF-8 or binary content, a syntax error, a duplicate key or a non-mapping top level
+    is a one-line UserError naming the file (and the line where there is one).
+    """
+    path = Path(path)
+    text = read_text_file(path, "YAML file")
+    if "\x00" in text:
+        raise UserError(f"{path}: line {text[:text.index(chr(0))].count(chr(10)) + 1}: not a YAML file (NUL byte)")
+    data = parse_yaml_text(text, str(path))
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -47,9 +118,7 @@ def load_json(path: str | Path) -> Any:
     """Read a JSON document; a missing file or a syntax error is a UserError naming the file and line."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
+        return json.loads(read_text_file(path, "JSON file"))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
 
@@ -114,8 +183,17 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+            hint = ""
+            if isinstance(value, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value.strip()):
+                hint = " (YAML 1.1 reads this as text: write it as 1.0e+12)"
+            raise UserError(f"{where}: expected a number, got {value!r}{hint}")
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise UserError(f"{where}: must be a finite number, got {value!r}")
+        return number
     if tp is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise UserError(f"{where}: expected a string, got {value!r}")
@@ -131,6 +209,8 @@ def parse_dataclass(cls: type[T], mapping: Mapping[str, Any] | None, where: str)
     """Build dataclass ``cls`` from ``mapping``, checking every field against its type hint.
 
     Unknown keys are errors (a typo must not be silently ignored); missing fields without a default are errors;
+    fields named ``seed``/``*_seed`` must lie in [0, 2**32); numbers must be finite (inf and nan are refused, unless the value is the field's own default, e.g. a threshold
+    whose default +inf means "never");
     nested dataclasses, lists, dicts, Optional and Literal are checked recursively. After construction the dataclass's
     own ``validate()`` method, if it has one, is called so range checks live beside the fields; it should raise
     ``ValueError("field: reason")`` or UserError, and a ValueError is reported as ``where.field: reason``.
@@ -144,6 +224,8 @@ def parse_dataclass(cls: type[T], mapping: Mapping[str, Any] | None, where: str)
     where : str
         Prefix naming the file and section, e.g. ``"te30.yaml: feeder"``.
     """
+    if mapping is not None and not isinstance(mapping, Mapping):
+        raise UserError(f"{where}: must be a mapping of fields ('name: value' lines), got {_shown(mapping)}")
     mapping = dict(mapping or {})
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -154,7 +236,15 @@ def parse_dataclass(cls: type[T], mapping: Mapping[str, Any] | None, where: str)
     kwargs: dict[str, Any] = {}
     for name, field in fields.items():
         if name in mapping:
-            kwargs[name] = _convert(mapping[name], hints[name], f"{where}.{name}")
+            value = mapping[name]
+            if isinstance(value, float) and math.isinf(value) and field.default == value:
+                kwargs[name] = value  # the field's own "never" default (e.g. a threshold of +inf), passed on
+                continue
+            kwargs[name] = _convert(value, hints[name], f"{where}.{name}")
+            seed = kwargs[name]
+            if (name == "seed" or name.endswith("_seed")) and isinstance(seed, int) and not 0 <= seed < SEED_LIMIT:
+                # every seed feeds numpy (RandomState needs [0, 2**32); default_rng refuses negatives)
+                raise UserError(f"{where}.{name}: must be in [0, 2**32), got {seed}")
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise UserError(f"{where}.{name}: required field is missing")
     obj = cls(**kwargs)
@@ -171,3 +261,73 @@ def require(condition: bool, field: str, reason: str) -> None:
     """Raise ``ValueError("field: reason")`` unless ``condition``: the building block of dataclass ``validate()``."""
     if not condition:
         raise ValueError(f"{field}: {reason}")
+
+
+def _shown(value: Any) -> str:
+    """A short description of a wrong value for a message: its type, and the value if it is short."""
+    text = repr(value)
+    kind = {list: "a list", tuple: "a list", str: "a string", bool: "true/false", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+    return f"{kind} {text}" if len(text) <= 40 else kind
+
+
+#: A name that becomes part of file names, HELICS federate names and keys: letters, digits, '_' and '-', starting
+#: with a letter, digit or '_' (so no path separator, no '..', no leading '.', nothing a shell or TESP script quotes).
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+#: Longest plain name: file names built from it (``<root>_<federate>_metrics.json``) stay far below 255 bytes.
+PLAIN_NAME_MAX = 64
+
+
+def plain_name_problem(value: str) -> str | None:
+    """Why ``value`` is not a plain name (see :data:`PLAIN_NAME`), or None if it is one."""
+    if not value:
+        return "must not be empty"
+    if len(value) > PLAIN_NAME_MAX:
+        return f"must be at most {PLAIN_NAME_MAX} characters, got {len(value)}"
+    if PLAIN_NAME.fullmatch(value):
+        return None
+    if "/" in value or "\\" in value or ".." in value or value.startswith("."):
+        return f"must be a plain name, not a path (no '/', '\\', '..' or leading '.'), got {value!r}"
+    return f"use letters, digits, '_' and '-' only (starting with a letter, digit or '_'), got {value!r}"
+
+
+def require_plain_name(value: str, field: str) -> None:
+    """``require`` for a plain name: raises ``ValueError("field: reason")`` (for dataclass ``validate()``)."""
+    problem = plain_name_problem(value)
+    if problem:
+        raise ValueError(f"{field}: {problem}")
+
+
+def check_out_dir(path: str | Path, option: str = "--out") -> Path:
+    """Check that folder ``path`` can be created or replaced and written, before anything is built into it.
+
+    A path that is a file, lies under a file, or whose nearest existing folder is not writable is a one-line
+    UserError naming ``option`` and the path. Returns ``path`` as a Path.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path}: is a file, expected a folder")
+    existing = path
+    while not existing.exists():
+        if existing.is_symlink():
+            raise UserError(f"{option} {path}: {existing} is a dangling symbolic link")
+        parent = existing.parent
+        if parent == existing:
+            break
+        existing = parent
+    if existing != path and not existing.is_dir():
+        raise UserError(f"{option} {path}: {existing} is a file, so no folder can be made under it")
+    # the run writes into path and builds beside it (staging folder), so both path and its parent must be writable
+    target = path if path.exists() else existing
+    for folder in {target, path.parent if path.parent.exists() else existing}:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UserError(f"{option} {path}: {folder} is not writable")
+    return path
+
+
+def check_timeout(value: float | None, option: str = "--timeout") -> None:
+    """A wall-clock timeout must be a finite number of seconds > 0 (None: not given)."""
+    if value is None:
+        return
+    if not math.isfinite(value) or value <= 0:
+        raise UserError(f"{option} {value:g}: must be a finite number of seconds > 0")

@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -127,7 +127,7 @@ class DeviceUnits:
 
 
 def device_units(sel: DeviceSelection, inventory: Any, glm: str | Path, step_s: float, steps: int, seed: int,
-                 where: str) -> DeviceUnits:
+                 where: str, lacks: Callable[[str, str], str] | None = None) -> DeviceUnits:
     """Units for the selected devices of ``inventory`` (a FeederInventory), ratings read from ``glm``.
 
     Order: buckets, then batteries, then bakeries, each in the feeder's order (so names Bkt-1.., Bat-1.., Bak-1..).
@@ -144,7 +144,10 @@ def device_units(sel: DeviceSelection, inventory: Any, glm: str | Path, step_s: 
 
     def pick(names: list[str], count: int | None, what: str, fraction_field: str) -> list[str]:
         if not names:
-            raise UserError(f"{where}.devices.{what}: the feeder has none (set feeder.{fraction_field} > 0)")
+            # ``lacks`` (FeederHandle.lacks) names the user's model that has none, or the generator field to raise
+            reason = lacks(what.replace("_", " "), fraction_field) if lacks else \
+                f"the feeder has none (set feeder.{fraction_field} > 0)"
+            raise UserError(f"{where}.devices.{what}: {reason}")
         return names[:count] if count is not None else list(names)
 
     if sel.battery_inverters is not None:

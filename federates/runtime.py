@@ -21,7 +21,10 @@ owns everything HELICS-specific and every rule measured on this machine (``../sh
   ``on_finish`` still flushes metrics and ends child processes (GridLAB-D workers), and a federate still alive
   ``STOP_GRACE_SECONDS`` later (blocked inside a HELICS call) exits hard;
 - progress (the granted time) is written to ``$VPPFED_PROGRESS_DIR/<name>`` at most once per wall second, so the
-  launcher can draw a progress bar over simulated time without parsing logs.
+  launcher can draw a progress bar over simulated time without parsing logs; a heartbeat thread writes
+  ``<name>.state`` (granted time, whether the federate is *working* on a step or *waiting* in a time request, since
+  when, and the wall time of the beat) every second, so the launcher can tell which federate stalled a run: the one
+  working for too long, or the one whose heartbeat stopped (a stopped or frozen process), not merely one still running.
 
 Algorithm cores must never import this module (nor helics).
 """
@@ -38,7 +41,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import helics as h
 
@@ -82,6 +85,56 @@ def _exit_hard_if_stuck_after_stop_signal() -> None:
         os._exit(143)
 
     threading.Thread(target=watch, name="vppfed-stop-watch", daemon=True).start()
+
+
+#: Seconds between two heartbeats of a federate's state file.
+HEARTBEAT_SECONDS = 1.0
+
+
+class StateReporter:
+    """Writes ``<progress dir>/<name>.state`` every :data:`HEARTBEAT_SECONDS` from a daemon thread.
+
+    The time loop only updates two attributes (no file access per step); the thread runs while the main thread is
+    blocked inside a HELICS call (pyhelics releases the GIL), so a federate waiting for time keeps beating, and a
+    federate whose beats stop is frozen (SIGSTOP, or stuck in C code holding the GIL).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.granted = 0.0
+        self.stop_time = float("nan")   # the federate's own stop time (it may end early on purpose, e.g. COHDA)
+        self.phase = "starting"
+        self.since = time.time()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="vppfed-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def set(self, phase: str, granted: float | None = None) -> None:
+        """Enter ``phase`` ("working", "waiting", "finishing") now; ``granted`` updates the granted time."""
+        if granted is not None:
+            self.granted = granted
+        if phase != self.phase:
+            self.phase = phase
+            self.since = time.time()
+
+    def write(self) -> None:
+        doc = {"granted": self.granted, "phase": self.phase, "since": self.since, "beat": time.time(),
+               "pid": os.getpid(), "stop": self.stop_time}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(doc), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass   # a full or vanished folder must not end the federate
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            self.write()
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 class FederateStopped(Exception):
@@ -158,6 +211,8 @@ class FederateBase:
         self._stop_requested = False
         self._progress_path = self._progress_file()
         self._progress_written = 0.0
+        self._state = StateReporter(self._progress_path.with_name(f"{self.name}.state")) \
+            if self._progress_path is not None else None
 
     # ------------------------------------------------------------------ hooks
     def on_start(self) -> None:
@@ -196,8 +251,28 @@ class FederateBase:
         if force or now - self._progress_written >= 1.0:
             self._progress_written = now
             tmp = self._progress_path.with_suffix(".tmp")
-            tmp.write_text(f"{t}\n", encoding="utf-8")
-            os.replace(tmp, self._progress_path)
+            try:
+                tmp.write_text(f"{t}\n", encoding="utf-8")
+                os.replace(tmp, self._progress_path)
+            except FileNotFoundError:
+                # the launcher made this folder before starting us: gone means the run folder was removed or
+                # replaced under the run, and our outputs with it; go on writing into nothing would be data loss
+                raise RuntimeError(f"the run's state folder {self._progress_path.parent} disappeared: the run folder "
+                                   "was removed or replaced during the run") from None
+
+    def write_report(self, figures: Mapping[str, Any]) -> None:
+        """Leave key figures of the run for the launcher's summary (``summary.json`` and the table it prints).
+
+        ``figures`` is JSON-able; a ``"say"`` entry is the one line the summary prints for this federate (e.g. how
+        many power flows did not converge). Written only under a launcher (its progress folder is set)."""
+        directory = os.environ.get(ENV_PROGRESS_DIR)
+        if not directory:
+            return
+        path = Path(directory).parent / "reports"
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = path / f".{self.name}.json.tmp"
+        tmp.write_text(json.dumps(dict(figures)), encoding="utf-8")
+        os.replace(tmp, path / f"{self.name}.json")
 
     def _report_failure(self, exc: BaseException) -> None:
         """Leave a note for the launcher: it names the federate that failed first, not the ones that followed."""
@@ -373,7 +448,12 @@ class FederateBase:
         _exit_hard_if_stuck_after_stop_signal()
 
     def _request(self, t_request: float) -> float:
-        return float(h.helicsFederateRequestTime(self.fed, t_request))
+        if self._state is not None:
+            self._state.set("waiting")
+        granted = float(h.helicsFederateRequestTime(self.fed, t_request))
+        if self._state is not None:
+            self._state.set("working", granted)
+        return granted
 
     def _iterate(self, t: float) -> None:
         iteration = 0
@@ -390,6 +470,8 @@ class FederateBase:
         self._install_signal_handlers()
         failed = True
         finished = False
+        if self._state is not None:
+            self._state.start()
         try:
             self._create()
             h.helicsFederateEnterExecutingMode(self.fed)
@@ -408,6 +490,8 @@ class FederateBase:
             failed = False
             self._report_progress(self.time, force=True)
             finished = True
+            if self._state is not None:
+                self._state.set("finishing")
             self.on_finish(failed=False)
             return 0
         except FederateStopped as exc:
@@ -423,6 +507,8 @@ class FederateBase:
                     pass
             return 1
         finally:
+            if self._state is not None:
+                self._state.set("finishing")
             if not finished:
                 try:
                     self.on_finish(failed=failed)
@@ -433,6 +519,11 @@ class FederateBase:
                     h.helicsFederateDisconnect(self.fed)
                 except Exception:  # noqa: BLE001
                     pass
+            if self._state is not None:
+                self._state.stop()
+                self._state.stop_time = self.stop_seconds
+                self._state.set("done" if finished else "failed")
+                self._state.write()
 
 
 def base_argument_parser(description: str) -> argparse.ArgumentParser:

@@ -260,8 +260,10 @@ def plot_vv(output_csv: str | Path, out_dir: str | Path, units_csv: str | Path |
     out = read_output_csv(output_csv)
     k = out["Timestep"]
     axis = Axis.steps(k)
-    signal = read_signal_csv(signal_csv)[: len(k)] if signal_csv else out["VppOut"] + out["Residual"]
-    written = fig_tracking(axis, signal, out["VppOut"], out_dir)
+    # reference layout: VppOut is the signal and Residual = signal - delivered (Delivered, when written, says it)
+    signal = read_signal_csv(signal_csv)[: len(k)] if signal_csv else out["VppOut"]
+    delivered = out["Delivered"] if "Delivered" in out else out["VppOut"] - out["Residual"]
+    written = fig_tracking(axis, signal, delivered, out_dir)
     written += fig_type_stack(axis, {t: out[c] for t, c in OUTPUT_TYPE_COLUMNS.items()}, out_dir, signal=signal)
     if units_csv:
         trace = read_unit_trace(units_csv)

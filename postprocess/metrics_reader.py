@@ -5,6 +5,8 @@ run is read up to its last complete sample (:func:`vppfed.federates.metrics.reco
 """
 from __future__ import annotations
 
+import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vppfed.errors import UserError
 from vppfed.federates.metrics import recover
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^(?P<prefix>[A-Za-z]+(?:_meter)?)_(?P<root>.+)_metrics\.(?P<ext>json|h5)$")
 
@@ -85,25 +90,72 @@ def _parse_name(path: Path) -> tuple[str, str]:
 
 
 def read_metrics(path: str | Path) -> Metrics:
-    """Read a metrics file (JSON or GridLAB-D-style HDF5) into :class:`Metrics`."""
+    """Read a metrics file (JSON or GridLAB-D-style HDF5) into :class:`Metrics`.
+
+    A file that is empty, not UTF-8, not JSON or not in the metrics layout is a one-line
+    :class:`~vppfed.errors.UserError` naming the file. A JSON file cut short (a killed run, a full disk) is read up
+    to its last complete sample with a warning naming the file and what was cut.
+    """
     path = Path(path)
-    if path.suffix == ".h5":
-        return _read_h5(path)
-    doc = recover(path)
+    try:
+        if path.suffix == ".h5":
+            return _read_h5(path)
+        return _read_json(path)
+    except UserError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise UserError(f"{path}: not a readable metrics file ({type(exc).__name__}: {exc})") from None
+
+
+def _read_json(path: Path) -> Metrics:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not a metrics file (binary content, byte {exc.start} is not UTF-8)") from None
+    if not text.strip():
+        raise UserError(f"{path}: empty metrics file (the run wrote nothing; was it killed at start?)")
+    try:
+        doc = json.loads(text)
+        cut = False
+    except json.JSONDecodeError:
+        try:
+            doc = recover(path)
+        except ValueError:
+            raise UserError(f"{path}: not a metrics file (not JSON, or cut before its header was complete)") from None
+        cut = True
+    if not isinstance(doc, dict) or not isinstance(doc.get("Metadata", {}), dict):
+        raise UserError(f"{path}: not a metrics file (expected StartTime, Metadata and samples by time)")
     start = str(doc.pop("StartTime", ""))
     meta = doc.pop("Metadata", {})
-    columns = [name for name, _ in sorted(meta.items(), key=lambda kv: kv[1]["index"])]
+    try:
+        columns = [name for name, _ in sorted(meta.items(), key=lambda kv: int(kv[1]["index"]))]
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{path}: Metadata: every column needs an integer 'index'") from None
     units = {name: str(info.get("units", "")) for name, info in meta.items()}
-    times = np.array(sorted(int(k) for k in doc), dtype=np.int64)
+    # GridLAB-D's own metrics_collector_writer writes null for a class without objects (ours writes {})
+    doc = {k: ({} if v is None else v) for k, v in doc.items()}
+    bad = [k for k in doc if not str(k).lstrip("-").isdigit() or not isinstance(doc[k], dict)]
+    if bad:
+        raise UserError(f"{path}: {str(bad[0])[:40]!r}: not a sample (expected integer seconds -> {{uid: [values]}})")
+    samples = {int(k): v for k, v in doc.items()}
+    times = np.array(sorted(samples), dtype=np.int64)
+    if cut:
+        last = f"t = {int(times[-1])} s" if len(times) else "no sample"
+        log.warning("%s: file cut short (killed run?): read %d complete samples up to %s; the partial rest was "
+                    "dropped", path, len(times), last)
     uid_set: set[str] = set()
-    for sample in doc.values():
-        uid_set.update(sample.keys())
+    for sample in samples.values():
+        uid_set.update(str(u) for u in sample.keys())
     uids = sorted(uid_set, key=_natural_key)
     values = np.full((len(times), len(uids), len(columns)), np.nan)
     uid_index = {u: i for i, u in enumerate(uids)}
     for ti, t in enumerate(times):
-        for uid, row in doc[str(t)].items():
-            values[ti, uid_index[uid], :len(row)] = [np.nan if v is None or isinstance(v, str) else v for v in row]
+        for uid, row in samples[int(t)].items():
+            if not isinstance(row, list):
+                row = [row]
+            row = row[:len(columns)]
+            values[ti, uid_index[str(uid)], :len(row)] = [
+                v if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan for v in row]
     prefix, root = _parse_name(path)
     return Metrics(prefix, root, start, columns, units, times, uids, values)
 
@@ -135,12 +187,33 @@ def _natural_key(text: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
+def _case_root(run_dir: Path) -> str | None:
+    """The metrics root of the case built into ``run_dir`` (its ``case.yaml`` copy), or None."""
+    try:
+        import yaml
+
+        doc = yaml.safe_load((run_dir / "case.yaml").read_text(encoding="utf-8"))
+        root = doc["case"].get("root") or doc["case"].get("name")
+        return str(root) if root else None
+    except Exception:  # noqa: BLE001 - no readable case copy: fall back to the file names alone
+        return None
+
+
 def find_metrics(run_dir: str | Path, prefix: str) -> Path | None:
-    """The metrics file with ``prefix`` in ``run_dir`` (JSON preferred over .h5), or None."""
+    """The metrics file with ``prefix`` in ``run_dir`` (JSON preferred over .h5), or None.
+
+    A run folder can hold two files of one prefix: the federates' ``<prefix>_<root>_metrics.json`` and, for a user's
+    GLM with its own ``metrics_collector_writer``, GridLAB-D's ``<prefix>_<root>_gld_metrics.json``. The case's own
+    root (from the folder's ``case.yaml``) wins; without one, a root ending in ``_gld`` comes last."""
     run_dir = Path(run_dir)
+    root = _case_root(run_dir)
+    for ext in ("json", "h5"):
+        if root is not None and (run_dir / f"{prefix}_{root}_metrics.{ext}").is_file():
+            return run_dir / f"{prefix}_{root}_metrics.{ext}"
     for ext in ("json", "h5"):
         hits = sorted(run_dir.glob(f"{prefix}_*_metrics.{ext}"))
         hits = [h for h in hits if _parse_name(h)[0] == prefix]
+        hits.sort(key=lambda h: _parse_name(h)[1].endswith("_gld"))
         if hits:
             return hits[0]
     return None

@@ -203,16 +203,21 @@ def plot_run(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
     return plot_runs(runs, Path(out_dir) if out_dir else Path(run_dir) / "figures")
 
 
-def compare_optimisers(folders: list[Path], out_dir: Path) -> list[Path]:
-    """Self-consumption, grid energy and wall time per optimiser (one output folder each; mean ± std over runs)."""
+def compare_optimisers(folders: list[Path], out_dir: Path,
+                       wall_s: dict[Path, list[float]] | None = None) -> list[Path]:
+    """Self-consumption, grid energy and wall time per optimiser (one output folder each; mean ± std over runs).
+
+    Wall times come from ``wall_s`` (per folder, as measured by the caller) or a folder's ``timings.jsonl``; the
+    time panel stays empty without either (runs write timings only when asked, as they differ run to run).
+    """
     rows = []
     for folder in folders:
         runs = load_runs(folder)
         if not runs:
             continue
-        timings = []
+        timings = list((wall_s or {}).get(folder, []))
         tpath = Path(folder) / "timings.jsonl"
-        if tpath.exists():
+        if not timings and tpath.exists():
             timings = [json.loads(line)["wall_s"] for line in tpath.read_text().splitlines() if line.strip()]
         name = runs[0].get("optimizer", Path(folder).name)
         sc = np.array([r["totals"]["self_consumption"] or np.nan for r in runs], dtype=float) * 100
@@ -230,5 +235,6 @@ def compare_optimisers(folders: list[Path], out_dir: Path) -> list[Path]:
             ax.bar(x, means, yerr=stds, capsize=1.5, color="tab:blue")
             ax.set_xticks(x, [r[0] for r in rows], rotation=45, ha="right")
             ax.set_ylabel(label)
-        axes[2].set_yscale("log")
+        if any(r[3].size and np.nanmax(r[3]) > 0 for r in rows):
+            axes[2].set_yscale("log")
         return save(fig, out_dir, "neighbourhood_optimiser_comparison")

@@ -36,10 +36,40 @@ def test_vv_then_compare_matches_scenario1_under_2015a(bbb, tmp_path, capsys):
     out = tmp_path / "out.csv"
     assert main(["vv", "--params", str(bbb / "scenario1_params.csv"), "--signal", str(bbb / "scenario1_vpp.csv"),
                  "--rules", "2015a", "--out", str(out)]) == 0
-    assert out.read_text().splitlines()[0] == "Timestep,Residual,Pbak,Pbat,PBkt,VppOut"
+    assert out.read_text().splitlines()[0] == "Timestep,Residual,Pbak,Pbat,PBkt,VppOut,Delivered"
     assert main(["compare", str(out), str(bbb / "scenario1_combined_output.csv"), "--tol", "1e-5"]) == 0
     text = capsys.readouterr().out
     assert "MATCH within 1e-05 over 100 rows" in text and "sum|S|: 0.000000" in text
+    assert "not in the reference, not compared: Delivered" in text
+
+
+def test_vv_writes_the_signal_in_vppout_and_signal_minus_delivered_in_residual(bbb, tmp_path, capsys):
+    """GIVEN the 105-unit reference run WHEN vv writes it THEN the columns mean what the export's columns mean."""
+    out = tmp_path / "out.csv"
+    assert main(["vv", "--params", str(bbb / "scenario2_params.csv"), "--signal", str(bbb / "scenario2_vpp.csv"),
+                 "--rules", "2015b", "--out", str(out)]) == 0
+    assert "sum|S| = 31.398688 kW·step" in capsys.readouterr().out
+    rows = [line.split(",") for line in out.read_text().splitlines()]
+    cols = {name: np.array([float(r[i]) for r in rows[1:]]) for i, name in enumerate(rows[0])}
+    np.testing.assert_array_equal(cols["VppOut"], read_signal_csv(bbb / "scenario2_vpp.csv"))
+    np.testing.assert_allclose(cols["Residual"], cols["VppOut"] - cols["Delivered"], atol=2e-6)
+    np.testing.assert_allclose(cols["Delivered"], cols["Pbak"] + cols["Pbat"] + cols["PBkt"], atol=3e-6)
+    assert np.abs(cols["Residual"]).sum() == pytest.approx(31.398688, abs=1e-4)
+    # the published export's step 15: signal 0, Residual -4.670793, Pbak 9.670793, PBkt -5.0, VppOut 0.0
+    step15 = {name: cols[name][14] for name in cols}
+    assert step15["VppOut"] == 0.0 and step15["PBkt"] == -5.0
+    assert step15["Residual"] == pytest.approx(-4.670793, abs=1e-5)
+    assert step15["Pbak"] == pytest.approx(9.670793, abs=1e-5)
+
+
+def test_compare_ignores_output_columns_the_reference_lacks_but_needs_every_reference_column(tmp_path, capsys):
+    ref, out, short = tmp_path / "ref.csv", tmp_path / "out.csv", tmp_path / "short.csv"
+    ref.write_text("Timestep,Residual,VppOut\n1,-1.0,0.0\n")
+    out.write_text("Timestep,Residual,VppOut,Delivered\n1,-1.0,0.0,1.0\n")
+    short.write_text("Timestep,Residual\n1,-1.0\n")
+    assert main(["compare", str(out), str(ref)]) == 0
+    assert main(["compare", str(short), str(ref)]) == 2
+    assert f"{short}: no column VppOut" in capsys.readouterr().err
 
 
 def test_compare_exits_nonzero_on_mismatch_and_prints_per_column_diffs(bbb, tmp_path, capsys):
@@ -132,3 +162,48 @@ def test_agile_plot_writes_png_and_pdf_figures(bbb, tmp_path):
     for name in ("agile_tracking", "agile_type_stack", "agile_unit_energy"):
         for ext in ("png", "pdf"):
             assert (tmp_path / "fig" / f"{name}.{ext}").stat().st_size > 1000
+
+
+# ------------------------------------------------------------------------ built-in cases without reference data
+@pytest.mark.parametrize("phase", ["agile-phase1", "agile-phase2", "agile-phase3"])
+def test_phase_cases_build_without_reference_data_and_repeat_byte_for_byte(tmp_path, monkeypatch, phase):
+    """GIVEN no reference data anywhere (as after a plain pip install) WHEN a phase case is built twice in another
+    folder THEN it draws its 105 units (and phase 1 its signal) the same way both times."""
+    from vppfed.configs.case import build_case
+
+    monkeypatch.setenv("VPPFED_SHARED_DATA", str(tmp_path))   # a folder without bbb/: any shared: path would fail
+    monkeypatch.chdir(tmp_path)
+    cases = Path(__file__).resolve().parents[1] / "cases"
+    a = build_case(cases / phase / "case.yaml", tmp_path / "a").directory
+    b = build_case(cases / phase / "case.yaml", tmp_path / "b").directory
+    for name in ("vpp_params.csv", "vpp_signal.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    p = read_params_csv(a / "vpp_params.csv")
+    assert (p.count(BUCKET), p.count(BATTERY), p.count(BAKERY)) == (5, 50, 50)
+    signal = read_signal_csv(a / "vpp_signal.csv")
+    assert len(signal) == 100
+    if phase == "agile-phase1":
+        assert signal[:30].tolist() == [10.0] * 15 + [0.0] * 15 and signal[-10:].tolist() == [10.0] * 10
+    else:
+        assert set(signal.tolist()) <= {0.0, 5.0, 10.0}
+
+
+def test_reference_run_names_the_files(bbb, tmp_path):
+    """GIVEN the reference exports WHEN --set vpp.params/vpp.signal name them THEN the case runs exactly them."""
+    from vppfed.configs.case import build_case
+
+    cases = Path(__file__).resolve().parents[1] / "cases"
+    built = build_case(cases / "agile-phase1" / "case.yaml", tmp_path / "ref",
+                       overrides={"vpp.params": str(bbb / "scenario2_params.csv"),
+                                  "vpp.signal": str(bbb / "scenario2_vpp.csv")})
+    ref = read_params_csv(bbb / "scenario2_params.csv")
+    got = read_params_csv(built.directory / "vpp_params.csv")
+    assert got.names == ref.names and np.array_equal(got.Pmax, ref.Pmax) and np.array_equal(got.Emax, ref.Emax)
+    assert np.array_equal(read_signal_csv(built.directory / "vpp_signal.csv"),
+                          read_signal_csv(bbb / "scenario2_vpp.csv"))
+
+
+def test_scenario_signal_pattern_holds_each_value(tmp_path):
+    (tmp_path / "s.yaml").write_text("seed: 1\nunits:\n  - {type: battery, count: 1, Pmax: 1.0, Emax: 2.0, Tend: 5}\n"
+                                     "signal: {steps: 7, pattern: [3, 0, -1], hold: 2}\n")
+    assert build_signal(load_scenario(tmp_path / "s.yaml")).tolist() == [3, 3, 0, 0, -1, -1, 3]

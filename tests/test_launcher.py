@@ -200,10 +200,16 @@ def test_a_federate_blocked_inside_a_helics_call_still_ends_after_sigterm(tmp_pa
                               stderr=subprocess.DEVNULL)
     try:
         (tmp_path / "a.json").write_text(json.dumps({"name": "fedA", "period": 60, "log_level": "warning"}))
-        env = dict(os.environ, HELICS_BROKER_PORT=str(block.port), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, HELICS_BROKER_PORT=str(block.port), PYTHONUNBUFFERED="1",
+                   VPPFED_PROGRESS_DIR=str(tmp_path / "progress"))
         fed = subprocess.Popen([sys.executable, str(TOY), "--config", "a.json", "--hours", "1"], cwd=tmp_path,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        time.sleep(3)
+        # its heartbeat file says it is up (signal handlers installed) on a loaded machine as on an idle one
+        state = tmp_path / "progress" / "fedA.state"
+        deadline = time.monotonic() + 60
+        while not state.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
         assert fed.poll() is None
         # WHEN it gets SIGTERM (as from PR_SET_PDEATHSIG when its launcher was killed: no SIGKILL follows)
         fed.terminate()
@@ -217,3 +223,180 @@ def test_a_federate_blocked_inside_a_helics_call_still_ends_after_sigterm(tmp_pa
         broker.kill()
         broker.wait()
         block.release()
+
+
+PORT_LOCK_AS_OTHER_USER = """
+import os, sys
+from vppfed.launcher import PortBlock      # imported first: the interpreter may live where nobody cannot read
+os.setgid(65534); os.setuid(65534)          # nobody: not the owner of the lock folder
+block = PortBlock()
+print(block.port)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to act as a second user")
+@pytest.mark.parametrize("folder_mode", [None, 0o755])
+def test_a_second_user_of_the_machine_gets_a_port_block(folder_mode):
+    # GIVEN the lock folder made by a first user (root) — by this vppfed, or 0755 by an older one — in a temporary
+    # folder as /tmp is (every user may write, the sticky bit keeps files apart; pytest's own tmp_path is 0700)
+    import shutil
+    import tempfile
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="vppfed-two-users-", dir="/tmp"))
+    tmp_path.chmod(0o1777)
+    try:
+        _second_user_gets_a_block(tmp_path, folder_mode)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _second_user_gets_a_block(tmp_path: Path, folder_mode: int | None) -> None:
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    first = subprocess.run([sys.executable, "-c", "from vppfed.launcher import PortBlock; print(PortBlock().port)"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    shared = tmp_path / "vppfed-ports"
+    if folder_mode is None:
+        assert shared.stat().st_mode & 0o7777 == 0o1777
+    else:
+        for lock in shared.iterdir():   # no lock file the second user could reuse: it must create its own
+            lock.unlink()
+        shared.chmod(folder_mode)
+    # WHEN another user asks for a block
+    second = subprocess.run([sys.executable, "-c", PORT_LOCK_AS_OTHER_USER], env=env, capture_output=True, text=True,
+                            timeout=60)
+    # THEN it gets one (no PermissionError), in the shared folder when it can and in its own folder when it cannot
+    assert second.returncode == 0, second.stderr
+    assert int(second.stdout.strip()) >= 20000
+    assert (tmp_path / "vppfed-ports-65534").exists() == (folder_mode is not None)
+
+
+def _runner_with(runner_path: Path, **vppfed: object) -> Path:
+    runner = json.loads(runner_path.read_text())
+    runner["vppfed"].update(vppfed)
+    runner_path.write_text(json.dumps(runner))
+    return runner_path
+
+
+def test_a_stall_is_detected_and_blamed_on_the_federate_that_stopped_requesting_time(tmp_path):
+    # GIVEN fedB busy forever in one step at t=600 (A then waits for B) and a 6 s stall window, no timeout
+    runner = _runner_with(write_toy_case(tmp_path, hours=2, b_args="--hang-at 600"), stall_s=6)
+    launcher = Launcher(runner)
+    start = time.monotonic()
+    # WHEN run THEN it ends as stalled within seconds of the window, naming fedB (not the first federate, fedA)
+    with pytest.raises(CosimError) as info:
+        launcher.run()
+    first = str(info.value).splitlines()[0]
+    assert time.monotonic() - start < 30
+    assert "federate 'fedB' failed" in first and "stalled" in first and "busy in one step" in first
+    summary = json.loads((tmp_path / ".vppfed" / "summary.json").read_text())
+    assert summary["failed"] == "fedB" and not summary["ok"]
+    for record in launcher._all_records():
+        assert not pid_alive(record.popen.pid)
+
+
+def test_a_sigstopped_federate_is_named_as_stopped(tmp_path):
+    # GIVEN a run whose fedB process is stopped with SIGSTOP mid-run
+    import signal as _signal
+
+    runner = _runner_with(write_toy_case(tmp_path, hours=200), stall_s=5)
+    launcher = Launcher(runner, timeout=60)
+
+    def stop_b() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for record in launcher.processes:
+                if record.name == "fedB" and (tmp_path / ".vppfed" / "progress" / "fedB").exists():
+                    os.kill(record.popen.pid, _signal.SIGSTOP)
+                    return
+            time.sleep(0.1)
+
+    threading.Thread(target=stop_b, daemon=True).start()
+    # WHEN it stalls THEN fedB is blamed for being stopped, and every process ends (a stopped one too)
+    with pytest.raises(CosimError) as info:
+        launcher.run()
+    first = str(info.value).splitlines()[0]
+    assert "'fedB'" in first and "stopped" in first
+    time.sleep(0.2)
+    for record in launcher._all_records():
+        assert not pid_alive(record.popen.pid)
+
+
+def test_a_run_whose_folder_is_replaced_under_it_is_not_a_success(tmp_path):
+    # GIVEN a run whose case folder is moved away mid-run and replaced by an empty one (a second `vppfed config`
+    # into the same --out without the lock, as before it existed)
+    runner = write_toy_case(tmp_path / "case", hours=100)
+    launcher = Launcher(runner, timeout=60)
+
+    def replace_folder() -> None:
+        progress = tmp_path / "case" / ".vppfed" / "progress" / "fedA"
+        deadline = time.monotonic() + 30
+        while not progress.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (tmp_path / "case").rename(tmp_path / "old")
+        (tmp_path / "case").mkdir()
+
+    mover = threading.Thread(target=replace_folder, daemon=True)
+    mover.start()
+    # WHEN every federate exits 0 THEN the run is still a failure that says why
+    with pytest.raises(CosimError):
+        launcher.run()
+    mover.join()
+
+
+CLI_RUN = "import sys; from vppfed.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def test_sigterm_to_the_cli_reports_like_ctrl_c_and_writes_the_summary(tmp_path):
+    # GIVEN `vppfed run` of a long toy case folder
+    runner = write_toy_case(tmp_path / "case", hours=500)
+    proc = subprocess.Popen([sys.executable, "-c", CLI_RUN, "run", str(runner.parent), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    progress = runner.parent / ".vppfed" / "progress" / "fedB"
+    deadline = time.monotonic() + 30
+    while not progress.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert progress.exists()
+    # WHEN it gets SIGTERM
+    start = time.monotonic()
+    proc.terminate()
+    out, err = proc.communicate(timeout=30)
+    # THEN it tears down within seconds, exits 143, says so in one line and leaves summary.json and the table
+    assert time.monotonic() - start < 15
+    assert proc.returncode == 143
+    assert "terminated (SIGTERM)" in err
+    summary = json.loads((runner.parent / ".vppfed" / "summary.json").read_text())
+    assert summary["reason"] == "terminated (SIGTERM)" and not summary["ok"]
+    assert "fedA" in out
+
+
+def test_a_second_run_into_a_locked_folder_refuses_naming_the_first(tmp_path):
+    from vppfed.run_lock import RunLock, lock_path
+
+    out = tmp_path / "runs" / "x"
+    # GIVEN a run holding --out (another process: the lock is per open file, as a second vppfed would be)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from vppfed.run_lock import RunLock; lock = RunLock(Path(sys.argv[1])).acquire(); "
+                               "print('held', flush=True); time.sleep(60)", str(out)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        # WHEN a second one starts THEN it refuses in one line naming the holder's pid
+        with pytest.raises(UserError) as info:
+            RunLock(out).acquire()
+        message = str(info.value)
+        assert "\n" not in message and f"pid {holder.pid}" in message and str(out) in message
+        # AND `vppfed config`/`vppfed run` into it exit 2 with that line, before building anything
+        from vppfed.cli import main
+
+        for command in ("config", "run"):
+            assert main([command, "te30", "--out", str(out), "--hours", "1"]) == 2
+        assert not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # AND once the holder is killed (no clean-up: the lock file stays) the lock is stale and taken over
+    assert lock_path(out).exists()
+    with RunLock(out) as lock:
+        assert lock.path.exists()
+    assert not lock_path(out).exists()

@@ -78,3 +78,36 @@ def test_bad_fields_and_missing_feeder_are_user_errors(tmp_path):
     settings.validate()
     with pytest.raises(UserError, match="feeder"):
         market.build(CaseContext(settings, {}, tmp_path, "case.yaml"), {})
+
+
+def test_a_tesp_agent_dict_is_used_as_given_with_the_feeder_federate_set(tmp_path):
+    # GIVEN an agent dictionary in TESP's layout (one made by the generator, then edited as a TESP user would)
+    build(tmp_path / "gen", {"enabled": True})
+    given = json.loads((tmp_path / "gen" / "TE30R_agent_dict.json").read_text())
+    given["GridLABD"] = "gld1"
+    given["controllers"]["h1"]["ramp"] = 9.25
+    del given["controllers"]["h2"]
+    (tmp_path / "TE_Challenge_agent_dict.json").write_text(json.dumps(given))
+    # WHEN the market section names it
+    ctx = build(tmp_path / "out", {"enabled": True, "agent_dict": str(tmp_path / "TE_Challenge_agent_dict.json")})
+    # THEN the case's dictionary is it, controllers and all, with the feeder federate of this case
+    written = json.loads((tmp_path / "out" / "TE30R_agent_dict.json").read_text())
+    assert written["GridLABD"] == "gld_7" and written["controllers"]["h1"]["ramp"] == 9.25
+    assert list(written["controllers"]) == ["h0", "h1"]
+    assert ("sub_7/h2/cooling_setpoint", "h2", "cooling_setpoint", "double") not in ctx.handles["feeder"].subs
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["controllers"]["h0"].update(houseName="nowhere"), r"not houses of the feeder \(nowhere\)"),
+    (lambda d: d["controllers"]["h0"].update(meterName="m9"), r"not billing meters of the feeder \(m9\)"),
+    (lambda d: d.pop("markets"), "expected TESP's layout"),
+])
+def test_an_agent_dict_that_does_not_fit_the_feeder_is_one_line(tmp_path, edit, message):
+    build(tmp_path / "gen", {"enabled": True})
+    doc = json.loads((tmp_path / "gen" / "TE30R_agent_dict.json").read_text())
+    edit(doc)
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    with pytest.raises(UserError, match=message):
+        build(tmp_path / "out", {"agent_dict": str(tmp_path / "a.json")})
+    with pytest.raises(UserError, match="pricecap: not with market.agent_dict"):
+        build(tmp_path / "out2", {"agent_dict": str(tmp_path / "a.json"), "pricecap": 1.0})

@@ -168,6 +168,24 @@ def test_milp_finds_the_schedule_without_grid_energy():
     assert sorted(obj.starts_from_indices(best).tolist()) == [0.0, 1200.0]
 
 
+def test_milp_skips_highs_when_the_warm_start_draws_nothing_above_the_prediction_and_counts_its_limits():
+    """GIVEN a schedule coordinate descent already fits under the prediction WHEN solved THEN HiGHS is not called
+    (the overshoot cannot be negative); a node limit that stops a solve is counted, never silent."""
+    obj = _two_blocks_problem()
+    scheduler = MilpScheduler()
+    best = scheduler.solve(obj, np.array([0, 0]), np.random.default_rng(0))
+    assert obj.overshoot_wh(best) == pytest.approx(0.0)
+    assert scheduler.limits == {"milp_solves": 0, "exact_without_milp": 1, "node_limit": 0, "time_limit": 0}
+    rng = np.random.default_rng(5)
+    pred = Profile(3600.0 * np.arange(13), np.concatenate([[0], np.cumsum(rng.uniform(0, 300, 12))]))
+    jobs = [_free(Profile(60.0 * np.arange(91), np.linspace(0, 1500, 91)), lo, lo + 20000, 600.0)
+            for lo in rng.uniform(0, 20000, 12)]
+    tight = MilpScheduler(max_nodes=1, mip_rel_gap=0.0)
+    tight.solve(SlotObjective(pred, jobs, slot_s=300.0), np.zeros(len(jobs), dtype=int), rng)
+    assert tight.limits["milp_solves"] == 1 and tight.limits["time_limit"] == 0
+    assert tight.limits["node_limit"] in (0, 1)   # 1 unless HiGHS proves optimality at the root
+
+
 def test_milp_equals_brute_force_optimum_on_small_instances():
     rng = np.random.default_rng(5)
     for trial in range(4):

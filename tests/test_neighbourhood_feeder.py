@@ -126,7 +126,7 @@ def _description(tmp_path: Path, hours: float = 3.0, **feeder_spec) -> dict:
         "feeder": {"houses": 4, "pv_fraction": 1.0, "step_s": 60, "metrics_sample_s": 60,
                    "spec": {"job_loads": True, "plug_load_kw": [0.0, 0.0], **feeder_spec}},
         "neighbourhood": {
-            "feeder": True, "optimizer": "milp", "hop_s": 60, "scores_file": str(tmp_path / "scores.json"),
+            "feeder": True, "optimizer": "milp", "hop_s": 60,
             "generate": {"name": "noon", "seed": 5, "houses": 4, "pv_share": 0.5, "sunrise_h": 0.0, "sunset_h": 6.0,
                          "pv_peak_w": [3500.0, 4500.0], "earliest_h": [0.2, 1.2], "registration_lead_h": [0.0, 0.3],
                          "appliances": [
@@ -183,8 +183,7 @@ def test_feeder_coupling_errors_name_the_field(tmp_path, change, message):
 
 
 def test_builtin_neighbourhood_feeder_case_builds_twelve_households_on_twelve_houses(tmp_path):
-    built = build_case(CASES / "neighbourhood-feeder" / "case.yaml", tmp_path / "c",
-                       overrides={"neighbourhood.scores_file": str(tmp_path / "s.json")})
+    built = build_case(CASES / "neighbourhood-feeder" / "case.yaml", tmp_path / "c")
     assert [f.name for f in built.federates] == ["gld_7", "nb_manager", "nb_producers", "nb_consumers"]
     setup = json.loads((built.directory / "neighbourhood_setup.json").read_text())
     assert len(setup["feeder"]["houses"]) == 12 and setup["settings"]["length_s"] == 86400.0

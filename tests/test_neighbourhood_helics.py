@@ -17,8 +17,7 @@ def _description(tmp_path: Path, optimizer: str = "milp") -> dict:
     return {
         "case": {"name": "nbtest", "root": "NBT", "start": "2016-04-10 00:00:00", "timezone": "UTC0", "hours": 24,
                  "seed": 2, "period": 60, "metrics_interval": 3600, "market_period": 3600},
-        "neighbourhood": {"optimizer": optimizer, "scores_file": str(tmp_path / "scores.json"),
-                          "generate": {"name": "t", "seed": 3, "houses": 4}},
+        "neighbourhood": {"optimizer": optimizer, "generate": {"name": "t", "seed": 3, "houses": 4}},
     }
 
 
@@ -54,7 +53,7 @@ def test_builtin_case_accepts_runs_and_optimizer_overrides(tmp_path):
 
 
 @pytest.mark.slow
-def test_helics_negotiation_gives_every_job_a_contract_and_persists_scores(tmp_path):
+def test_helics_negotiation_gives_every_job_a_contract_and_leaves_scores_in_the_run_folder(tmp_path):
     from vppfed.configs.sections.neighbourhood import summarize
     from vppfed.launcher import Launcher
 
@@ -65,18 +64,19 @@ def test_helics_negotiation_gives_every_job_a_contract_and_persists_scores(tmp_p
     assert line and line.startswith("neighbourhood (milp): self-consumption")
     record = json.loads((built.directory / "neighbourhood_run.json").read_text())
     nb = load_neighbourhood(built.directory / "neighbourhood")
-    jobs = {j.job_id: j for j in nb.jobs}
+    jobs = {j.key: j for j in nb.jobs}
     contracts = record["contracts"] + record["pending_contracts"]
-    assert sorted(c["job_id"] for c in contracts) == sorted(jobs)
+    assert sorted(c["job_key"] for c in contracts) == sorted(jobs)
     for c in contracts:
-        job = jobs[c["job_id"]]
+        job = jobs[c["job_key"]]
         # negotiation happens in co-simulation time: agreed after the job was posted, started inside its window
         assert job.reg_time_s < c["agreed_s"] <= c["start_s"] + 1e-9
         assert job.est_s <= c["start_s"] <= job.lst_s
     t = record["totals"]
     assert t["pv_wh"] + t["grid_wh"] == pytest.approx(t["consumption_wh"], abs=1e-3)
-    scores = json.loads((tmp_path / "scores.json").read_text())["scores"]
+    scores = json.loads((built.directory / "neighbourhood_scores.json").read_text())["scores"]
     assert scores == record["scores_after"] and any(v != 10.0 for v in scores.values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"], "nothing is written outside the run folder"
     metrics = json.loads((built.directory / "neighbourhood_NBT_metrics.json").read_text())
     assert "jobs_posted" in metrics["Metadata"]
 
@@ -93,3 +93,26 @@ def test_helics_runs_with_the_same_seed_and_scores_give_the_same_contracts(tmp_p
         assert Launcher(built.runner, timeout=240).run().ok
         contracts.append((built.directory / "neighbourhood_contracts.json").read_bytes())
     assert contracts[0] == contracts[1]
+
+
+def test_scores_come_from_scores_file_or_the_previous_run_of_a_batch_never_from_the_input(tmp_path):
+    """GIVEN a batch folder WHEN run_01 is built THEN it starts from run_00's final scores; run_00 starts fresh."""
+    from vppfed.errors import UserError
+
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    first = build_case(_description(tmp_path), batch / "run_00")
+    assert json.loads((first.directory / "neighbourhood_setup.json").read_text())["initial_scores"] == {}
+    (first.directory / "neighbourhood_scores.json").write_text('{"scores": {"pv_producer[57]:[207]": 7.0}, '
+                                                              '"failed": false}')
+    second = build_case(_description(tmp_path), batch / "run_01")
+    setup = json.loads((second.directory / "neighbourhood_setup.json").read_text())
+    assert setup["initial_scores"] == {"pv_producer[57]:[207]": 7.0}
+    desc = _description(tmp_path)
+    desc["neighbourhood"]["scores_file"] = str(first.directory / "neighbourhood_scores.json")
+    named = build_case(desc, tmp_path / "named")
+    assert json.loads((named.directory / "neighbourhood_setup.json").read_text())["initial_scores"] == \
+        {"pv_producer[57]:[207]": 7.0}
+    desc["neighbourhood"]["scores_file"] = str(tmp_path / "none.json")
+    with pytest.raises(UserError, match=r"none.json: producer scores file not found"):
+        build_case(desc, tmp_path / "bad")

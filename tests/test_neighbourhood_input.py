@@ -57,7 +57,8 @@ def test_load_neighbourhood_shifts_times_to_the_earliest_event(tmp_path):
     ("consumer_event.csv", "1;2;3;57:219:3;a.csv\n", "line 1: job id must look like"),
     ("consumer_event.csv", "1;5;3;[1]:[2]:[1];a.csv\n", "line 1: latest start 3 is before earliest start 5"),
     ("producer_event.csv", "\n1;pv_producer57;a.csv\n", "line 2: producer id must look like"),
-    ("loads.csv", "0 0\n60 1\n60 2\n", "line 3: time 60 is not after"),
+    ("loads.csv", "0 0\n60 1\n30 2\n", "line 3: time 30 is before the previous time 60"),
+    ("consumer_event.csv", "1;2;3;[1];a.csv\n", r"line 1: job id must look like \[house\]:\[device\]:\[n\] or"),
     ("loads.csv", "0 0\n60;1\n", "line 2: expected 2 space-separated numbers"),
 ])
 def test_malformed_lines_name_file_and_line(tmp_path, name, text, message):
@@ -67,6 +68,41 @@ def test_malformed_lines_name_file_and_line(tmp_path, name, text, message):
     with pytest.raises(UserError, match=message) as err:
         reader(path)
     assert str(path) in str(err.value)
+
+
+def _own_forms_folder(root: Path) -> Path:
+    """Every id and file form PySSMic's reader takes, written by us (no PySSMic file copied)."""
+    folder = root / "forms"
+    _write(folder / "consumer_event.csv",
+           "1000;1000;4600;[1]:kettle;kettle.csv\n"            # [house]:device (PySSMic's best_case form)
+           "1000;2000;9000;[1]:[31]:[1];w.csv\n"                # [house]:[device]:[n]
+           "5000;5000;8600;[1]:kettle;kettle.csv\n"            # the same id again, another job
+           "1000;2000;9000;[1]:[31]:[1];w.csv\n"                # a repeated line: a third job of that id... twice
+           "1200;1200;1220;[2]:[40]:[2];2_back_2.csv;\n")      # background load, trailing ';'
+    _write(folder / "producer_event.csv", "0;pv_producer[1]:[30];1_30_1.csv\n0;pv_producer[2]:roof;2_roof_1.csv\n")
+    _write(folder / "loads" / "kettle.csv", "0 0\n60 0\n60 0\n120 20\n180 30\n")   # a repeated row
+    _write(folder / "loads" / "w.csv", "0 0\n600 100\n600 150\n1200 400\n")       # a repeated time, new value
+    _write(folder / "loads" / "2_back_2.csv", "0 0\n20 1\n")
+    for name, wh in (("1_30_1.csv", 1000.0), ("2_roof_1.csv", 2000.0)):
+        _write(folder / "predictions" / name, "".join(f"{3600 * h} {wh * h}\n" for h in range(5)) + "14400 4000\n")
+    return folder
+
+
+def test_reads_every_id_and_file_form_pyssmic_reads_and_keeps_every_job(tmp_path):
+    nb = load_neighbourhood(_own_forms_folder(tmp_path))
+    assert [(j.job_id, j.house, j.device, j.key) for j in nb.jobs] == [
+        ("[1]:kettle", "1", "kettle", "[1]:kettle"),
+        ("[1]:[31]:[1]", "1", "31", "[1]:[31]:[1]"),
+        ("[1]:kettle", "1", "kettle", "[1]:kettle#2"),
+        ("[1]:[31]:[1]", "1", "31", "[1]:[31]:[1]#2"),
+        ("[2]:[40]:[2]", "2", "40", "[2]:[40]:[2]")]
+    assert [(e.producer_id, e.house, e.device) for e in nb.producer_events] == [
+        ("pv_producer[1]:[30]", "1", "30"), ("pv_producer[2]:roof", "2", "roof")]
+    kettle, washer = nb.jobs[0].profile, nb.jobs[1].profile
+    assert kettle.times_s.tolist() == [0, 60, 120, 180] and kettle.energy_wh == 30.0
+    # a repeated time keeps the last cumulative value there: the file's total energy is kept
+    assert washer.times_s.tolist() == [0, 600, 1200] and washer.cumulative_wh.tolist() == [0, 150, 400]
+    assert nb.jobs[4].background and nb.house_ids() == ["1", "2"]
 
 
 def test_missing_load_file_names_the_event_line(tmp_path):

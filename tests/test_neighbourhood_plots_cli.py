@@ -39,3 +39,28 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys):
 def test_plot_of_a_folder_without_runs_draws_nothing(tmp_path):
     assert plot_run(tmp_path) == []
     assert compare_optimisers([Path(tmp_path)], tmp_path) == []
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_run_twice_gives_the_same_bytes_and_never_writes_the_input_folder(tmp_path, capsys):
+    spec = tmp_path / "nb.yaml"
+    spec.write_text("seed: 6\nhouses: 2\n", encoding="utf-8")
+    assert main(["neighbourhood", "generate", str(spec), "--out", str(tmp_path / "nb")]) == 0
+    before = _tree(tmp_path / "nb")
+    command = ["neighbourhood", "run", str(tmp_path / "nb"), "--runs", "2", "--optimizer", "TNC", "--niter", "3"]
+    assert main(command + ["--out", str(tmp_path / "a")]) == 0
+    assert main(command + ["--out", str(tmp_path / "b")]) == 0
+    assert _tree(tmp_path / "nb") == before
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    assert a == b and "producer_scores.json" in a and "timings.jsonl" not in a
+    # earlier scores only when told
+    assert main(command + ["--out", str(tmp_path / "c"), "--scores", str(tmp_path / "a" / "producer_scores.json")]) == 0
+    assert _tree(tmp_path / "c")["settings.json"] != a["settings.json"]
+    capsys.readouterr()
+    assert main(command + ["--out", str(tmp_path / "nb" / "out")]) == 2
+    assert "is inside the neighbourhood folder" in capsys.readouterr().err
+    assert main(command + ["--out", str(tmp_path / "d"), "--scores", str(tmp_path / "none.json")]) == 2
+    assert "none.json: producer scores file not found" in capsys.readouterr().err

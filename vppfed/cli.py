@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import pkgutil
+import signal
 import sys
 from typing import Sequence
 
 from vppfed import __version__, commands
-from vppfed.errors import CosimError, UserError
+from vppfed.configs.validate import check_timeout
+from vppfed.errors import CosimError, RunInterrupted, UserError
 
 DESCRIPTION = """\
 HELICS co-simulation federates for virtual power plants.
@@ -45,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Checks every command shares: no option takes inf or nan (argparse's ``type=float`` accepts both, and
+    ``--hours inf`` overflowed deep inside a generator), and ``--timeout`` is a positive number of seconds."""
+    for dest, value in vars(args).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"--{dest.replace('_', '-')} {value}: must be a finite number")
+    check_timeout(getattr(args, "timeout", None))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vppfed`` console script; returns the process exit code."""
     parser = build_parser()
@@ -55,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    previous = _sigterm_as_interrupt()
     try:
+        check_options(args)
         return int(func(args) or 0)
     except UserError as exc:
         print(f"vppfed: error: {exc}", file=sys.stderr)
@@ -63,9 +77,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CosimError as exc:
         print(f"vppfed: co-simulation failed: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("vppfed: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        stop = exc if isinstance(exc, RunInterrupted) else RunInterrupted("SIGINT")
+        what = "terminated (SIGTERM)" if stop.signal_name == "SIGTERM" else "interrupted (Ctrl-C)"
+        print(f"vppfed: {what}; every process it started has ended", file=sys.stderr)
+        return stop.exit_code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_interrupt() -> object | None:
+    """Make SIGTERM raise :class:`RunInterrupted` (so teardowns and staging clean-ups run as for Ctrl-C).
+
+    Returns the previous handler, or None when not on the main thread (the CLI called from a test thread)."""
+    def on_sigterm(_signum: int, _frame: object) -> None:
+        raise RunInterrupted("SIGTERM")
+
+    try:
+        return signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:
+        return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,13 @@ federate dies. This launcher keeps the runner format (the same file still works 
 - if the launcher itself dies with no chance to tear down (SIGKILL, a killed test worker), Linux sends SIGTERM to
   the broker and every federate it started (``PR_SET_PDEATHSIG``): a broker left listening would otherwise keep
   its port while the port block is free again, and capture the federates of the next run;
-- a progress bar over simulated time (from the files the federate runtime writes) and a summary at the end.
+- a progress bar over simulated time (from the files the federate runtime writes) and a summary at the end;
+- stall detection: when no federate's granted time has advanced for the stall window (``vppfed.stall_s`` of the
+  runner; default from the horizon), the run ends and the federate that stalled it is named from the heartbeat files
+  of the runtime (a stopped or frozen process, or one that stopped requesting time), not merely one still running;
+  the same diagnosis names the culprit of a timeout;
+- SIGTERM to the launcher is handled as Ctrl-C: teardown, summary.json, a message, exit 143;
+- a run whose federates all exited 0 but did not reach the stop time is a failure, never a success.
 """
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from vppfed.errors import CosimError, UserError
+from vppfed.errors import CosimError, RunInterrupted, UserError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,78 @@ ENV_PID_DIR = "VPPFED_PID_DIR"
 ENV_RESUME = "VPPFED_RESUME"
 GRACE_SECONDS = 3.0
 LOG_TAIL_LINES = 25
+#: A federate whose heartbeat file is older than this is frozen (stopped by a signal, or stuck holding the GIL).
+HEARTBEAT_STALE_SECONDS = 5.0
+
+
+def default_stall_seconds(stop_seconds: float) -> float:
+    """Stall window derived from the horizon: 5 wall seconds per simulated hour, within [60, 600] s.
+
+    Why these numbers: the slowest single steps measured in the built-in cases (a feeder step of a 3,000-house feeder,
+    a neighbourhood MILP) take seconds to tens of seconds; a window below a minute would end healthy runs on a loaded
+    machine, one above ten minutes keeps a user waiting for a run that will never move again.
+    """
+    return min(600.0, max(60.0, 5.0 * stop_seconds / 3600.0))
+
+
+def _proc_state(pid: int) -> str:
+    """The Linux process state letter (R, S, D, T, Z ...) or '' when unknown."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return text.rsplit(")", 1)[-1].split()[0] if ")" in text else ""
+
+
+def diagnose_stall(records: Sequence["ProcessRecord"], state_dir: Path, now: float | None = None) -> tuple[str, str]:
+    """Name the federate that holds a stalled run and say why, from process states and heartbeat files.
+
+    Order of blame: a federate process stopped by a signal (state T); a federate whose heartbeat stopped (frozen);
+    the federate working on one step for the longest (it stopped requesting time); when every federate waits for time,
+    the lowest granted time (a time-coordination deadlock, said as such).
+    """
+    now = time.time() if now is None else now
+    running = [r for r in records if r.popen.poll() is None]
+    if not running:
+        return "broker", "no federate is running but the broker did not end"
+    for record in running:
+        if _proc_state(record.popen.pid) == "T":
+            return record.name, "its process is stopped (SIGSTOP or a debugger): it stopped requesting time"
+    states: dict[str, dict[str, Any]] = {}
+    for record in running:
+        try:
+            states[record.name] = json.loads((state_dir / "progress" / f"{record.name}.state").read_text())
+        except (OSError, ValueError):
+            continue
+    frozen = [(now - float(st.get("beat", now)), name) for name, st in states.items()
+              if now - float(st.get("beat", now)) > HEARTBEAT_STALE_SECONDS]
+    if frozen:
+        age, name = max(frozen)
+        return name, f"no heartbeat for {age:.0f} s (the process is frozen): it stopped requesting time"
+    working = [(now - float(st.get("since", now)), name, st) for name, st in states.items()
+               if st.get("phase") in ("working", "starting")]
+    if working:
+        age, name, st = max(working, key=lambda w: w[0])
+        where = "while starting" if st.get("phase") == "starting" else f"at t={float(st.get('granted', 0)):g} s"
+        return name, f"busy in one step for {age:.0f} s {where}: it stopped requesting time"
+    unknown = [r.name for r in running if r.name not in states]
+    if unknown:
+        return unknown[0], "no heartbeat file (not a vppfed federate runtime); every vppfed federate waits for time"
+    lowest = min(states.items(), key=lambda kv: float(kv[1].get("granted", 0.0)))
+    return lowest[0], (f"every federate waits for time (a time-coordination deadlock); lowest granted time "
+                       f"t={float(lowest[1].get('granted', 0.0)):g} s")
+
+
+
+def _hold_signals() -> dict[int, Any]:
+    """Ignore SIGINT and SIGTERM (main thread only); returns the handlers to put back."""
+    held: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            held[signum] = signal.signal(signum, signal.SIG_IGN)
+        except ValueError:
+            pass
+    return held
 
 
 _PR_SET_PDEATHSIG = 1
@@ -92,33 +170,61 @@ def _bindable(port: int, host: str = "127.0.0.1") -> bool:
 class PortBlock:
     """A block of ``PORT_BLOCK`` ports reserved for one broker and its cores for the life of a run.
 
-    Reservation is a ``flock`` on a file per block in the temporary folder, so runs (and test workers) on one machine
-    never share a block; the lock goes with the process, so a killed launcher frees its blocks.
+    Reservation is a ``flock`` on a file per block in a folder of the temporary folder, so runs (and test workers) on
+    one machine never share a block; the lock goes with the process, so a killed launcher frees its blocks. Ports are
+    a machine-wide resource, so the folder is shared by every user of the machine: world-writable with the sticky bit
+    (as /tmp itself), lock files opened read-only (a lock file another user created is readable, and ``flock`` needs
+    no write access). A folder left unusable by someone else (created 0755 by an older vppfed) falls back to a
+    per-user folder, said in a warning.
     """
 
     def __init__(self, seed: int | None = None) -> None:
-        lock_dir = Path(tempfile.gettempdir()) / "vppfed-ports"
-        lock_dir.mkdir(exist_ok=True)
         blocks = list(range((PORT_RANGE[1] - PORT_RANGE[0]) // PORT_BLOCK))
         random.Random(seed if seed is not None else (os.getpid() << 20) ^ time.time_ns()).shuffle(blocks)
-        for block in blocks:
-            handle = open(lock_dir / f"block{block}.lock", "w")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+        for lock_dir in port_lock_dirs():
+            for block in blocks:
+                try:
+                    fd = os.open(lock_dir / f"block{block}.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+                except OSError:
+                    continue   # another user's folder we cannot add to: try the next block, then our own folder
+                handle = os.fdopen(fd, "rb")
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    handle.close()
+                    continue
+                start = PORT_RANGE[0] + block * PORT_BLOCK
+                if all(_bindable(port) for port in range(start, start + 12)):
+                    self.port, self._handle = start, handle
+                    return
                 handle.close()
-                continue
-            start = PORT_RANGE[0] + block * PORT_BLOCK
-            if all(_bindable(port) for port in range(start, start + 12)):
-                self.port, self._handle = start, handle
-                return
-            handle.close()
         raise CosimError(f"no free block of {PORT_BLOCK} ports in {PORT_RANGE} for the broker")
 
     def release(self) -> None:
         """Give the block back (idempotent)."""
         if not self._handle.closed:
             self._handle.close()
+
+
+def port_lock_dirs() -> list[Path]:
+    """Folders of the port-block locks, the shared one first (see :class:`PortBlock`)."""
+    shared = Path(tempfile.gettempdir()) / "vppfed-ports"
+    dirs: list[Path] = []
+    try:
+        shared.mkdir(mode=0o1777, exist_ok=True)
+        if shared.stat().st_uid == os.getuid() and (shared.stat().st_mode & 0o7777) != 0o1777:
+            shared.chmod(0o1777)   # mkdir's mode is cut by the umask
+        dirs.append(shared)
+    except OSError as exc:
+        log.warning("port locks: %s is not usable (%s); using a per-user folder", shared, exc)
+    if not dirs or not os.access(shared, os.W_OK | os.X_OK):
+        own = Path(tempfile.gettempdir()) / f"vppfed-ports-{os.getuid()}"
+        own.mkdir(mode=0o700, exist_ok=True)
+        if dirs:
+            log.warning("port locks: %s belongs to another user and is not writable; runs of this user lock in %s "
+                        "(ports are then only kept apart from this user's runs)", shared, own)
+        dirs.append(own)
+    return dirs
 
 
 def free_port(host: str = "127.0.0.1", span: int = 2) -> int:
@@ -162,12 +268,15 @@ class RunSummary:
     failed: str | None = None
     reason: str = ""
     port: int = 0
+    #: key figures the federates left (``FederateBase.write_report``), by federate
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def table(self) -> str:
         """A human summary: one line per federate with its exit code and wall time."""
         lines = [f"{'federate':<22} {'status':<10} {'exit':>5} {'wall s':>8}"]
         for fed in self.federates:
             lines.append(f"{fed['name']:<22} {fed['status']:<10} {str(fed['returncode']):>5} {fed['wall_s']:>8.1f}")
+        lines += [f"{name}: {figures['say']}" for name, figures in sorted(self.reports.items()) if figures.get("say")]
         verdict = "finished" if self.ok else f"FAILED ({self.failed}: {self.reason})"
         lines.append(f"run {verdict}: {self.simulated_seconds / 3600:.2f} of {self.stop_seconds / 3600:.2f} "
                      f"simulated h in {self.wall_seconds:.1f} s wall (broker port {self.port})")
@@ -241,6 +350,9 @@ class Launcher:
         extra = self.runner.get("vppfed", {})
         self.stop_seconds = float(extra.get("stop_seconds", 0.0))
         self.timeout = float(timeout or extra.get("timeout") or 0.0) or 3600.0
+        self.stall_seconds = float(extra.get("stall_s") or 0.0) or default_stall_seconds(self.stop_seconds)
+        #: federates seen reporting progress during the run (see :meth:`_incomplete`)
+        self._reported: set[str] = set()
         self.resume = resume
         self.progress = progress
         self.base = self.runner_path.parent
@@ -411,7 +523,42 @@ class Launcher:
         return str(first["name"]), f"{first.get('error', reason)} at t={first.get('sim_time', 0)} s"
 
     # ------------------------------------------------------------------ run
-    def _simulated_seconds(self) -> float:
+    def _incomplete(self) -> tuple[str, str] | None:
+        """(federate, reason) when every process exited 0 but a federate did not reach its stop time, else None.
+
+        A vppfed federate's last heartbeat says ``done`` with its granted and stop times (a federate may end early on
+        purpose by lowering its own stop, as COHDA agents do when the negotiation ends). Federates of other runtimes
+        (TESP's) write none and are not judged; a federate seen reporting during the run whose files are gone at the
+        end means the run folder was replaced under the run.
+        """
+        states: dict[str, dict[str, Any]] = {}
+        for record in self.processes:
+            try:
+                states[record.name] = json.loads((self.state_dir / "progress" / f"{record.name}.state").read_text())
+            except (OSError, ValueError):
+                continue
+        try:
+            replaced = os.stat(self.base).st_ino != self._base_inode
+        except OSError:
+            replaced = True
+        if replaced:
+            return self.processes[0].name if self.processes else "launcher", (
+                f"{self.base} was replaced or removed during the run (another command wrote into it), so nothing in "
+                "it can be trusted")
+        vanished = sorted(self._reported - set(states))
+        if vanished:
+            return vanished[0], ("exited 0 but its progress files are gone: the run folder was replaced or emptied "
+                                 "during the run, so nothing in it can be trusted")
+        for name, st in sorted(states.items(), key=lambda kv: float(kv[1].get("granted", 0.0))):
+            granted, stop = float(st.get("granted", 0.0)), float(st.get("stop", float("nan")))
+            if st.get("phase") != "done":
+                return name, f"exited 0 but its last state was '{st.get('phase')}' at t={granted:g} s"
+            if stop == stop and granted < stop - 1e-6:
+                return name, f"exited 0 at t={granted:g} s before its stop time t={stop:g} s"
+        return None
+
+    def _granted_times(self) -> list[float]:
+        """Granted time of each federate that has reported one (its progress file)."""
         progress_dir = self.state_dir / "progress"
         values = []
         for record in self.processes:
@@ -420,19 +567,34 @@ class Launcher:
                 values.append(float(path.read_text().strip() or 0.0))
             except (OSError, ValueError):
                 continue
+            self._reported.add(record.name)
+        return values
+
+    def _simulated_seconds(self) -> float:
+        """Simulated time the whole federation has reached (the slowest federate's)."""
+        values = self._granted_times()
         return min(values) if values else 0.0
 
     def run(self) -> RunSummary:
         """Run the federation to the end; never leaves a process behind. Raises CosimError on failure."""
         started = time.monotonic()
+        self._base_inode = os.stat(self.base).st_ino
         if self.state_dir.exists():
-            for sub in ("progress", "pids", "failures"):
+            for sub in ("progress", "pids", "failures", "reports"):
                 for path in (self.state_dir / sub).glob("*"):
                     path.unlink(missing_ok=True)
         feds = self.runner["federates"]
         failed: str | None = None
         reason = ""
-        interrupted = False
+        interrupted: RunInterrupted | None = None
+
+        def _on_sigterm(_signum: int, _frame: Any) -> None:
+            raise RunInterrupted("SIGTERM")
+
+        try:
+            previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
+        except ValueError:   # not the main thread (a launcher inside a test thread): SIGTERM stays as it was
+            previous_sigterm = None
         try:
             ports = self._start_brokers(feds)
             for fed in feds:
@@ -440,6 +602,7 @@ class Launcher:
                 env = self._environment(fed.get("env") or {}, ports[fed["name"]])
                 self.processes.append(self._spawn(fed["name"], self._command(fed["exec"]), cwd, env))
             last_progress = 0.0
+            advanced_at, reached, reached_min = time.monotonic(), -1.0, 0.0
             while True:
                 for record in self.processes:
                     if record.ended is None and record.popen.poll() is not None:
@@ -453,11 +616,26 @@ class Launcher:
                         failed, reason = broker.name, f"exit code {broker.popen.returncode}"
                 if failed or all(r.ended is not None for r in self.processes):
                     break
-                if time.monotonic() - started > self.timeout:
-                    running = [r.name for r in self.processes if r.ended is None]
-                    failed, reason = running[0] if running else "broker", f"timeout after {self.timeout:.0f} s"
-                    break
                 now = time.monotonic()
+                # any federate advancing counts (the sum): one that ended early on purpose (a COHDA agent whose
+                # negotiation is over) keeps the slowest time still while the others go on
+                granted = self._granted_times()
+                if granted and sum(granted) > reached:
+                    advanced_at, reached = now, sum(granted)
+                    reached_min = min(granted)
+                if not any(r.ended is None and r.name in self._reported for r in self.processes):
+                    # only federates that report no progress are left (TESP's own, running on to their Tmax):
+                    # nothing to judge a stall by; the timeout still bounds the run
+                    advanced_at = now
+                if now - started > self.timeout:
+                    failed, why = diagnose_stall(self.processes, self.state_dir)
+                    reason = f"timeout after {self.timeout:.0f} s; {why}"
+                    break
+                if now - advanced_at > self.stall_seconds:
+                    failed, why = diagnose_stall(self.processes, self.state_dir)
+                    reason = (f"stalled: no federate advanced (slowest at t={reached_min:g} s) for "
+                              f"{now - advanced_at:.0f} s; {why}")
+                    break
                 if self.progress and now - last_progress >= 0.5:
                     last_progress = now
                     self.progress(self._simulated_seconds(), self.stop_seconds)
@@ -468,29 +646,48 @@ class Launcher:
                         broker.popen.wait(timeout=10)
                     except subprocess.TimeoutExpired:
                         log.warning("%s still running 10 s after the last federate ended; ending it", broker.name)
-        except KeyboardInterrupt:
-            interrupted = True
-            failed, reason = failed or "launcher", "interrupted (Ctrl-C)"
+        except KeyboardInterrupt as exc:
+            interrupted = exc if isinstance(exc, RunInterrupted) else RunInterrupted("SIGINT")
+            failed = failed or "launcher"
+            reason = "interrupted (Ctrl-C)" if interrupted.signal_name == "SIGINT" else "terminated (SIGTERM)"
         finally:
-            self.teardown()
-            for block in self.port_blocks:
-                block.release()
-        if failed is not None and not interrupted:
+            # a second Ctrl-C or SIGTERM must not cut the teardown short (it is bounded: GRACE_SECONDS, then SIGKILL)
+            held = _hold_signals() if previous_sigterm is not None else {}
+            try:
+                self.teardown()
+            finally:
+                for block in self.port_blocks:
+                    block.release()
+                for signum, handler in held.items():
+                    signal.signal(signum, handler)
+                if previous_sigterm is not None:
+                    signal.signal(signal.SIGTERM, previous_sigterm)
+        if failed is not None and interrupted is None and not reason.startswith(("stalled", "timeout")):
             failed, reason = self._first_failure(failed, reason)
         simulated = self._simulated_seconds()
+        if failed is None:
+            incomplete = self._incomplete()
+            if incomplete is not None:
+                failed, reason = incomplete
         if self.progress:
             self.progress(simulated, self.stop_seconds)
         summary = RunSummary(ok=failed is None, wall_seconds=time.monotonic() - started,
                              simulated_seconds=simulated, stop_seconds=self.stop_seconds, failed=failed,
                              reason=reason, port=self.port)
+        for path in sorted((self.state_dir / "reports").glob("*.json")):
+            try:
+                summary.reports[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                log.warning("%s: unreadable federate report; left out of the summary", path)
         for record in self.processes:
             status = "ok" if record.returncode == 0 else ("FAILED" if record.name == failed else "stopped")
             summary.federates.append({"name": record.name, "status": status, "returncode": record.returncode,
                                       "wall_s": record.wall_seconds, "log": str(record.log_path)})
         (self.state_dir).mkdir(exist_ok=True)
         (self.state_dir / "summary.json").write_text(json.dumps(summary.__dict__, indent=1), encoding="utf-8")
-        if interrupted:
-            raise KeyboardInterrupt
+        if interrupted is not None:
+            interrupted.summary = summary
+            raise interrupted
         if failed is not None:
             log_path = self.log_dir / f"{failed}.log"
             raise CosimError(f"federate '{failed}' failed ({reason}); last lines of {log_path}:\n"

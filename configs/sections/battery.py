@@ -240,7 +240,7 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
     inv = feeder.inventory
     inverters = _chosen_inverters(ctx, sec, inv, where)
     market = _market_link(ctx, sec, where) if sec.market else None
-    objects = glm_objects((ctx.directory / feeder.glm).read_text(encoding="utf-8"))
+    objects = glm_objects((ctx.directory / feeder.device_glm).read_text(encoding="utf-8"))
 
     # ------------------------------------------------------------------------------------------------ wiring
     if sec.sense == "substation":
@@ -357,6 +357,9 @@ def _market_link(ctx: Any, sec: BatterySection, where: str) -> _MarketLink:
 def _chosen_inverters(ctx: Any, sec: BatterySection, inv: Any, where: str) -> list[str]:
     """The battery inverters this federate manages."""
     if not inv.battery_inverters:
+        feeder = ctx.handles.get("feeder")
+        if getattr(feeder, "source", None):   # a user's model (feeder.glm): nothing to raise, name what is missing
+            raise UserError(f"{where}: {feeder.lacks('battery inverters (inverter with a battery child)', '')}")
         need = 0.5 / max(len(inv.houses), 1)
         raise UserError(f"{ctx.where('feeder')}.battery_fraction: the generated feeder has no battery "
                         f"(round(battery_fraction x {len(inv.houses)} houses) = 0); use at least {need:.3f} "
@@ -474,6 +477,7 @@ def _reference_runs(ctx: Any, feeder: Any, sec: BatterySection, need_forecast: b
                     ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Run the forecast and/or baseline GridLAB-D simulations (in parallel threads) and return per-period means."""
     from vppfed.configs.battery_forecast import forecast_weather, period_means, simulate_substation_load, smooth
+    from vppfed.federates.feeder.core import SwingHead
     from vppfed.federates.feeder.session import GridlabdError
 
     s = ctx.settings
@@ -484,7 +488,8 @@ def _reference_runs(ctx: Any, feeder: Any, sec: BatterySection, need_forecast: b
     glm = ctx.directory / feeder.glm
     weather = ctx.directory / feeder.weather_file
     common = dict(start=s.start, timezone=s.timezone, hours=s.hours, substation=feeder.inventory.substation,
-                  climate=feeder.inventory.climate)
+                  climate=feeder.inventory.climate, head=SwingHead.from_inventory(feeder.inventory),
+                  env={"GLPATH": feeder.glpath} if feeder.glpath else None)   # a user's model (feeder.glm)
     jobs: dict[str, Any] = {}
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -4,6 +4,10 @@ YAML (every field optional)::
 
     bulk:
       model: te30            # te30 (our 9-bus grid), ercot8 (our 8-bus 345 kV grid) or a path to a _pp.json
+      tesp_json: null        # a TESP PYPOWER case JSON (TESP's te30_pp.json), relative to the case YAML, used as
+                             # given: read as TESP's tso_pypower_loop reads it (instead of model; bus defaults to
+                             # the feeder's bus if it has a DSO row, else the first DSO row; its DSO scale, UnitsOut,
+                             # opf_dc and CSVFile are used, so scale, outage_* and opf_dc must not be set)
       bus: 7                 # transmission bus of the simulated feeder
       scale: 250             # feeder load multiplier (TESP ampFactor; a user _pp.json keeps its DSO scales)
       outage_gen: 2          # 0-based generator row out from outage_start_h to outage_end_h (null: none; te30 and
@@ -16,9 +20,14 @@ YAML (every field optional)::
       slack_sharing: true    # units share losses and load drift by rating (false: all on the slack, as TESP)
       loss_compensation: true  # the DC OPF also dispatches the last power flow's losses (false: as TESP)
       curve_source: null     # federate publishing the responsive-load curve (e.g. sub_7); default: the market's
+      max_nonconverged_share: 0.05  # the run fails when more power flows than this share do not converge
+                             # (judged after 20 flows; the summary always counts them)
 
 Files written: ``<model>_pp.json`` and its background-load CSV, ``<root>_pypower.json`` (TESP's static
-``pypower.json`` layout). Metrics ``bus_``/``gen_``/``sys_<root>_metrics.json`` and ``model_dict.json`` appear in
+``pypower.json`` layout). With ``tesp_json`` the user's JSON and its ``CSVFile`` are copied byte for byte under their
+own names (the JSON's ``Tmax`` set to the case's horizon when it differs), so TESP's ``tso_pypower_loop`` runs on the same files in place of our federate (same HELICS names:
+``pypower/LMP_<bus>``, ``pypower/three_phase_voltage_<bus>``, ``gld_<bus>/distribution_load``).
+Metrics ``bus_``/``gen_``/``sys_<root>_metrics.json`` and ``model_dict.json`` appear in
 the run folder.
 
 Handle for other sections, ``ctx.handles["bulk"]`` (:class:`BulkHandle`): the federate name, the bus, the targets a
@@ -30,14 +39,17 @@ time, else ``gld_<bus>``; a market's from ``ctx.handles["market"]`` the same way
 """
 from __future__ import annotations
 
+import logging
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vppfed.configs.bulk_model import Te30BulkParams, write_bulk_model
-from vppfed.configs.validate import parse_dataclass, require
+from vppfed.configs.validate import parse_dataclass, require, require_plain_name
 from vppfed.errors import UserError
+
+log = logging.getLogger(__name__)
 
 SECTION = "bulk"
 ORDER = 20  # after the feeder (its handle names the feeder federate), before agents that bid into the OPF
@@ -63,13 +75,23 @@ class BulkSection:
     federate: str = "pypower"
     curve_source: str | None = None
     feeder_federate: str | None = None
+    tesp_json: str | None = None
+    max_nonconverged_share: float = 0.05
 
     def validate(self) -> None:
-        require(self.scale > 0, "scale", "must be > 0")
+        require(0 <= self.max_nonconverged_share <= 1, "max_nonconverged_share", "must be a share in [0, 1]")
+        require(0 < self.scale < float("inf"), "scale", "must be > 0 and finite")
         require(self.outage_end_h >= self.outage_start_h, "outage_end_h", "must not be before outage_start_h")
         require(self.pf_tol_mw >= 0, "pf_tol_mw", "must be >= 0")
         require(self.opf_tol_mw >= 0, "opf_tol_mw", "must be >= 0")
         require(bool(self.federate.strip()), "federate", "must not be empty")
+        require_plain_name(self.federate, "federate")  # it names files: bulk.federate: ../../x must not escape
+        for name in ("curve_source", "feeder_federate"):
+            if getattr(self, name) is not None:
+                require_plain_name(getattr(self, name), name)
+        if self.tesp_json is not None:
+            require(bool(self.tesp_json.strip()), "tesp_json", "must be a path to a TESP PYPOWER case JSON")
+            return  # the bus and outage rows are checked against the file in _write_tesp_json
         if self.model == "ercot8":
             require(1 <= self.bus <= 8, "bus", "the ercot8 model has buses 1..8")
         if self.model == "te30":
@@ -163,10 +185,105 @@ def _write_model(ctx: Any, sec: BulkSection) -> str:
     return Path(src).name
 
 
+#: fields the TESP JSON decides when ``tesp_json`` is given (its DSO scale, UnitsOut, opf_dc)
+_SET_BY_TESP_JSON = ("model", "scale", "outage_gen", "outage_start_h", "outage_end_h", "opf_dc")
+
+
+def _copy_as_given(ctx: Any, src: Path, relpath: str, field_name: str) -> None:
+    """Copy ``src`` into the case folder at ``relpath`` byte for byte (TESP's NonGLDLoad.txt keeps its CR ends)."""
+    try:
+        text = src.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise UserError(f"{ctx.where(SECTION)}.{field_name}: cannot read {src} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{ctx.where(SECTION)}.{field_name}: {src} is not a UTF-8 text file") from None
+    ctx.write_text(relpath, text)  # newline="\n" leaves a text's own CR/CRLF as they are
+
+
+def _write_tesp_json(ctx: Any, sec: BulkSection, given: set[str]) -> tuple[str, int]:
+    """Check a TESP case JSON with the reader the federate uses and copy it (and its CSVFile) as given; returns the
+    file name and the feeder's bus."""
+    import json
+
+    from vppfed.federates.bulk.tesp_case import load_tesp_case
+
+    where = ctx.where(SECTION)
+    s = ctx.settings
+    for name in _SET_BY_TESP_JSON:
+        if name in given:
+            raise UserError(f"{where}.{name}: not with bulk.tesp_json (the TESP JSON sets it: DSO scale, UnitsOut, "
+                            "opf_dc); edit the JSON or leave the field out")
+    src = ctx.resolve_input(sec.tesp_json)
+    case = load_tesp_case(src)  # one line naming the file and field
+    dso = [d.bus for d in case.dso]
+    feeder_bus = getattr(ctx.handles.get("feeder"), "bus", None)
+    if "bus" in given:
+        bus = sec.bus
+    elif feeder_bus in dso:
+        bus = feeder_bus  # the feeder's own bus, when the file has a DSO row for it
+    else:
+        bus = dso[0]
+        if feeder_bus is not None:
+            log.warning("%s.tesp_json: the feeder is at bus %s, which has no DSO row in %s; it is connected to the "
+                        "file's first DSO bus %s", where, feeder_bus, src.name, bus)
+    if bus not in dso:
+        raise UserError(f"{where}.bus: {bus} is not a DSO bus of {src.name} (DSO rows: buses {dso})")
+    if case.period % s.period or case.dt % s.period:
+        raise UserError(f"{where}.tesp_json: {src.name} has dt {case.dt:g} s and Period {case.period:g} s; case.period "
+                        f"({s.period} s) must divide both (the OPF runs at Period - dt)")
+    if case.period != s.market_period:
+        log.warning("%s.tesp_json: %s solves its OPF every %g s but case.market_period is %d s: a market clears "
+                    "against an LMP of another period", where, src.name, case.period, s.market_period)
+    name = src.name
+    if case.tmax != s.stop_seconds:
+        # TESP's tso_pypower_loop runs to the file's Tmax whatever the others do (measured: alone to t=148,200 s of a
+        # 1 h case until the launcher's timeout); the case's horizon is the one the run folder's copy must carry
+        doc = json.loads(src.read_text(encoding="utf-8"))
+        doc["Tmax"] = int(s.stop_seconds) if float(s.stop_seconds).is_integer() else s.stop_seconds
+        ctx.write_text(name, json.dumps(doc, indent=2) + "\n")
+        log.info("%s.tesp_json: the run folder's copy of %s carries the case's horizon, Tmax %g s (the file has "
+                 "%g s)", where, src.name, s.stop_seconds, case.tmax)
+    else:
+        _copy_as_given(ctx, src, name, "tesp_json")
+    csv = json.loads(src.read_text(encoding="utf-8")).get("CSVFile")
+    if csv:
+        rel = Path(str(csv))
+        if not rel.is_absolute():
+            if ".." in rel.parts:
+                raise UserError(f"{where}.tesp_json: {src.name}: field 'CSVFile': {csv} points outside the JSON's "
+                                "folder; put the file beside the JSON (TESP reads it from its run folder)")
+            _copy_as_given(ctx, src.parent / rel, rel.as_posix(), "tesp_json")
+    return name, bus
+
+
+#: the load the default ``scale`` (250) gives a generated 30-house te30 feeder at night (~100 kW), kW
+_DESIGN_BUS_LOAD_KW = 250.0 * 100.0
+
+
+def _scale_to_feeder(ctx: Any, sec: BulkSection, raw: dict[str, Any]) -> None:
+    """A user's own feeder (``feeder.glm``) can be a 100 kW or a 5 MW feeder: without an explicit ``scale`` its load
+    is scaled to the bus load the default scale gives the generated feeder (measured: IEEE-123's 3.2 MW x 250 left
+    18 of 20 te30 power flows unconverged; x 7.8 converges)."""
+    feeder = ctx.handles.get("feeder")
+    load_kw = getattr(feeder, "first_step_load_kw", None)
+    if sec.model != "te30" or "scale" in (raw or {}) or not getattr(feeder, "source", None) or not load_kw \
+            or load_kw <= 0:
+        return
+    sec.scale = round(_DESIGN_BUS_LOAD_KW / load_kw, 3)
+    log.info("%s.scale: %g (%s draws %.0f kW at its first step; x %g = %.0f kW at bus %d; set bulk.scale to choose)",
+             ctx.where(SECTION), sec.scale, feeder.source, load_kw, sec.scale, load_kw * sec.scale, sec.bus)
+
+
 def build(ctx: Any, raw: dict[str, Any]) -> None:
     """Parse ``bulk:``, write the grid model, register the ``pypower`` federate and the ``bulk`` handle."""
     sec = parse_dataclass(BulkSection, raw, ctx.where(SECTION))
-    pp_name = _write_model(ctx, sec)
+    layout = "vppfed"
+    if sec.tesp_json is not None:
+        pp_name, sec.bus = _write_tesp_json(ctx, sec, set(raw or {}))
+        layout = "tesp"
+    else:
+        _scale_to_feeder(ctx, sec, raw)
+        pp_name = _write_model(ctx, sec)
     handle = BulkHandle(federate=sec.federate, bus=sec.bus, pp_json=pp_name)
     if sec.curve_source:
         handle.add_curve_source(sec.curve_source)
@@ -194,4 +311,8 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
            "--metrics-root", s.root, "--hours", f"{s.hours:g}", "--metrics-interval", str(s.metrics_interval),
            "--pf-tol-mw", f"{sec.pf_tol_mw:g}", "--opf-tol-mw", f"{sec.opf_tol_mw:g}"]
     cmd += dispatch_flags(sec.slack_sharing, sec.loss_compensation)
+    if sec.max_nonconverged_share != BulkSection.max_nonconverged_share:
+        cmd += ["--max-nonconverged-share", f"{sec.max_nonconverged_share:g}"]
+    if layout == "tesp":
+        cmd += ["--layout", "tesp"]
     ctx.add_federate(sec.federate, " ".join(shlex.quote(c) for c in cmd), config, config_file=config_file)

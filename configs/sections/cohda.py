@@ -138,13 +138,13 @@ def _devices(sec: CohdaSection, ctx: CaseContext, feeder: Any, res_s: int, inter
     from vppfed.configs.vpp_devices import _number, read_glm_objects
     from vppfed.federates.cohda.devices import BatterySpec, EvSpec, home_windows
 
-    objs = read_glm_objects(ctx.directory / feeder.glm)
+    objs = read_glm_objects(ctx.directory / feeder.device_glm)
     inv = feeder.inventory
     specs: list[tuple[str, Any, str]] = []  # (kind, spec, written object)
     if "battery_inverters" in sec.devices:
         w = f"{where}.devices.battery_inverters"
         if not inv.battery_inverters:
-            raise UserError(f"{w}: the feeder has none (set feeder.battery_fraction > 0)")
+            raise UserError(f"{w}: {feeder.lacks('battery inverters', 'battery_fraction')}")
         bat_of = {o["parent"]: n for n, o in objs.items() if o["class"] == "battery" and "parent" in o}
         for name in inv.battery_inverters:
             o, b = objs[name], objs[bat_of[name]]
@@ -159,7 +159,7 @@ def _devices(sec: CohdaSection, ctx: CaseContext, feeder: Any, res_s: int, inter
     if "ev_chargers" in sec.devices:
         w = f"{where}.devices.ev_chargers"
         if not inv.ev_chargers:
-            raise UserError(f"{w}: the feeder has none (set feeder.ev_fraction > 0)")
+            raise UserError(f"{w}: {feeder.lacks('EV chargers', 'ev_fraction')}")
         start = ctx.settings.start_datetime
         for name in inv.ev_chargers:
             o = objs[name]

@@ -14,15 +14,18 @@ YAML (every field optional)::
       step_s: 900
       grid_start: random       # start of jobs nobody accepted: random (seeded) | earliest
       hop_s: 60                # co-simulation seconds per message hop (the federates' fixed period)
-      scores_file: ""          # producer scores JSON; "" = <folder>/producer_scores.json, or for a generated
-                               # neighbourhood <case name>_producer_scores.json beside the case folder
+      scores_file: ""          # producer scores to start from (a run's neighbourhood_scores.json); "" = fresh,
+                               # or in a batch (vppfed run --runs N) the scores run_NN-1 ended with
       feeder: false            # true: run beside the case's feeder: (needs feeder.spec.job_loads: true)
 
 Three federates join the case: ``nb_manager`` (endpoint ``nb/manager``), ``nb_consumers`` (one endpoint per
 household) and ``nb_producers`` (one per PV producer); see :mod:`vppfed.federates.neighbourhood.protocol`. The
 neighbourhood is copied (or generated) into ``neighbourhood/`` of the case folder; the run length is ``case.hours``
-and the negotiation's randomness follows ``case.seed`` (``vppfed run --runs N`` gives seeds seed..seed+N-1, with
-the scores carried from run to run through the scores file).
+and the negotiation's randomness follows ``case.seed`` (``vppfed run --runs N`` gives seeds seed..seed+N-1). The
+input folder is only read: the manager federate writes the final scores into its run folder
+(``neighbourhood_scores.json``). A run starts from fresh scores, from ``scores_file`` when given, and in a batch
+``run_NN`` starts from the scores ``run_NN-1`` ended with (as PySSMic carries scores from run to run), so the same
+command twice gives the same runs.
 
 With ``feeder: true`` the households sit on the feeder's houses in order (household i on house i) and
 (:mod:`vppfed.federates.neighbourhood.feeder_link`):
@@ -39,6 +42,7 @@ With ``feeder: true`` the households sit on the feeder's houses in order (househ
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 from dataclasses import asdict, dataclass, fields
@@ -93,21 +97,19 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
         if not source.is_dir():
             raise UserError(f"{where}.folder: {source} is not a folder")
         shutil.copytree(source, target, ignore=shutil.ignore_patterns(SCORES_FILE, "*.tmp"))
-        scores = ctx.resolve_input(sec.scores_file) if sec.scores_file else source.resolve() / SCORES_FILE
     else:
         generate = dict(sec.generate or {})
         if sec.feeder:
             generate.setdefault("start_unix", _case_start_unix(ctx))
         spec = parse_dataclass(NeighbourhoodSpec, generate, f"{where}.generate")
         generate_neighbourhood(spec, target)
-        scores = ctx.resolve_input(sec.scores_file) if sec.scores_file else \
-            ctx.directory.parent.resolve() / f"{ctx.settings.name}_{SCORES_FILE}"
+    scores = _initial_scores(ctx, sec, where)
     nb = load_neighbourhood(target)
     settings = sec.run_settings(ctx.settings.stop_seconds)
     producers = sorted({e.producer_id for e in nb.producer_events})
     houses = nb.house_ids()
     setup = {"folder": "neighbourhood", "settings": asdict(settings), "seed": ctx.settings.seed,
-             "scores_file": str(scores), "optimizer": settings.optimizer, "length_s": settings.length_s,
+             "initial_scores": scores, "optimizer": settings.optimizer, "length_s": settings.length_s,
              "houses": houses, "t0_unix": nb.t0_unix}
     extra: dict[str, dict] = {"nb_manager": {}, "nb_producers": {}, "nb_consumers": {}}
     if sec.feeder:
@@ -127,6 +129,37 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
                 "--setup", SETUP_FILE, "--stop", f"{ctx.settings.stop_seconds:g}", "--metrics-root",
                 ctx.settings.root, "--start", start, "--metrics-interval", str(ctx.settings.metrics_interval)]
         ctx.add_federate(name, " ".join(shlex.quote(a) for a in args), config)
+
+
+_STAGING = re.compile(r"^\.(?P<name>.+)\.staging-\d+$")
+_BATCH_RUN = re.compile(r"^run_(?P<n>\d+)$")
+
+
+def _initial_scores(ctx: Any, sec: NeighbourhoodSection, where: str) -> dict[str, float]:
+    """The producer scores this run starts from (copied into the setup, so the run never reads them again).
+
+    ``scores_file`` when given; else, for ``run_NN`` (NN > 0) of a ``vppfed run --runs N`` batch, the scores
+    ``run_NN-1`` ended with; else none (fresh). Nothing outside the case folder is ever written.
+    """
+    from vppfed.federates.neighbourhood.protocol import SCORES_PART
+    from vppfed.federates.neighbourhood.runs import load_scores
+
+    if sec.scores_file:
+        return dict(load_scores(ctx.resolve_input(sec.scores_file)).scores)
+    directory = Path(ctx.directory)
+    staged = _STAGING.match(directory.name)   # the case is built beside its final folder, then renamed
+    name = staged.group("name") if staged else directory.name
+    batch = _BATCH_RUN.match(name)
+    if batch is None or int(batch.group("n")) == 0:
+        return {}
+    width = len(batch.group("n"))
+    previous = directory.parent / f"run_{int(batch.group('n')) - 1:0{width}d}" / SCORES_PART
+    if not previous.is_file():
+        return {}
+    doc = json.loads(previous.read_text(encoding="utf-8"))
+    if doc.get("failed"):
+        raise UserError(f"{where}: the previous run of the batch failed ({previous}); its scores are not carried")
+    return {str(k): float(v) for k, v in doc["scores"].items()}
 
 
 def _case_start_unix(ctx: Any) -> int:
@@ -153,9 +186,11 @@ def _couple_to_feeder(ctx: Any, sec: NeighbourhoodSection, nb: Any, where: str) 
     if sec.hop_s != step:
         raise UserError(f"{where}.hop_s: must equal the feeder's step ({step} s) when feeder: true, got {sec.hop_s}")
     inv = handle.inventory
-    glm = (ctx.directory / handle.glm).read_text(encoding="utf-8")
+    glm = (ctx.directory / handle.device_glm).read_text(encoding="utf-8")
     if inv.houses and f"name {jobs_load_name(inv.houses[0])};" not in glm:
-        raise UserError(f"{where}.feeder: the feeder has no job loads; set feeder.spec.job_loads: true")
+        raise UserError(f"{where}.feeder: " + (f"{handle.source} has no job loads (a ZIPload "
+                        f"{jobs_load_name(inv.houses[0])} under each house)" if handle.source else
+                        "the feeder has no job loads; set feeder.spec.job_loads: true"))
     pv_of = {inv.device_house[i]: i for i in inv.pv_inverters}
     producer_house = {e.producer_id: e.house for e in nb.producer_events}
     try:

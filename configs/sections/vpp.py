@@ -4,13 +4,14 @@ YAML (units: exactly one of ``params``, ``scenario``, ``devices``; signal: exact
 ``random_signal``, ``signal_input``, ``market``)::
 
     vpp:
-      params: shared:bbb/scenario2_params.csv   # params CSV in the reference layout (shared: = ../shared/data), or
-      scenario: scenario.yaml            # a scenario-configurator YAML (units drawn with its seed), or
+      params: scenario.yaml              # a scenario-configurator YAML (units drawn with its seed), or a params CSV
+                                         # in the reference layout (shared:bbb/scenario2_params.csv = ../shared/data)
+      scenario: scenario.yaml            # the same as params: scenario.yaml (kept for older cases), or
       devices:                           # the generated feeder's devices (needs a feeder: section)
         battery_inverters: {soc_min: 0.2, soc_max: 0.9}     # buckets (P_Out)
         ev_chargers: {deadline_h: 4}                        # batteries (maximum_charge_rate), full by 4 h
         water_heaters: {boost_min: 15, deadline_h: [1, 4]}  # bakeries (re_override), one boost each
-      signal: vpp.csv                    # signal CSV (Timestep,VPP Power), or
+      signal: vpp.csv                    # signal CSV (Timestep,VPP Power), or a scenario YAML's signal: section, or
       random_signal: true                # the phase-2 signal (0/5/10 kW with p 0.3/0.3/0.4), seeded from the case, or
       signal_input:                      # another federate's publication: offset + scale * x (+ own power)
         target: feeder                   # 'feeder' = the feeder's distribution_load, or '<federate>/<key>'
@@ -50,7 +51,7 @@ from __future__ import annotations
 
 import math
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -143,10 +144,17 @@ class VppSection:
         require(sum((self.signal is not None, self.random_signal, self.signal_input is not None,
                      self.market is not None)) == 1, "signal",
                 "give exactly one of signal, random_signal: true, signal_input, market")
-        require(self.hosts >= 1, "hosts", "must be >= 1")
+        # every host is a federate process of its own: more than 256 on one case is a typo, not a study (and a huge
+        # number made the build loop for minutes before the check against the portfolio size)
+        require(1 <= self.hosts <= 256, "hosts", f"must be from 1 to 256 (one federate process each), got {self.hosts}")
         require(self.step >= 3, "step", "must be >= 3 s (the aggregator acts 1 s, the units 2 s into each step)")
         require(self.ts_hours is None or self.ts_hours > 0, "ts_hours", "must be > 0 h")
         require(self.keepalive_timeout >= 1, "keepalive_timeout", "must be >= 1 step")
+
+
+def _is_scenario(path: str | None) -> bool:
+    """A ``params``/``signal`` value naming a scenario-configurator YAML rather than a reference-layout CSV."""
+    return path is not None and path.lower().endswith((".yaml", ".yml"))
 
 
 def horizon_steps(hours: float, step: int, where: str) -> int:
@@ -170,7 +178,7 @@ def start_label(start: str, timezone: str) -> str:
 
 def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     """Write params/signal (and the device map) into the case and add the aggregator and unit-host federates."""
-    from vppfed.configs.agile_scenario import build_portfolio, load_scenario
+    from vppfed.configs.agile_scenario import build_portfolio, build_signal, load_scenario
     from vppfed.configs.vpp_devices import device_units, wire_devices
     from vppfed.federates.agile.devices import write_devices_json
     from vppfed.federates.agile.portfolio import make_portfolio, read_params_csv, write_params_csv
@@ -206,11 +214,14 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     pubs: dict[str, list[dict]] = {}
     subs: dict[str, list[dict]] = {}
     if cfg.devices is not None:
-        units = device_units(cfg.devices, feeder.inventory, ctx.directory / feeder.glm, cfg.step, steps,
-                             ctx.seed_for("vpp.devices"), where)
+        units = device_units(cfg.devices, feeder.inventory, ctx.directory / feeder.device_glm, cfg.step, steps,
+                             ctx.seed_for("vpp.devices"), where, lacks=feeder.lacks)
         portfolio = make_portfolio(units.rows, where=f"{where}.devices")
     elif cfg.scenario:
         portfolio = build_portfolio(load_scenario(ctx.resolve_input(cfg.scenario)), where=f"{where}.scenario")
+    elif _is_scenario(cfg.params):
+        # the built-in cases draw their units (no reference data needed); --set vpp.params=<CSV> replaces them
+        portfolio = build_portfolio(load_scenario(ctx.resolve_input(cfg.params)), where=f"{where}.params")
     else:
         portfolio = read_params_csv(ctx.resolve_input(cfg.params))
     if cfg.hosts > len(portfolio):
@@ -244,8 +255,15 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
                        "--signal-smoothing", repr(si.smoothing)] + (
                            ["--signal-add-own"] if si.add_own else [])
     else:
-        if cfg.signal:
+        if cfg.signal and _is_scenario(cfg.signal):
+            scenario = load_scenario(ctx.resolve_input(cfg.signal))
+            if scenario.signal is None:
+                raise UserError(f"{where}.signal: {cfg.signal} has no signal: section")
+            # drawn for the case's horizon (its steps: counts for vppfed agile-scenario only)
+            signal = build_signal(replace(scenario, signal=replace(scenario.signal, steps=steps)))
+        elif cfg.signal:
             signal = read_signal_csv(ctx.resolve_input(cfg.signal))
+        if cfg.signal:
             if len(signal) < steps:
                 raise UserError(f"{where}.signal: {len(signal)} steps, the case needs {steps} "
                                 f"({s.hours:g} h / {cfg.step} s)")

@@ -15,8 +15,14 @@ from vppfed.federates.agile.portfolio import Portfolio
 from vppfed.federates.agile.reference import LoopEngine
 from vppfed.federates.agile.rules import StepSummary
 
-OUTPUT_COLUMNS = ("Timestep", "Residual", "Pbak", "Pbat", "PBkt", "VppOut")
-"""Layout of the reference ``scenario1_combined_output.csv``."""
+REFERENCE_COLUMNS = ("Timestep", "Residual", "Pbak", "Pbat", "PBkt", "VppOut")
+"""Layout of the reference exports (``scenario1_combined_output.csv``): ``VppOut`` is the VPP power asked for at
+that step (the signal) and ``Residual`` = signal - delivered, e.g. the 105-unit export at step 15: signal 0,
+Residual -4.670793, Pbak 9.670793, PBkt -5.0, VppOut 0.0."""
+
+OUTPUT_COLUMNS = REFERENCE_COLUMNS + ("Delivered",)
+"""What ``vppfed vv`` writes: the reference layout with the same meanings, then the delivered power
+(Pbak + Pbat + PBkt = VppOut - Residual), which the reference exports leave to be derived."""
 
 Engine = Literal["vector", "loop"]
 
@@ -75,15 +81,24 @@ def simulate(portfolio: Portfolio, signal: np.ndarray, rules: str = "strict", en
     return trace
 
 
+def _six(x: float) -> str:
+    """Six decimals without ``-0.000000`` (a residual of -1e-12 is written as the exports write 0)."""
+    return f"{(round(x, 6) or 0.0):.6f}"
+
+
 def write_output_csv(trace: Trace, path: str | Path) -> None:
-    """Write the per-step aggregates in the reference output layout (6 decimals), flushed row by row."""
+    """Write the per-step aggregates in the reference output layout (6 decimals), flushed row by row.
+
+    ``VppOut`` is the signal of the step and ``Residual`` = signal - delivered, as in the reference exports; the
+    delivered power follows in ``Delivered``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
         fh.write(",".join(OUTPUT_COLUMNS) + "\n")
         for s in trace.steps:
-            fh.write(f"{s.k},{s.residual:.6f},{s.p_bakery:.6f},{s.p_battery:.6f},{s.p_bucket:.6f},"
-                     f"{s.delivered:.6f}\n")
+            cells = (s.residual, s.p_bakery, s.p_battery, s.p_bucket, s.signal, s.delivered)
+            fh.write(f"{s.k}," + ",".join(_six(x) for x in cells) + "\n")
             fh.flush()
 
 
@@ -148,6 +163,7 @@ class Comparison:
     sum_abs_residual: tuple[float, float]
     tol: float
     rows: int
+    not_compared: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -156,26 +172,32 @@ class Comparison:
 
 def compare_outputs(out_path: str | Path, ref_path: str | Path, tol: float = 1e-5,
                     key: str = "Timestep", residual: str = "Residual") -> Comparison:
-    """Compare ``out_path`` with ``ref_path``: same columns and timesteps, ``|out - ref| <= tol`` everywhere.
+    """Compare ``out_path`` with ``ref_path``: every reference column, same timesteps, ``|out - ref| <= tol``.
+
+    Columns of ``out_path`` that the reference lacks (``Delivered`` of a ``vppfed vv`` output) are not compared:
+    the reference exports derive the delivered power, they do not carry it.
 
     Returns per-column maximum absolute differences and ``sum |Residual|`` of both files.
 
     Raises
     ------
     UserError
-        When the files cannot be compared at all (different columns, different timesteps).
+        When the files cannot be compared at all (a reference column missing, different timesteps).
     """
     out, ref = read_output_csv(out_path), read_output_csv(ref_path)
-    if list(out) != list(ref):
-        raise UserError(f"{out_path}: columns {','.join(out)} differ from {ref_path}: {','.join(ref)}")
+    missing = [h for h in ref if h not in out]
+    if missing:
+        raise UserError(f"{out_path}: no column {','.join(missing)} (the reference {ref_path} has "
+                        f"{','.join(ref)})")
     n_out, n_ref = len(next(iter(out.values()))), len(next(iter(ref.values())))
     if n_out != n_ref:
         raise UserError(f"{out_path}: {n_out} rows but {ref_path} has {n_ref}")
-    if key in out and not np.array_equal(out[key], ref[key]):
+    if key in ref and not np.array_equal(out[key], ref[key]):
         bad = int(np.flatnonzero(out[key] != ref[key])[0])
         raise UserError(f"{out_path}: line {bad + 2}, column '{key}': {out[key][bad]:g} but {ref_path} has "
                         f"{ref[key][bad]:g}")
-    diffs = {h: float(np.max(np.abs(out[h] - ref[h]))) if n_out else 0.0 for h in out if h != key}
+    diffs = {h: float(np.max(np.abs(out[h] - ref[h]))) if n_out else 0.0 for h in ref if h != key}
     sums = (float(np.sum(np.abs(out[residual]))) if residual in out else math.nan,
             float(np.sum(np.abs(ref[residual]))) if residual in ref else math.nan)
-    return Comparison(max_diff=diffs, sum_abs_residual=sums, tol=float(tol), rows=n_out)
+    return Comparison(max_diff=diffs, sum_abs_residual=sums, tol=float(tol), rows=n_out,
+                      not_compared=tuple(h for h in out if h not in ref))

@@ -114,7 +114,14 @@ class StateStore:
             conn = cls._connect(path)
             check = conn.execute("PRAGMA quick_check").fetchall()
             if check != [("ok",)]:
-                raise UserError(f"{path}: battery state database is damaged ({check[0][0]}); "
+                # SQLite lists every damaged page (one file gave 109 lines): the first problem and a count is the
+                # cause a user can act on
+                problems = [line.strip() for row in check for line in str(row[0]).splitlines()
+                            if line.strip() and not line.startswith("*** in database")]
+                first = problems[0] if problems else "no detail"
+                more = f" and {len(problems) - 1} more problems" if len(problems) > 1 else ""
+                conn.close()
+                raise UserError(f"{path}: battery state database is damaged ({first[:120]}{more}); "
                                 "delete it and run without --resume")
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             conn.execute("SELECT step, t_s, state, sha256 FROM steps LIMIT 0")

@@ -7,6 +7,9 @@ federate's name (``gld_7``, ``sub_7``, ``gridlabdBus7``); with one DSO bus every
 ``three_phase_voltage_<bus>`` (or ``three_phase_voltage_Bus<bus>``; V line-to-neutral) and ``LMP_<bus>`` ($/kWh) are
 published with the type their config declares (a complex voltage is published as ``V + 0j``).
 
+``--case`` is our ``_pp.json`` layout (:mod:`.ppcase`) or, with ``--layout tesp``, a TESP case JSON such as
+``te30_pp.json`` read as TESP's ``tso_pypower_loop`` reads it (:mod:`.tesp_case`).
+
 Timing: the initial voltage and LMP are published in ``on_start`` (t = 0) so the feeder has a voltage before its first
 step; then every granted time runs :meth:`BulkGrid.step`. Metrics every ``--metrics-interval`` seconds from t = 0.
 """
@@ -24,7 +27,8 @@ from vppfed.federates.metrics import MetricsWriter
 from vppfed.federates.runtime import FederateBase, base_argument_parser, run_federate, stop_seconds
 
 from .core import BUS_COLUMNS, GEN_COLUMNS, SYS_COLUMNS, BulkGrid, BulkOptions, ResponsiveCurve
-from .ppcase import load_pp_case
+from .ppcase import BulkCase, load_pp_case
+from .tesp_case import load_tesp_case
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +65,21 @@ def bus_of(source: str, dso_buses: list[int]) -> int | None:
     return None
 
 
+#: default largest share of non-converged power flows before the run fails (see BulkFederate._check_convergence)
+DEFAULT_MAX_NONCONVERGED_SHARE = 0.05
+#: power flows solved before the share is judged (a failure in the first minutes is not yet a share)
+MIN_FLOWS_BEFORE_JUDGING = 20
+
+
 class BulkFederate(FederateBase):
     """The ``pypower`` federate: feeder loads and market curves in, bus voltages and LMPs out."""
 
     def __init__(self, config_path: str | Path, stop: float, case_path: str | Path, metrics_root: str,
-                 out_dir: str | Path, options: BulkOptions, metrics_interval: float | None = None) -> None:
+                 out_dir: str | Path, options: BulkOptions, metrics_interval: float | None = None,
+                 layout: str = "vppfed", max_nonconverged_share: float = DEFAULT_MAX_NONCONVERGED_SHARE) -> None:
         super().__init__(config_path, stop)
-        self.case = load_pp_case(case_path)
+        self.max_nonconverged_share = float(max_nonconverged_share)
+        self.case = load_case(case_path, layout)
         self.grid = BulkGrid(self.case, options)
         self.root = metrics_root
         self.out_dir = Path(out_dir)
@@ -156,6 +168,7 @@ class BulkFederate(FederateBase):
         t0 = time.perf_counter()
         self.grid.step(t)
         self._solve_seconds += time.perf_counter() - t0
+        self._check_convergence()
         self._publish()
         if abs(t % self.metrics_interval) < 1e-6:
             self._write_metrics(t)
@@ -167,8 +180,34 @@ class BulkFederate(FederateBase):
             path = self.out_dir / "model_dict.json"
             path.write_text(json.dumps(self.grid.model_dict(), indent=2) + "\n", encoding="utf-8")
         c = self.grid.counters
+        self.write_report(self._convergence_report())
         log.info("bulk: %d PF calls, %d solved (%d Newton iterations); %d OPF calls, %d solved; %.2f s in the core",
                  c.pf_calls, c.pf_solved, c.pf_iterations, c.opf_calls, c.opf_solved, self._solve_seconds)
+
+    # ----------------------------------------------------------- convergence
+    def _convergence_report(self) -> dict[str, Any]:
+        c = self.grid.counters
+        figures: dict[str, Any] = {"pf_solved": c.pf_solved, "pf_nonconverged": c.pf_failed,
+                                   "first_nonconverged_s": c.first_pf_failure_s,
+                                   "opf_calls": c.opf_calls, "opf_solved": c.opf_solved}
+        if c.pf_failed:
+            figures["say"] = (f"{c.pf_failed} of {c.pf_solved} power flows did not converge (first at "
+                              f"t={c.first_pf_failure_s:g} s; the last good voltages were kept)")
+        return figures
+
+    def _check_convergence(self) -> None:
+        """Fail the run when the share of non-converged power flows passes the threshold.
+
+        Why a share over a floor of power flows: one flow that does not converge during an outage keeps the last good
+        voltages and is worth a warning; a grid where most flows fail (``bulk.scale: .inf``) gives numbers that mean
+        nothing, and a run that says "ok" over them is the worst outcome."""
+        c = self.grid.counters
+        if c.pf_failed and c.pf_solved >= MIN_FLOWS_BEFORE_JUDGING:
+            share = c.pf_failed / c.pf_solved
+            if share > self.max_nonconverged_share:
+                raise RuntimeError(f"{c.pf_failed} of {c.pf_solved} power flows did not converge ({share:.0%}, above "
+                                   f"the case's limit bulk.max_nonconverged_share={self.max_nonconverged_share:g}); "
+                                   f"the first at t={c.first_pf_failure_s:g} s")
 
     # ---------------------------------------------------------------- outputs
     def _send(self, key: str, value: float, kind: str, force: bool) -> None:
@@ -189,10 +228,19 @@ class BulkFederate(FederateBase):
             self.writers[prefix].write(t, rows)
 
 
+def load_case(path: str | Path, layout: str = "vppfed") -> BulkCase:
+    """Read the bulk case: ``tesp`` reads a TESP case JSON as TESP's ``tso_pypower_loop`` does (its dispatchable-load
+    row, CSV column order and timing, :mod:`.tesp_case`); ``vppfed`` reads our ``_pp.json`` layout (:mod:`.ppcase`)."""
+    return load_tesp_case(path) if layout == "tesp" else load_pp_case(path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = base_argument_parser("vppfed bulk grid (TESP 'pypower' federate): AC power flow every dt, OPF every "
                                   "Period, publishes three_phase_voltage_<bus> and LMP_<bus>")
     parser.add_argument("--case", required=True, help="<case>_pp.json (TESP layout)")
+    parser.add_argument("--layout", choices=("vppfed", "tesp"), default="vppfed",
+                        help="how to read --case: vppfed's _pp.json layout, or a TESP case JSON as TESP's "
+                             "tso_pypower_loop reads it (te30_pp.json with its NonGLDLoad CSV)")
     parser.add_argument("--out", default=".", help="folder of the metrics files and model_dict.json")
     parser.add_argument("--metrics-interval", type=float, default=None, help="seconds between metrics (default Period)")
     parser.add_argument("--pf-tol-mw", type=float, default=BulkOptions.pf_tol_mw,
@@ -202,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--slack-only", action="store_true",
                         help="the slack unit takes all losses and load drift between OPFs (TESP's tso_PYPOWER); "
                              "default: the online units share them by rating within their limits")
+    parser.add_argument("--max-nonconverged-share", type=float, default=DEFAULT_MAX_NONCONVERGED_SHARE,
+                        help="fail the run when more than this share of the power flows did not converge "
+                             f"(judged after {MIN_FLOWS_BEFORE_JUDGING} flows; default %(default)s)")
     parser.add_argument("--no-loss-compensation", action="store_true",
                         help="the DC OPF ignores losses (TESP); default: it dispatches the last power flow's losses")
     return parser
@@ -211,12 +262,13 @@ def _factory(args: argparse.Namespace) -> BulkFederate:
     case_stop = None
     stop = stop_seconds(args, default_hours=0.0)
     if stop <= 0:
-        case_stop = load_pp_case(args.case).tmax
+        case_stop = load_case(args.case, args.layout).tmax
     root = args.metrics_root or Path(args.case).name.removesuffix("_pp.json")
     return BulkFederate(args.config, case_stop or stop, args.case, root, args.out,
                         BulkOptions(pf_tol_mw=args.pf_tol_mw, opf_tol_mw=args.opf_tol_mw,
                                     slack_sharing=not args.slack_only,
-                                    loss_compensation=not args.no_loss_compensation), args.metrics_interval)
+                                    loss_compensation=not args.no_loss_compensation), args.metrics_interval,
+                        layout=args.layout, max_nonconverged_share=args.max_nonconverged_share)
 
 
 def main(argv: list[str] | None = None) -> int:

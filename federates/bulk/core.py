@@ -106,6 +106,9 @@ class _Counters:
     pf_iterations: int = 0
     opf_calls: int = 0
     opf_solved: int = 0
+    #: power flows that did not converge, and the simulated time of the first one (None: none so far)
+    pf_failed: int = 0
+    first_pf_failure_s: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -252,8 +255,11 @@ class BulkGrid:
             mw = bg.at(t)
             for col, b in enumerate(bg.buses):
                 i = self.index[b]
-                ratio = self.qd0[i] / self.pd0[i] if self.pd0[i] != 0 else 0.0
-                pd[i], qd[i] = mw[col], mw[col] * ratio
+                if bg.q_follows:
+                    ratio = self.qd0[i] / self.pd0[i] if self.pd0[i] != 0 else 0.0
+                    pd[i], qd[i] = mw[col], mw[col] * ratio
+                else:
+                    pd[i] = mw[col]
         return pd, qd
 
     def _pf_loads(self, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -447,6 +453,9 @@ class BulkGrid:
         self.counters.pf_iterations += iters
         self.converged = bool(ok)
         if not ok:
+            self.counters.pf_failed += 1
+            if self.counters.first_pf_failure_s is None:
+                self.counters.first_pf_failure_s = float(t)
             log.warning("t=%.0f s: power flow did not converge in %d iterations", t, iters)
             if self.v is not None:
                 return True  # keep the last good voltages

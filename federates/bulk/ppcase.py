@@ -41,14 +41,16 @@ class DsoBus:
 
 @dataclass(frozen=True)
 class Outage:
-    """Element ``index`` (0-based row) is out of service for ``t_out <= t < t_in`` (seconds from the start)."""
+    """Element ``index`` (0-based row) is out of service for ``t_out <= t < t_in`` (seconds from the start), or
+    ``t_out <= t <= t_in`` when ``inclusive`` (TESP's ``tso_PYPOWER`` tests both ends)."""
 
     index: int
     t_out: float
     t_in: float
+    inclusive: bool = False
 
     def active(self, t: float) -> bool:
-        return self.t_out <= t < self.t_in
+        return self.t_out <= t <= self.t_in if self.inclusive else self.t_out <= t < self.t_in
 
 
 @dataclass
@@ -58,10 +60,16 @@ class BackgroundLoad:
     buses: list[int]
     mw: np.ndarray
     interval: float = 300.0
+    #: seconds by which a row takes effect early: row ``k`` is in force from ``k·interval − lead`` (TESP's
+    #: ``tso_PYPOWER`` reads row ``(t + dt) // Period``, so the OPF at T − dt already sees the row of T)
+    lead: float = 0.0
+    #: the bus's reactive load follows the CSV in proportion (keeps the power factor); False keeps the static ``Qd``
+    #: as TESP's ``tso_PYPOWER`` does
+    q_follows: bool = True
 
     def at(self, t: float) -> np.ndarray:
         """MW per column at ``t`` seconds (the row in force, looped: step-wise as TESP reads it)."""
-        row = int(t // self.interval) % self.mw.shape[0]
+        row = int((t + self.lead) // self.interval) % self.mw.shape[0]
         return self.mw[row]
 
 
@@ -245,6 +253,13 @@ def load_pp_case(path: str | Path) -> BulkCase:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, expected a PYPOWER case file (_pp.json)") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); expected a PYPOWER case file (_pp.json)") \
+            from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
     return case_from_dict(doc, source=str(path), base_dir=path.parent)

@@ -27,6 +27,13 @@ def build_parser():
                         help="write the GridLAB-D worker's pid to <dir>/<federate>_gridlabd.pid while it runs "
                              "(default: $VPPFED_PID_DIR)")
     parser.add_argument("--worker-log", default=None, help="file for GridLAB-D's own stderr (parser/solver messages)")
+    parser.add_argument("--glpath", default=None,
+                        help="GLPATH of the GridLAB-D worker: the folder of a user's own model (feeder.glm), where "
+                             "its relative #include files are found")
+    parser.add_argument("--head-voltage-base", type=float, default=None,
+                        help="volts at the bulk bus that make 1 pu at the head of a user's model (feeder.glm): the "
+                             "bulk voltage is written scaled by the head's nominal voltage (a SWING node's "
+                             "voltage_A/B/C, a substation's positive_sequence_voltage)")
     return parser
 
 

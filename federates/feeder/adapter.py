@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from vppfed.configs.weather import read_weather
-from vppfed.federates.feeder.core import FeederCore, build_metrics, load_gridlabd_config, make_writers, object_class_map
+from vppfed.federates.feeder.core import (FeederCore, SubstationScale, SwingHead, build_metrics, load_gridlabd_config,
+                                         make_writers, object_class_map)
 from vppfed.federates.feeder.discover import load_inventory
 from vppfed.federates.feeder.session import GridlabdError, GridlabdSession
 from vppfed.federates.metrics import MetricsWriter
@@ -39,7 +40,9 @@ class FeederFederate(FederateBase):
         pid_dir = args.pid_dir or os.environ.get(ENV_PID_DIR)
         pid_file = Path(pid_dir) / f"{self.name}_gridlabd.pid" if pid_dir else None
         worker_log = Path(args.worker_log) if args.worker_log else None
-        self.session = GridlabdSession(glm, pid_file=pid_file, worker_log=worker_log)
+        # a user's model (feeder.glm): GridLAB-D finds its relative #includes through GLPATH = the model's folder
+        env = {"GLPATH": args.glpath} if getattr(args, "glpath", None) else None
+        self.session = GridlabdSession(glm, pid_file=pid_file, worker_log=worker_log, env=env)
         self.core: FeederCore | None = None
         self._inputs: list[tuple[Any, str, str]] = []
 
@@ -48,6 +51,8 @@ class FeederFederate(FederateBase):
         self.session.open()
         clock = self.session.clock
         assert clock is not None
+        # GridLAB-D's end-of-run writes (metrics_collector_writer's last dump) happen at its stoptime: make it ours
+        self.session.set_stop(round(self.stop_seconds))
         self._check_heartbeat()
         inventory = load_inventory(args.inventory or self.session.glm.with_name(
             f"{self.session.glm.stem}_inventory.json"), self.session)
@@ -61,9 +66,12 @@ class FeederFederate(FederateBase):
                                    metrics)
         sample = max(self.period, float(args.metrics_sample))
         sample = self.period * round(sample / self.period)
+        base = getattr(args, "head_voltage_base", None)
+        head = SwingHead.from_inventory(inventory, base)
         self.core = FeederCore(self.session, self.feeder_config, object_class=object_class_map(inventory.by_class()),
                                weather=weather, climate_name=inventory.climate, metrics=metrics, writers=writers,
-                               metrics_interval_s=args.metrics_interval, sample_every_s=sample)
+                               metrics_interval_s=args.metrics_interval, sample_every_s=sample, head=head,
+                               substation_scale=SubstationScale.from_inventory(inventory, base))
         self.core.start()
         for point in self.core.subscription_targets():
             inp = self.input(point.key)
@@ -102,10 +110,11 @@ class FeederFederate(FederateBase):
 
     def on_finish(self, failed: bool) -> None:
         stats = self.session.stats
+        # finished the way a batch run ends, so the model's own recorder/metrics files are complete (session.finish)
         if self.core is not None:
-            self.core.finish()
+            self.core.finish(failed=failed)
         else:
-            self.session.close()
+            self.session.close(failed=failed)
         log.info("%s: GridLAB-D %d steps, solve %.2f s, reads %.2f s (%d), writes %.2f s (%d)%s", self.name,
                  stats.steps, stats.solve_s, stats.read_s, stats.reads, stats.write_s, stats.writes,
                  " (failed)" if failed else "")

@@ -13,8 +13,10 @@ No HELICS here. The adapter (:mod:`vppfed.federates.feeder.adapter`) hands in th
 """
 from __future__ import annotations
 
+import cmath
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -26,7 +28,7 @@ from vppfed.federates.feeder.session import GridlabdError, GridlabdSession
 log = logging.getLogger(__name__)
 
 __all__ = ["Point", "FeederConfig", "load_gridlabd_config", "FeederCore", "normalize_key", "build_metrics", "make_writers",
-           "object_class_map"]
+           "object_class_map", "SwingHead", "SubstationScale"]
 
 _TYPES = {"double", "complex", "string", "integer", "int", "boolean", "bool", "vector"}
 
@@ -54,6 +56,71 @@ class FeederConfig:
     period: float
     publications: list[Point]
     subscriptions: list[Point]
+
+
+#: the two head properties a SWING-node head answers through :class:`SwingHead` (a substation object has them)
+HEAD_POWER, HEAD_VOLTAGE = "distribution_load", "positive_sequence_voltage"
+
+
+@dataclass(frozen=True)
+class SwingHead:
+    """A feeder head that is a SWING node or meter, not a ``substation`` object (IEEE test feeders).
+
+    ``distribution_load`` of the head is the power into the feeder at the head: the sum over the head's links of
+    ``power_in`` (a link written ``from`` the head) or minus ``power_out`` (a link written ``to`` it). Measured on our
+    IEEE 13-node feeder with the SWING node as a meter: equal to the meter's ``measured_power`` (3.64431+1.76608j MVA).
+    ``positive_sequence_voltage`` written to the head (volts at the bulk bus, 1 pu = ``voltage_base_v``) becomes
+    ``voltage_A/B/C`` = ``nominal_v`` x pu at 0, -120 and +120 degrees on the head's phases.
+    """
+
+    name: str
+    links: tuple[str, ...]
+    nominal_v: float
+    phases: str = "ABC"
+    voltage_base_v: float | None = None
+
+    @classmethod
+    def from_inventory(cls, inventory: Any, voltage_base_v: float | None = None) -> "SwingHead | None":
+        """The head of an inventory whose ``head_kind`` is "swing", else None."""
+        if getattr(inventory, "head_kind", "substation") != "swing":
+            return None
+        return cls(name=inventory.substation, links=tuple(inventory.head_links),
+                   nominal_v=float(inventory.head_nominal_v or 0.0), phases=inventory.head_phases or "ABC",
+                   voltage_base_v=voltage_base_v)
+
+    def phase_voltages(self, value: Any) -> dict[str, complex]:
+        """``{voltage_X: V}`` for a bulk voltage ``value`` (a magnitude or complex, in volts at the bulk bus)."""
+        if not self.voltage_base_v or not self.nominal_v:
+            raise GridlabdError(f"SWING head {self.name}: no voltage base to scale the bulk voltage (the feeder "
+                                "federate needs --head-voltage-base)")
+        magnitude = abs(complex(value)) if not isinstance(value, str) else abs(parse_complex(value))
+        pu = magnitude / self.voltage_base_v
+        angles = {"A": 0.0, "B": -120.0, "C": 120.0}
+        return {f"voltage_{ph}": cmath.rect(self.nominal_v * pu, math.radians(angles[ph])) for ph in self.phases}
+
+
+@dataclass(frozen=True)
+class SubstationScale:
+    """A user's ``substation`` head whose ``nominal_voltage`` need not be the bulk bus's: GridLAB-D's substation takes
+    ``positive_sequence_voltage`` in its own nominal terms, so the bulk voltage (1 pu = ``voltage_base_v``) is written
+    as ``nominal_v`` x pu. A generated feeder's substation has the bulk bus's nominal voltage (no scaling needed)."""
+
+    name: str
+    nominal_v: float
+    voltage_base_v: float
+
+    @classmethod
+    def from_inventory(cls, inventory: Any, voltage_base_v: float | None) -> "SubstationScale | None":
+        """The scale of an inventory whose head is a ``substation`` with a nominal voltage, given a base; else None."""
+        if getattr(inventory, "head_kind", "substation") != "substation" or not voltage_base_v \
+                or not getattr(inventory, "head_nominal_v", None):
+            return None
+        return cls(name=inventory.substation, nominal_v=float(inventory.head_nominal_v),
+                   voltage_base_v=float(voltage_base_v))
+
+    def scaled(self, value: Any) -> Any:
+        factor = self.nominal_v / self.voltage_base_v
+        return complex(value) * factor if isinstance(value, complex) else float(value) * factor
 
 
 def _info(entry: Mapping[str, Any], where: str, key: str) -> tuple[str, str]:
@@ -161,13 +228,23 @@ class FeederCore:
     only_changed : bool
         Return only publications whose value changed since they were last returned (HELICS
         ``onlyTransmitOnChange`` semantics without the cost of publishing).
+    head : SwingHead, optional
+        A SWING-node feeder head: ``distribution_load`` and ``positive_sequence_voltage`` of it are computed
+        (see :class:`SwingHead`).
+    substation_scale : SubstationScale, optional
+        A user's substation head: the bulk voltage written into its ``positive_sequence_voltage`` is scaled to its
+        nominal voltage.
     """
 
     def __init__(self, session: GridlabdSession, config: FeederConfig, *, object_class: Mapping[str, str] | None = None,
                  weather: Any = None, climate_name: str = "localWeather", metrics: FeederMetrics | None = None,
                  writers: Mapping[str, Any] | None = None, metrics_interval_s: float = 300.0,
-                 sample_every_s: float | None = None, only_changed: bool = True) -> None:
+                 sample_every_s: float | None = None, only_changed: bool = True,
+                 head: SwingHead | None = None, substation_scale: SubstationScale | None = None) -> None:
         self.session = session
+        self.head = head
+        self.substation_scale = substation_scale
+        self._head_sign: dict[str, float] = {}   # head link -> +1 (power_in, written from the head) / -1 (power_out)
         self.config = config
         self.object_class = dict(object_class or {})
         self.weather = weather
@@ -198,7 +275,11 @@ class FeederCore:
         if not self.session.alive:
             self.session.open()
         missing = []
+        if self.head is not None:
+            self._start_head()
         for p in list(self.config.publications) + list(self.config.subscriptions):
+            if self._is_head_point(p.obj, p.prop):
+                continue
             try:
                 self.session.get(p.obj, p.prop)
             except GridlabdError:
@@ -207,8 +288,13 @@ class FeederCore:
             raise GridlabdError(f"{self.session.glm.name}: the config names object properties the model does not "
                                 f"have: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
 
-    def finish(self) -> None:
-        """Write the last partial metrics interval, close the writers and end GridLAB-D (always call this)."""
+    def finish(self, failed: bool = False) -> None:
+        """Write the last partial metrics interval, close the writers and end GridLAB-D (always call this).
+
+        GridLAB-D is ended the way a batch run ends (:meth:`GridlabdSession.close`), so the model's own recorders and
+        metrics_collector_writer files are complete. ``failed`` (an error or a stop signal ended the run) makes the
+        session trust no further GridLAB-D call and finish within a short time (recorder lines up to the last step).
+        """
         try:
             if self.metrics is not None and self.session.time_s is not None \
                     and self.session.time_s > self._last_metrics_t:
@@ -219,7 +305,7 @@ class FeederCore:
                     w.close()
                 except Exception:  # noqa: BLE001 - keep closing the others
                     log.exception("closing a metrics writer failed")
-            self.session.close()
+            self.session.close(failed=failed)
 
     # -------------------------------------------------------------------- inputs
     def subscription_targets(self) -> list[Point]:
@@ -235,13 +321,40 @@ class FeederCore:
             self._pending[(p.obj, p.prop)] = value
 
     # ---------------------------------------------------------------------- step
+    # ---------------------------------------------------------------- SWING head
+    def _is_head_point(self, obj: str, prop: str) -> bool:
+        return self.head is not None and obj == self.head.name and prop in (HEAD_POWER, HEAD_VOLTAGE)
+
+    def _start_head(self) -> None:
+        """Check the head's links and learn their orientation (``from`` is readable through the bindings)."""
+        assert self.head is not None
+        if not self.head.links:
+            raise GridlabdError(f"{self.session.glm.name}: the SWING head {self.head.name} has no links to measure "
+                                "the feeder's power on")
+        for link in self.head.links:
+            self._head_sign[link] = 1.0 if self.session.get(link, "from").strip() == self.head.name else -1.0
+
+    def head_power(self) -> complex:
+        """Power into the feeder at a SWING head, VA (see :class:`SwingHead`)."""
+        total = 0j
+        for link, sign in self._head_sign.items():
+            total += sign * parse_complex(self.session.get(link, "power_in" if sign > 0 else "power_out"))
+        return total
+
     def _read_class(self, cls: str, prop: str) -> Mapping[str, str]:
+        if self.head is not None and cls == "substation" and prop == HEAD_POWER:
+            key = ("#head", prop)
+            if key not in self._cache:
+                self._cache[key] = {self.head.name: format_complex(self.head_power())}
+            return self._cache[key]
         key = (cls, prop)
         if key not in self._cache:
             self._cache[key] = self.session.get_class(cls, prop)
         return self._cache[key]
 
     def _raw(self, p: Point) -> str:
+        if self._is_head_point(p.obj, p.prop) and p.prop == HEAD_POWER:
+            return self._read_class("substation", HEAD_POWER)[p.obj]
         cls = self.object_class.get(p.obj)
         if cls is not None and (cls, p.prop) in self._batch:
             values = self._read_class(cls, p.prop)
@@ -259,6 +372,13 @@ class FeederCore:
                     self.session.set(self.climate_name, param, value)
                     self._last_weather[param] = value
         for (obj, prop), value in self._pending.items():
+            if self.head is not None and self._is_head_point(obj, prop) and prop == HEAD_VOLTAGE:
+                for phase_prop, volts in self.head.phase_voltages(value).items():
+                    self.session.set(obj, phase_prop, volts)
+                continue
+            sub = self.substation_scale
+            if sub is not None and obj == sub.name and prop == HEAD_VOLTAGE:
+                value = sub.scaled(value)
             self.session.set(obj, prop, _convert_in(value))
         self._pending.clear()
         self.session.step_to(t)
@@ -277,11 +397,12 @@ class FeederCore:
         return out
 
     def _write_metrics(self, t: float) -> None:
+        """Write the interval ending at ``t`` to every writer: a prefix without objects gets an empty row set
+        (``"300": {}``), because TESP's ``process_gld`` opens all six files and indexes each by the same times."""
         rows = self.metrics.flush() if self.metrics is not None else {}
-        for prefix, table in rows.items():
-            writer = self.writers.get(prefix)
-            if writer is not None and table:
-                writer.write(t, table)
+        if rows:
+            for prefix, writer in self.writers.items():
+                writer.write(t, rows.get(prefix, {}))
         self._last_metrics_t = t
 
     def publish_all(self) -> dict[str, Any]:
@@ -305,16 +426,27 @@ def object_class_map(inventory: Mapping[str, Sequence[str]]) -> dict[str, str]:
 
 
 def build_metrics(inventory: Any) -> FeederMetrics:
-    """A :class:`FeederMetrics` for a :class:`~vppfed.configs.feeder_glm.FeederInventory`."""
+    """A :class:`FeederMetrics` for a :class:`~vppfed.configs.feeder_glm.FeederInventory`.
+
+    The losses are read from the inventory's link classes only (a class the model lacks is not read); regulators
+    listed apart from ``links`` are links too and join them. An inventory without ``links`` (written before the
+    field existed) reads every loss class: adding only its regulators would drop the lines.
+    """
+    links = {cls: list(names) for cls, names in inventory.links.items()}
+    if links and inventory.regulators:
+        have = links.setdefault("regulator", [])
+        have.extend(r for r in inventory.regulators if r not in have)
     return FeederMetrics(houses=inventory.houses, meters=inventory.billing_meters,
                          inverters=list(inventory.pv_inverters) + list(inventory.battery_inverters),
                          water_heaters=inventory.water_heaters,
                          water_heater_house={w: inventory.device_house[w] for w in inventory.water_heaters},
-                         substation=inventory.substation)
+                         substation=inventory.substation, capacitors=inventory.capacitors,
+                         regulators=inventory.regulators, links=links, meter_class=inventory.meter_class,
+                         meter_upstream=inventory.meter_upstream)
 
 
 def make_writers(factory: Callable[[str, list[tuple[str, str]]], Any], metrics: FeederMetrics) -> dict[str, Any]:
-    """One writer per TESP prefix with objects (``factory(prefix, columns)`` builds a MetricsWriter)."""
-    present = {"house": metrics.houses, "billing_meter": metrics.meters, "inverter": metrics.inverters,
-               "substation": [metrics.substation]}
-    return {prefix: factory(prefix, cols) for prefix, cols in FeederMetrics.columns().items() if present[prefix]}
+    """One writer per TESP prefix, all six even when a class has no objects (``factory(prefix, columns)`` builds a
+    MetricsWriter): TESP's ``process_gld`` opens every one of them and stops at the first missing file. ``metrics``
+    is kept in the signature for the callers; which objects it has only decides the rows, not the files."""
+    return {prefix: factory(prefix, cols) for prefix, cols in FeederMetrics.columns().items()}

@@ -62,14 +62,13 @@ class _EventFederate(FederateBase):
 
 
 class ManagerFederate(_EventFederate):
-    """Keeps the producer scores, ranks producers for each job, persists the scores at the end."""
+    """Keeps the producer scores, ranks producers for each job, writes the final scores into its run folder."""
 
     def __init__(self, config_path: str | Path, stop_seconds: float, setup_path: Path) -> None:
         super().__init__(config_path, stop_seconds)
         self.setup = _setup(setup_path)
-        self.scores_path = Path(self.setup["scores_file"]) if self.setup.get("scores_file") else None
-        scores = ScoreBoard.load(self.scores_path) if self.scores_path else ScoreBoard()
-        self.manager = Manager(scores)
+        initial = self.setup.get("initial_scores") or {}
+        self.manager = Manager(ScoreBoard({str(k): float(v) for k, v in initial.items()}))
 
     def on_step(self, t: float) -> None:
         messages = [(src, decode(body)) for src, body, _ in self.receive(MANAGER)]
@@ -90,8 +89,6 @@ class ManagerFederate(_EventFederate):
 
     def on_finish(self, failed: bool) -> None:
         write_json(Path.cwd() / SCORES_PART, {"scores": self.manager.scores.scores, "failed": failed})
-        if self.scores_path is not None and not failed:
-            self.manager.scores.save(self.scores_path)
 
 
 class ProducersFederate(_EventFederate):
@@ -108,7 +105,7 @@ class ProducersFederate(_EventFederate):
         self.next_event = 0
         self.producers: dict[str, Producer] = {}
         self.by_endpoint: dict[str, str] = {}
-        self.owner: dict[str, str] = {}  # job id -> consumer endpoint
+        self.owner: dict[str, str] = {}  # job key -> consumer endpoint
         self.n_requests = 0
         self.n_accepted = 0
         self.scheduler = self.settings.make_scheduler()
@@ -142,23 +139,24 @@ class ProducersFederate(_EventFederate):
                     log.warning("%s: unknown message %r", endpoint, msg["t"])
                     continue
                 job = job_from_dict(msg["job"])
-                self.owner[job.job_id] = source
+                self.owner[job.key] = source
                 # beside a feeder the chosen starts must lie after the next feeder step the consumer can still set
                 decision = self.producers[pid].request(job, t + self.lead_s)
                 self.n_requests += 1
                 self.n_accepted += decision.accepted
                 start = decision.contract.start_s if decision.accepted else None
-                self.send(endpoint, source, {"t": "accept" if decision.accepted else "decline", "job": job.job_id,
+                self.send(endpoint, source, {"t": "accept" if decision.accepted else "decline", "job": job.key,
                                              "producer": pid, "start_s": start})
                 for moved in decision.rescheduled:
-                    self.send(endpoint, self.owner[moved.job_id],
-                              {"t": "reschedule", "job": moved.job_id, "producer": pid, "start_s": moved.start_s})
+                    self.send(endpoint, self.owner[moved.job_key],
+                              {"t": "reschedule", "job": moved.job_key, "producer": pid, "start_s": moved.start_s})
 
     def on_finish(self, failed: bool) -> None:
         write_json(Path.cwd() / PRODUCERS_FILE, {
             "production": {pid: p.prediction.to_dict() for pid, p in self.producers.items() if p.prediction},
             "producer_house": {pid: p.house for pid, p in self.producers.items()},
-            "n_requests": self.n_requests, "n_accepted": self.n_accepted, "failed": failed})
+            "n_requests": self.n_requests, "n_accepted": self.n_accepted,
+            "solver_limits": dict(getattr(self.scheduler, "limits", {})), "failed": failed})
 
 
 class _Negotiation:
@@ -217,8 +215,8 @@ class ConsumersFederate(_EventFederate):
         contract = grid_contract(neg.job, t + self.lead_s, self.rng[neg.job.house], self.settings.grid_start,
                                  self.settings.step_s)
         contract.agreed_s = float(t)
-        self.contracts[neg.job.job_id] = contract
-        del self.open[neg.job.job_id]
+        self.contracts[neg.job.key] = contract
+        del self.open[neg.job.key]
 
     def _ask_next(self, neg: _Negotiation, t: float) -> None:
         if not neg.queue:
@@ -233,9 +231,9 @@ class ConsumersFederate(_EventFederate):
             self.next_job += 1
             if job.reg_time_s >= self.stop_seconds:
                 continue
-            self.open[job.job_id] = _Negotiation(job)
+            self.open[job.key] = _Negotiation(job)
             self.posted[job.house] += 1
-            self.send(consumer_endpoint(job.house), MANAGER, {"t": "rank", "job": job.job_id})
+            self.send(consumer_endpoint(job.house), MANAGER, {"t": "rank", "job": job.key})
         for house in self.houses:
             endpoint = consumer_endpoint(house)
             for _, body, _ in self.receive(endpoint):
@@ -267,9 +265,9 @@ class ConsumersFederate(_EventFederate):
             self.send(endpoint, MANAGER, {"t": "answer", "producer": pid, "accepted": accepted})
             if accepted:
                 job = neg.job
-                self.contracts[job.job_id] = Contract(f"{pid};{job.job_id};{t:g}", job.job_id, job.house, pid,
-                                                      float(msg["start_s"]), float(t), job.profile)
-                del self.open[job.job_id]
+                self.contracts[job.key] = Contract(f"{pid};{job.key};{t:g}", job.job_id, job.house, pid,
+                                                   float(msg["start_s"]), float(t), job.profile, job.key)
+                del self.open[job.key]
             else:
                 self._ask_next(neg, t)
         else:
@@ -299,7 +297,7 @@ class ConsumersFederate(_EventFederate):
 
     def on_finish(self, failed: bool) -> None:
         for neg in list(self.open.values()):
-            log.warning("job %s still negotiating at the end of the run: grid", neg.job.job_id)
+            log.warning("job %s still negotiating at the end of the run: grid", neg.job.key)
             self._grid(neg, self.time)
         if not math.isclose(self.time, self.next_metrics - self.metrics_interval):
             self._write_metrics(self.time)

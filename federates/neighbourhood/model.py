@@ -69,7 +69,8 @@ class Job:
     Parameters
     ----------
     job_id : str
-        ``[house]:[device]:[n]`` as in ``consumer_event.csv``.
+        The id as written in ``consumer_event.csv`` (``[house]:[device]:[n]`` or ``[house]:device``); PySSMic's
+        own inputs repeat ids, so it need not be unique.
     house, device : str
         Ids taken from the job id.
     reg_time_s : float
@@ -90,6 +91,13 @@ class Job:
     lst_s: float
     profile: Profile
     profile_name: str = ""
+    key: str = ""
+    """Unique within the neighbourhood: what producers, consumers and messages key a job by (default ``job_id``;
+    the reader gives a repeated id ``<id>#2``, ``<id>#3``, ... in file order), so no job replaces another."""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", self.job_id)
 
     @property
     def background(self) -> bool:
@@ -137,7 +145,7 @@ class Contract:
     """An agreement that ``producer_id`` (or the grid) supplies ``job_id`` starting at ``start_s``.
 
     ``start_s`` is the start time the producer's schedule chose (updated while the job has not started yet), and is
-    the time the consumer runs the job.
+    the time the consumer runs the job. ``job_key`` is the job's unique key (:attr:`Job.key`, default ``job_id``).
     """
 
     contract_id: str
@@ -147,6 +155,11 @@ class Contract:
     start_s: float
     agreed_s: float
     profile: Profile
+    job_key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.job_key:
+            self.job_key = self.job_id
 
     @property
     def energy_wh(self) -> float:
@@ -155,7 +168,8 @@ class Contract:
 
     def to_dict(self) -> dict:
         """JSON-ready form (the profile is included so a run's output is self-contained)."""
-        return {"id": self.contract_id, "job_id": self.job_id, "house": self.house, "producer_id": self.producer_id,
+        return {"id": self.contract_id, "job_id": self.job_id, "job_key": self.job_key, "house": self.house,
+                "producer_id": self.producer_id,
                 "start_s": self.start_s, "agreed_s": self.agreed_s, "energy_wh": self.energy_wh,
                 "profile": self.profile.to_dict()}
 
@@ -164,7 +178,7 @@ class Contract:
         """Inverse of :meth:`to_dict`."""
         p = d["profile"]
         return cls(d["id"], d["job_id"], d["house"], d["producer_id"], float(d["start_s"]), float(d["agreed_s"]),
-                   Profile(np.asarray(p["times_s"]), np.asarray(p["cumulative_wh"])))
+                   Profile(np.asarray(p["times_s"]), np.asarray(p["cumulative_wh"])), d.get("job_key", ""))
 
 
 def house_of(identifier: str) -> str:

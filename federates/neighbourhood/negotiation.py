@@ -35,7 +35,7 @@ SCORES_FILE = "producer_scores.json"
 
 @dataclass
 class ScoreBoard:
-    """Producer scores (lower is better) in registration order; persisted as JSON in the neighbourhood folder."""
+    """Producer scores (lower is better) in registration order; persisted as JSON in a run's output folder."""
 
     scores: dict[str, float] = field(default_factory=dict)
 
@@ -138,7 +138,7 @@ class Producer:
         self.settings = settings
         self.rng = rng
         self.prediction: Profile | None = None
-        self.held: dict[str, _Held] = {}
+        self.held: dict[str, _Held] = {}   # by Job.key: a repeated job id must not replace a held job
         self.contracts: list[Contract] = []
 
     def update_prediction(self, new: Profile) -> None:
@@ -169,7 +169,7 @@ class Producer:
                 if c.start_s + c.profile.times_s[-1] > now_s:
                     fixed.append(FixedJob(c.profile, c.start_s))
                 else:
-                    del self.held[c.job_id]
+                    del self.held[c.job_key]
             else:
                 free_held.append(held)
         step = self.settings.step_s
@@ -203,9 +203,9 @@ class Producer:
             if start != held.contract.start_s:
                 held.contract.start_s = float(start)
                 moved.append(held.contract)
-        contract = Contract(f"{self.producer_id};{job.job_id};{now_s:g}", job.job_id, job.house, self.producer_id,
-                            float(starts[-1]), float(now_s), job.profile)
-        self.held[job.job_id] = _Held(job, contract)
+        contract = Contract(f"{self.producer_id};{job.key};{now_s:g}", job.job_id, job.house, self.producer_id,
+                            float(starts[-1]), float(now_s), job.profile, job.key)
+        self.held[job.key] = _Held(job, contract)
         self.contracts.append(contract)
         return Decision(True, contract, moved, value, added, solve_s)
 
@@ -243,5 +243,5 @@ def grid_contract(job: Job, now_s: float, rng: np.random.Generator, grid_start: 
     """
     first, count = start_options(job.est_s, job.lst_s, now_s, step_s)
     m = int(rng.integers(count)) if grid_start == "random" else 0
-    return Contract(f"{GRID};{job.job_id};{now_s:g}", job.job_id, job.house, GRID, first + m * step_s, float(now_s),
-                    job.profile)
+    return Contract(f"{GRID};{job.key};{now_s:g}", job.job_id, job.house, GRID, first + m * step_s, float(now_s),
+                    job.profile, job.key)

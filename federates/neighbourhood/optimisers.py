@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import highspy
@@ -154,7 +154,11 @@ class MilpScheduler:
     prediction (slots that can never exceed it are left out). Constraints: one option per job; per slot,
     consumption minus overshoot at most production. Objective: total overshoot, which ranks schedules exactly as
     :meth:`~.objective.SlotObjective.value` does. HiGHS starts from the coordinate-descent schedule, so a solve cut
-    short by a limit still returns a schedule at least as good as that one.
+    short by a limit still returns a schedule at least as good as that one. When that schedule draws nothing above
+    the prediction it is optimal (the overshoot cannot be negative) and HiGHS is not called.
+
+    ``limits`` counts, over the scheduler's life (one run), the solves skipped as already optimal and the solves a
+    node or time limit stopped; runs report it (``solver_limits``), so a result a limit decided is never silent.
 
     Parameters
     ----------
@@ -171,12 +175,18 @@ class MilpScheduler:
     mip_rel_gap: float = 1e-4
     reject_probability: float = 0.0
     name: str = "milp"
+    limits: dict[str, int] = field(default_factory=lambda: {"milp_solves": 0, "exact_without_milp": 0,
+                                                             "node_limit": 0, "time_limit": 0})
 
     def solve(self, objective: SlotObjective, x0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Best schedule found; the proposal when nothing is better (so contracts move only when it pays)."""
         x0 = np.asarray(x0, dtype=int)
         warm = coordinate_descent(objective, x0)
         if len(objective.free) == 1:
+            return warm if objective.value(warm) < objective.value(x0) else x0
+        if objective.overshoot_wh(warm) <= 1e-9:
+            # nothing drawn above the prediction: no schedule is better (ties keep the proposal, as below)
+            self.limits["exact_without_milp"] += 1
             return warm if objective.value(warm) < objective.value(x0) else x0
         best = self._solve_milp(objective, warm)
         candidates = [x0, warm] + ([best] if best is not None else [])
@@ -240,7 +250,14 @@ class MilpScheduler:
         solution.col_value = start.tolist()
         h.setSolution(solution)
         h.run()
+        self.limits["milp_solves"] += 1
         status = h.getModelStatus()
+        if status == highspy.HighsModelStatus.kTimeLimit:
+            self.limits["time_limit"] += 1
+            log.warning("MILP stopped by its %g s wall-clock limit (%d jobs): this result depends on the machine",
+                        self.time_limit_s, n_jobs)
+        elif status == highspy.HighsModelStatus.kSolutionLimit:   # HiGHS's status for mip_max_nodes
+            self.limits["node_limit"] += 1
         if status != highspy.HighsModelStatus.kOptimal:
             log.debug("MILP stopped: %s", h.modelStatusToString(status))
         info = h.getInfo()

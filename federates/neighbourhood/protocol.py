@@ -13,6 +13,9 @@ Sequence for one job (each hop takes one federate period of co-simulation time):
     consumer  -> manager   {"t": "answer", "producer": id, "accepted": b}    score -1 / +1
     producer  -> consumer  {"t": "reschedule", "job": id, "start_s": s}      a held job moved before it started
 
+``id`` in these messages is the job's unique key (:attr:`~.model.Job.key`), never the file's job id, which
+PySSMic's inputs repeat.
+
 Each federate writes its part of the result in the case folder when it finishes; :func:`assemble_run_record` joins
 them into ``neighbourhood_run.json`` (the same record as an in-process run). Beside a feeder the consumers federate
 also writes the PV the feeder measured (``neighbourhood_feeder_pv.json``) and the record gets a ``feeder`` part: the
@@ -49,15 +52,16 @@ def producer_endpoint(producer_id: str) -> str:
 
 def job_to_dict(job: Job) -> dict:
     """A job as a message field."""
-    return {"id": job.job_id, "house": job.house, "device": job.device, "reg": job.reg_time_s, "est": job.est_s,
-            "lst": job.lst_s, "name": job.profile_name, "times": job.profile.times_s.tolist(),
+    return {"id": job.job_id, "key": job.key, "house": job.house, "device": job.device, "reg": job.reg_time_s,
+            "est": job.est_s, "lst": job.lst_s, "name": job.profile_name, "times": job.profile.times_s.tolist(),
             "cum": job.profile.cumulative_wh.tolist()}
 
 
 def job_from_dict(d: dict) -> Job:
     """Inverse of :func:`job_to_dict`."""
     return Job(d["id"], d["house"], d["device"], float(d["reg"]), float(d["est"]), float(d["lst"]),
-               Profile(np.asarray(d["times"], dtype=float), np.asarray(d["cum"], dtype=float)), d.get("name", ""))
+               Profile(np.asarray(d["times"], dtype=float), np.asarray(d["cum"], dtype=float)), d.get("name", ""),
+               d.get("key", ""))
 
 
 def decode(payload: bytes) -> dict:
@@ -80,7 +84,7 @@ def assemble_run_record(run_dir: Path, write: bool = True) -> dict | None:
     contracts_doc, producers_doc, scores_doc, setup = (json.loads(p.read_text(encoding="utf-8")) for p in paths)
     length = float(setup["length_s"])
     every = [Contract.from_dict(c) for c in contracts_doc["contracts"]]
-    every.sort(key=lambda c: (c.start_s, c.job_id))
+    every.sort(key=lambda c: (c.start_s, c.job_key))
     production = {pid: Profile(np.asarray(p["times_s"]), np.asarray(p["cumulative_wh"]))
                   for pid, p in producers_doc["production"].items()}
     result = RunResult([c for c in every if c.start_s < length], [c for c in every if c.start_s >= length],
@@ -88,6 +92,7 @@ def assemble_run_record(run_dir: Path, write: bool = True) -> dict | None:
     metrics = run_metrics(result, length, setup["houses"], slot_s=60.0)
     record = {"run": setup.get("seed", 0), "optimizer": setup["optimizer"],
               "n_requests": producers_doc.get("n_requests", 0), "n_accepted": producers_doc.get("n_accepted", 0),
+              "solver_limits": producers_doc.get("solver_limits", {}),
               "contracts": [c.to_dict() for c in result.contracts],
               "pending_contracts": [c.to_dict() for c in result.pending],
               "scores_after": scores_doc["scores"], **metrics.to_dict()}

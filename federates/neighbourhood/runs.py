@@ -2,13 +2,15 @@
 
 Layout of an output folder::
 
-    settings.json        the run settings, neighbourhood and seed
-    run_000.json ...     per run: contracts, metrics (totals, per house, profiles), scores after the run, timing
+    settings.json        the run settings, neighbourhood, seed and the scores file the batch started from
+    run_000.json ...     per run: contracts, metrics (totals, per house, profiles), scores after the run
     summary.json         mean/std/min/max over the runs so far (rewritten after every run)
-    timings.jsonl        wall-clock time per run (kept apart so the files above are byte-reproducible)
+    producer_scores.json the producer scores after the latest run (rewritten after every run)
+    timings.jsonl        only when asked: wall-clock time per run (the one output that differs run to run)
 
-Producer scores carry over from run to run, as in PySSMic, and are saved in the neighbourhood folder after every run
-(``producer_scores.json``), so a batch started from the same scores file and seed writes the same bytes.
+Producer scores carry over from run to run within a batch, as in PySSMic. A batch starts from fresh scores unless
+it is given earlier ones (``initial_scores``, e.g. another batch's ``producer_scores.json``); the neighbourhood
+folder is never written. So the same command twice writes the same bytes.
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ def run_record(result: RunResult, neighbourhood: Neighbourhood, settings: RunSet
         "optimizer": settings.optimizer,
         "n_requests": len(result.requests),
         "n_accepted": sum(r.accepted for r in result.requests),
+        "solver_limits": result.solver_limits,
         "contracts": [c.to_dict() for c in result.contracts],
         "pending_contracts": [c.to_dict() for c in result.pending],
         "scores_after": dict(scores.scores),
@@ -61,7 +64,7 @@ def run_record(result: RunResult, neighbourhood: Neighbourhood, settings: RunSet
 
 
 def run_many(neighbourhood: Neighbourhood, settings: RunSettings, runs: int, seed: int, out_dir: Path,
-             scores_path: Path | None = None, reset_scores: bool = False) -> dict:
+             initial_scores: Path | None = None, timings: bool = False) -> dict:
     """Run ``runs`` seeded runs and write one file per run plus a running summary.
 
     Parameters
@@ -75,45 +78,59 @@ def run_many(neighbourhood: Neighbourhood, settings: RunSettings, runs: int, see
     seed : int
         Batch seed; run ``i`` uses ``SeedSequence([seed, i])``.
     out_dir : Path
-        Output folder (created).
-    scores_path : Path, optional
-        Producer scores file; None keeps scores in memory only.
-    reset_scores : bool
-        Start from fresh scores even if the file exists.
+        Output folder (created); the scores after each run go to ``out_dir/producer_scores.json``.
+    initial_scores : Path, optional
+        Scores to start from (a ``producer_scores.json`` of an earlier batch); None starts fresh.
+    timings : bool
+        Also write ``timings.jsonl`` (wall-clock seconds per run, which differ from run to run).
 
     Returns
     -------
     dict
-        The summary (also in ``summary.json``).
+        The summary (also in ``summary.json``); ``wall_s`` lists each run's wall-clock time.
     """
     if runs < 1:
         raise ValueError("runs must be >= 1")
+    scores = ScoreBoard() if initial_scores is None else load_scores(initial_scores)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "settings.json", {"neighbourhood": neighbourhood.name, "runs": runs, "seed": seed,
-                                           "t0_unix": neighbourhood.t0_unix, "settings": asdict(settings)})
-    scores = ScoreBoard() if reset_scores or scores_path is None else ScoreBoard.load(scores_path)
+                                           "t0_unix": neighbourhood.t0_unix, "settings": asdict(settings),
+                                           "initial_scores": dict(scores.scores)})
+    scores_out = out_dir / SCORES_FILE
     records = []
     summary: dict = {}
-    (out_dir / "timings.jsonl").write_text("", encoding="utf-8")
+    walls: list[float] = []
+    if timings:
+        (out_dir / "timings.jsonl").write_text("", encoding="utf-8")
     for i in range(runs):
         result = simulate_run(neighbourhood, settings, scores, run_seed(seed, i))
         record = run_record(result, neighbourhood, settings, i, scores)
         write_json(out_dir / f"run_{i:03d}.json", record)
-        if scores_path is not None:
-            scores.save(scores_path)
+        scores.save(scores_out)
         records.append(record)
         summary = summarise(records)
         summary.update({"optimizer": settings.optimizer, "neighbourhood": neighbourhood.name, "seed": seed})
         write_json(out_dir / "summary.json", summary)
-        with open(out_dir / "timings.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"run": i, "wall_s": result.wall_s,
-                                 "solve_s": float(sum(r.solve_s for r in result.requests))}) + "\n")
-            fh.flush()
+        walls.append(result.wall_s)
+        if timings:
+            with open(out_dir / "timings.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"run": i, "wall_s": result.wall_s,
+                                     "solve_s": float(sum(r.solve_s for r in result.requests))}) + "\n")
+                fh.flush()
         log.info("run %d/%d: self-consumption %s, grid %.0f Wh", i + 1, runs,
                  record["totals"]["self_consumption"], record["totals"]["grid_wh"])
-    return summary
+    return {**summary, "wall_s": walls}
 
 
-def default_scores_path(folder: Path | None) -> Path | None:
-    """``<neighbourhood folder>/producer_scores.json`` (None for neighbourhoods not read from a folder)."""
-    return None if folder is None else Path(folder) / SCORES_FILE
+def load_scores(path: Path) -> ScoreBoard:
+    """Scores from a ``producer_scores.json`` (a run's or a case's); a missing or unreadable file is a UserError."""
+    from vppfed.errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: producer scores file not found")
+    try:
+        return ScoreBoard.load(path)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path}: not a producer scores file (expected {{\"scores\": {{producer: score}}}}): "
+                        f"{exc}") from None

@@ -91,7 +91,7 @@ class RequestRecord:
     """One producer's answer to one job (kept for the run's log and for benchmarks)."""
 
     time_s: float
-    job_id: str
+    job_id: str   # the job's unique key (Job.key)
     producer_id: str
     accepted: bool
     added_overshoot_wh: float
@@ -108,6 +108,8 @@ class RunResult:
     producer_house: dict[str, str]
     requests: list[RequestRecord] = field(default_factory=list)
     wall_s: float = 0.0
+    solver_limits: dict[str, int] = field(default_factory=dict)
+    """The scheduler's counts (MILP: solves, solves exact without HiGHS, solves a node or time limit stopped)."""
 
 
 class NeighbourhoodCore:
@@ -137,7 +139,7 @@ class NeighbourhoodCore:
         """One request to one producer, with its score update; the contract if it accepted."""
         decision = self.producers[producer_id].request(job, now_s)
         self.manager.record(producer_id, decision.accepted)
-        self.requests.append(RequestRecord(now_s, job.job_id, producer_id, decision.accepted,
+        self.requests.append(RequestRecord(now_s, job.key, producer_id, decision.accepted,
                                            decision.added_overshoot_wh, decision.solve_s))
         return decision.contract
 
@@ -158,12 +160,13 @@ class NeighbourhoodCore:
     def result(self, wall_s: float = 0.0) -> RunResult:
         """Contracts split into fulfilled (start before the end of the run) and pending."""
         every = self.grid_contracts + [c for p in self.producers.values() for c in p.contracts]
-        every.sort(key=lambda c: (c.start_s, c.job_id))
+        every.sort(key=lambda c: (c.start_s, c.job_key))
         done = [c for c in every if c.start_s < self.settings.length_s]
         pending = [c for c in every if c.start_s >= self.settings.length_s]
         production = {pid: p.prediction for pid, p in self.producers.items() if p.prediction is not None}
         houses = {pid: p.house for pid, p in self.producers.items()}
-        return RunResult(done, pending, production, houses, self.requests, wall_s)
+        return RunResult(done, pending, production, houses, self.requests, wall_s,
+                         dict(getattr(self._scheduler, "limits", {})))
 
 
 def simulate_run(neighbourhood: Neighbourhood, settings: RunSettings, scores: ScoreBoard,

@@ -39,6 +39,8 @@ def _compare(args: argparse.Namespace) -> int:
     for col, diff in cmp.max_diff.items():
         flag = "ok" if diff <= cmp.tol else "MISMATCH"
         print(f"{col:<{width}}  max|diff| = {diff:.3e}  {flag}")
+    if cmp.not_compared:
+        print(f"not in the reference, not compared: {', '.join(cmp.not_compared)}")
     print(f"sum|S|: {cmp.sum_abs_residual[0]:.6f} ({args.out}), {cmp.sum_abs_residual[1]:.6f} ({args.ref})")
     print(f"{'MATCH' if cmp.ok else 'MISMATCH'} within {cmp.tol:g} over {cmp.rows} rows")
     return 0 if cmp.ok else 1
@@ -65,7 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``vv``, ``compare``, ``agile-scenario`` and ``agile-plot``."""
     p = subparsers.add_parser("vv", help="dispatch a BBB portfolio against a signal (reference output layout)",
                               description="Run the agile-balancing dispatch of a params CSV against a signal CSV "
-                                          "and write Timestep,Residual,Pbak,Pbat,PBkt,VppOut.")
+                                          "and write Timestep,Residual,Pbak,Pbat,PBkt,VppOut,Delivered: the "
+                                          "reference exports' layout and meaning (VppOut = the signal of the "
+                                          "step, Residual = signal - delivered), then the delivered power.")
     p.add_argument("--params", required=True, type=Path, help="units: Type-ID,P,E,Pmax,Pmin,Emax,Emin,Tend,Trun")
     p.add_argument("--signal", required=True, type=Path, help="dispatch signal: Timestep,VPP Power [kW]")
     p.add_argument("--rules", choices=RULES, default="strict",
@@ -93,6 +97,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g = subparsers.add_parser("agile-plot", help="figures of a vv run (signal vs delivered, stacks, energies)")
     g.add_argument("output", type=Path, help="output CSV written by vv")
     g.add_argument("--units", type=Path, default=None, help="per-unit trace written by vv --units-out")
-    g.add_argument("--signal", type=Path, default=None, help="signal CSV (else signal = VppOut + Residual)")
+    g.add_argument("--signal", type=Path, default=None, help="signal CSV (else the output's VppOut column, the signal)")
     g.add_argument("--out", type=Path, required=True, help="folder for PNG/PDF files")
     g.set_defaults(func=_plot)

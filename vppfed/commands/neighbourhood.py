@@ -34,8 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.set_defaults(func=cmd_generate)
 
     run = sub.add_parser("run", help="run a neighbourhood folder several seeded times",
-                         description="Run the negotiation N times (producer scores carry over and are saved in the "
-                                     "folder as producer_scores.json); writes run_NNN.json per run and summary.json.")
+                         description="Run the negotiation N times (producer scores carry over from run to run); "
+                                     "writes run_NNN.json per run, summary.json and the final producer_scores.json "
+                                     "into --out. The neighbourhood folder is only read; the same command twice "
+                                     "writes the same bytes. --scores starts from an earlier batch's scores.")
     run.add_argument("folder", type=Path, help="neighbourhood folder (PySSMic layout)")
     run.add_argument("--out", type=Path, required=True, help="output folder")
     _run_options(run)
@@ -43,8 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.set_defaults(func=cmd_run)
 
     cmp_ = sub.add_parser("compare", help="run every optimiser on the same neighbourhood and compare",
-                          description="Run each optimiser with the same seed and starting scores (fresh), write one "
-                                      "output folder per optimiser, a comparison figure and a table.")
+                          description="Run each optimiser with the same seed and starting scores (fresh, or --scores), "
+                                      "write one output folder per optimiser, a comparison figure and a table.")
     cmp_.add_argument("folder", type=Path, help="neighbourhood folder")
     cmp_.add_argument("--out", type=Path, required=True, help="output folder (one subfolder per optimiser)")
     cmp_.add_argument("--optimizers", default="milp,L-BFGS-B,SLSQP,TNC,fifty_fifty", help="comma-separated list")
@@ -68,7 +70,13 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--penalty", type=float, default=1.0, help="penalty on consumption above production")
     parser.add_argument("--max-grid-share", type=float, default=0.5,
                         help="accept a job adding at most this share of its energy as grid import (default 0.5)")
-    parser.add_argument("--reset-scores", action="store_true", help="start from fresh producer scores")
+    parser.add_argument("--scores", type=Path, default=None, metavar="FILE",
+                        help="start from these producer scores (an earlier run's OUT/producer_scores.json); "
+                             "default: fresh scores")
+    parser.add_argument("--timings", action="store_true",
+                        help="also write timings.jsonl (wall-clock s per run; the one output that varies)")
+    # before issue 18 scores lived in the input folder and this flag ignored them; fresh is now the default
+    parser.add_argument("--reset-scores", action="store_true", help=argparse.SUPPRESS)
 
 
 def _settings(args: argparse.Namespace, optimizer: str):
@@ -112,19 +120,21 @@ def _print_summary(name: str, summary: dict, wall: float) -> None:
           f"grid {fmt('grid_wh', 1e-3, ' kWh'):>14}  PAR {fmt('par_consumption'):>9}  wall {wall:.1f} s")
 
 
-def _run(folder: Path, out: Path, settings, args: argparse.Namespace, reset: bool) -> tuple[dict, float]:
+def _run(folder: Path, out: Path, settings, args: argparse.Namespace) -> tuple[dict, float]:
     from vppfed.configs.neighbourhood_input import load_neighbourhood
-    from vppfed.federates.neighbourhood.runs import default_scores_path, run_many
+    from vppfed.federates.neighbourhood.runs import run_many
 
     nb = load_neighbourhood(folder)
-    summary = run_many(nb, settings, args.runs, args.seed, out, default_scores_path(folder), reset_scores=reset)
-    wall = sum(json.loads(line)["wall_s"] for line in (out / "timings.jsonl").read_text().splitlines() if line)
-    return summary, wall
+    if out.resolve() == folder.resolve() or folder.resolve() in out.resolve().parents:
+        raise UserError(f"--out: {out} is inside the neighbourhood folder {folder}, which is only read; "
+                        "choose another output folder")
+    summary = run_many(nb, settings, args.runs, args.seed, out, args.scores, timings=args.timings)
+    return summary, float(sum(summary["wall_s"]))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args, args.optimizer)
-    summary, wall = _run(args.folder, args.out, settings, args, args.reset_scores)
+    summary, wall = _run(args.folder, args.out, settings, args)
     for i in range(summary["runs"]):
         rec = json.loads((args.out / f"run_{i:03d}.json").read_text())
         t = rec["totals"]
@@ -141,13 +151,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     names = [n.strip() for n in args.optimizers.split(",") if n.strip()]
     folders = []
+    walls = {}
     for name in names:
         settings = _settings(args, name)
         out = args.out / name
-        summary, wall = _run(args.folder, out, settings, args, reset=True)
+        summary, wall = _run(args.folder, out, settings, args)
         _print_summary(name, summary, wall)
         folders.append(out)
-    written = compare_optimisers(folders, args.out)
+        walls[out] = summary["wall_s"]
+    written = compare_optimisers(folders, args.out, wall_s=walls)
     print(f"comparison figure: {written[0] if written else '-'}")
     return 0
 

@@ -9,9 +9,9 @@ import pkgutil
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from vppfed.errors import UserError
+from vppfed.configs.validate import parse_yaml_text
+from vppfed.errors import CosimError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="continue a killed run in --out: reuse its folder; federates with saved state resume")
     run.add_argument("--timeout", type=float, default=None, help="wall seconds before the run is ended as failed")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-report", action="store_true",
+                     help="do not write RUN_DIR/report.html (the self-contained HTML report of the run)")
     run.set_defaults(func=cmd_run)
 
     config = subparsers.add_parser(
@@ -80,10 +82,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         if "=" not in item:
             raise UserError(f"--set {item}: expected SECTION.KEY=VALUE")
         key, value = item.split("=", 1)
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise UserError(f"--set {item}: value is not valid YAML") from None
+        out[key.strip()] = parse_yaml_text(value, f"--set {item}")
     return out
 
 
@@ -183,6 +182,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         settings = parse_case(apply_overrides(load_yaml(source), overrides), source.name)
         runs = settings.runs
+    from vppfed.configs.validate import check_out_dir
+    from vppfed.run_lock import RunLock
+
+    check_out_dir(out)
+    with RunLock(out, "run"):
+        return _run_all(args, source, out, overrides, runs, settings if runs > 1 else None)
+
+
+def _run_all(args: argparse.Namespace, source: Path, out: Path, overrides: dict[str, Any], runs: int,
+             settings: Any) -> int:
+    """The runs of ``vppfed run`` into ``out`` (locked by the caller)."""
     results = []
     for i in range(runs):
         run_dir = out if runs == 1 else out / f"run_{i:02d}"
@@ -191,19 +201,43 @@ def cmd_run(args: argparse.Namespace) -> int:
             run_overrides["case.seed"] = (args.seed if args.seed is not None else settings.seed) + i
             run_overrides["case.runs"] = 1
             print(f"run {i + 1}/{runs} (seed {run_overrides['case.seed']}) -> {run_dir}")
-        summary = run_one(source, run_dir, run_overrides, resume=args.resume, timeout=args.timeout,
-                          progress=not args.no_progress)
+        try:
+            summary = run_one(source, run_dir, run_overrides, resume=args.resume, timeout=args.timeout,
+                              progress=not args.no_progress)
+        except CosimError:
+            if not args.no_report:
+                _report(run_dir)   # a failed run's report says what is missing
+            raise
+        except KeyboardInterrupt as exc:
+            # SIGINT and SIGTERM: the same summary table as a finished run, then the CLI's one-line message
+            partial = getattr(exc, "summary", None)
+            if partial is not None:
+                print(partial.table())
+            raise
         print(summary.table())
         for line in _section_summaries(run_dir):
             print(line)
+        if not args.no_report and runs == 1:
+            _report(run_dir)
         results.append({"run_dir": str(run_dir), "wall_s": summary.wall_seconds,
                         "simulated_h": summary.simulated_seconds / 3600})
     if runs > 1:
         (out / "runs.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
         for line in _section_summaries(out):
             print(line)
+        if not args.no_report:
+            _report(out)   # one page comparing the run_NN/ runs
     print(f"outputs in {out}; figures: vppfed plot {out}")
     return 0
+
+
+def _report(run_dir: Path) -> None:
+    """Write the run's HTML report and say where (never fails the command: a report is a convenience)."""
+    from vppfed.postprocess.report import write_run_report
+
+    path = write_run_report(run_dir)
+    if path is not None:
+        print(f"report: {path}")
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -212,7 +246,12 @@ def cmd_config(args: argparse.Namespace) -> int:
     source = resolve_case(args.case)
     if source.name == "runner.json":
         raise UserError(f"{args.case}: already a built case folder")
-    built = build_case(source, args.out, overrides_from(args))
+    from vppfed.configs.validate import check_out_dir
+    from vppfed.run_lock import RunLock
+
+    check_out_dir(args.out)
+    with RunLock(args.out, "config"):
+        built = build_case(source, args.out, overrides_from(args))
     print(f"wrote {built.directory}:")
     for entry in built.federates:
         print(f"  {entry.name:<20} {entry.config_file or '-':<36} {entry.exec}")
