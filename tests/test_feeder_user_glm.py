@@ -382,3 +382,22 @@ def test_the_bulk_scale_follows_the_users_feeder_size(tmp_path):
                     "scale: 3}\n")
     built = build_case(yaml, tmp_path / "out")
     assert float(json.loads((built.directory / "te30_pp.json").read_text())["DSO"][0][2]) == 3
+
+
+def test_a_model_written_for_another_time_zone_is_said(tmp_path, caplog):
+    import logging
+    from types import SimpleNamespace
+
+    from vppfed.configs.sections.feeder import _warn_on_another_time_zone
+
+    glm = tmp_path / "m.glm"
+    glm.write_text("clock {\n  timezone EST+5EDT;\n  starttime '2013-07-01 00:00:00';\n}\n")
+    ctx = SimpleNamespace(raw={"case": {"name": "x"}}, settings=SimpleNamespace(timezone="PST+8PDT"))
+    with caplog.at_level(logging.WARNING):
+        _warn_on_another_time_zone(ctx, glm, "case.yaml: feeder")
+    assert "clock is in EST+5EDT; the case runs it in PST+8PDT" in caplog.text
+    caplog.clear()
+    ctx.raw["case"]["timezone"] = "PST+8PDT"   # the case chose its zone: nothing to say
+    with caplog.at_level(logging.WARNING):
+        _warn_on_another_time_zone(ctx, glm, "case.yaml: feeder")
+    assert caplog.text == ""

@@ -54,6 +54,7 @@ import dataclasses
 import json
 import logging
 import math
+import re
 import shlex
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -310,6 +311,23 @@ def _bulk_voltage_base(ctx: Any, bulk: Any) -> float | None:
         return None
 
 
+_CLOCK_ZONE_RE = re.compile(r"clock\s*\{[^}]*?\btimezone\s+[\"']?([^;\"'\s]+)", re.DOTALL)
+
+
+def _warn_on_another_time_zone(ctx: Any, glm: Path, where: str) -> None:
+    """The case's clock replaces the model's; when the model was written for another zone (IEEE-123: EST+5EDT) and
+    the case did not name one, say so: its schedules and weather would run in the case's default zone."""
+    try:
+        match = _CLOCK_ZONE_RE.search(glm.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return   # prepare_user_feeder names the unreadable file
+    case_raw = (getattr(ctx, "raw", None) or {}).get("case")
+    zone_given = isinstance(case_raw, dict) and "timezone" in case_raw
+    if match and match.group(1) != ctx.settings.timezone and not zone_given:
+        log.warning("%s.glm: %s's clock is in %s; the case runs it in %s (set case.timezone: %s to keep the model's)",
+                    where, glm.name, match.group(1), ctx.settings.timezone, match.group(1))
+
+
 def _build_user_glm(ctx: Any, sec: FeederSection, raw: dict[str, Any], where: str, name: str) -> None:
     """``feeder.glm``: wrap and discover the user's model, write its weather, register ``gld_<bus>``."""
     given = [k for k in _GENERATION_ONLY if k in raw]
@@ -321,6 +339,7 @@ def _build_user_glm(ctx: Any, sec: FeederSection, raw: dict[str, Any], where: st
     stop = s.start_datetime + timedelta(seconds=s.stop_seconds)
     env = {str(k): _env_value(ctx, v) for k, v in sec.env.items()}
     defines = {str(k): str(v) for k, v in sec.defines.items()}
+    _warn_on_another_time_zone(ctx, ctx.resolve_input(sec.glm), where)
     user = prepare_user_feeder(ctx.resolve_input(sec.glm), Path(ctx.directory), s.root, defines=defines, env=env,
                                timezone=s.timezone, start=s.start, stop=stop.strftime("%Y-%m-%d %H:%M:%S"),
                                step_s=step, minimum_timestep_s=sec.minimum_timestep_s if "minimum_timestep_s" in raw
