@@ -27,6 +27,8 @@ Typical session:
   vppfed run te30 --hours 24 --out runs/te30   build the case folder and run it
   vppfed plot runs/te30                        write PNG/PDF figures from its metrics
   vppfed config my_case.yaml --out cases/mine  generate HELICS configs and a runner from a YAML description
+  vppfed import-tesp DIR --out mine.yaml       a case YAML that runs a TESP case folder (your GLM, *_pp.json)
+  vppfed report runs/te30                      one self-contained HTML page of a run (also written by run)
 """
 
 
