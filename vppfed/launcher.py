@@ -71,6 +71,17 @@ def _proc_state(pid: int) -> str:
     return text.rsplit(")", 1)[-1].split()[0] if ")" in text else ""
 
 
+def read_states(records: Sequence["ProcessRecord"], state_dir: Path) -> dict[str, dict[str, Any]]:
+    """The last heartbeat of each federate that wrote one (``federates.runtime.StateReporter``), by name."""
+    states: dict[str, dict[str, Any]] = {}
+    for record in records:
+        try:
+            states[record.name] = json.loads((state_dir / "progress" / f"{record.name}.state").read_text())
+        except (OSError, ValueError):
+            continue
+    return states
+
+
 def diagnose_stall(records: Sequence["ProcessRecord"], state_dir: Path, now: float | None = None) -> tuple[str, str]:
     """Name the federate that holds a stalled run and say why, from process states and heartbeat files.
 
@@ -85,12 +96,7 @@ def diagnose_stall(records: Sequence["ProcessRecord"], state_dir: Path, now: flo
     for record in running:
         if _proc_state(record.popen.pid) == "T":
             return record.name, "its process is stopped (SIGSTOP or a debugger): it stopped requesting time"
-    states: dict[str, dict[str, Any]] = {}
-    for record in running:
-        try:
-            states[record.name] = json.loads((state_dir / "progress" / f"{record.name}.state").read_text())
-        except (OSError, ValueError):
-            continue
+    states = read_states(running, state_dir)
     frozen = [(now - float(st.get("beat", now)), name) for name, st in states.items()
               if now - float(st.get("beat", now)) > HEARTBEAT_STALE_SECONDS]
     if frozen:
@@ -531,12 +537,7 @@ class Launcher:
         (TESP's) write none and are not judged; a federate seen reporting during the run whose files are gone at the
         end means the run folder was replaced under the run.
         """
-        states: dict[str, dict[str, Any]] = {}
-        for record in self.processes:
-            try:
-                states[record.name] = json.loads((self.state_dir / "progress" / f"{record.name}.state").read_text())
-            except (OSError, ValueError):
-                continue
+        states = read_states(self.processes, self.state_dir)
         try:
             replaced = os.stat(self.base).st_ino != self._base_inode
         except OSError:
@@ -638,7 +639,7 @@ class Launcher:
                     break
                 if self.progress and now - last_progress >= 0.5:
                     last_progress = now
-                    self.progress(self._simulated_seconds(), self.stop_seconds)
+                    self.progress(min(granted) if granted else 0.0, self.stop_seconds)
                 time.sleep(0.1)
             if failed is None:
                 for broker in self.sub_brokers + ([self.broker] if self.broker else []):
