@@ -1,28 +1,14 @@
-"""Setuptools shim: maps the repository's top-level folders onto the ``vppfed`` namespace.
+"""Setuptools shim: packages and package data (metadata lives in pyproject.toml).
 
-Metadata lives in pyproject.toml. The folders ``federates/``, ``configs/``, ``cases/`` and ``postprocess/`` sit at the top
-of the repository (one folder per concern, as users browse them) and are importable as ``vppfed.federates`` etc.
+The repository keeps one top-level folder per concern (``federates/``, ``configs/``, ``cases/``, ``postprocess/``) as
+users browse them; ``vppfed/`` holds a relative symbolic link to each, so ``vppfed.federates`` is a real folder path
+for Python, IDEs and type checkers alike, and a wheel carries ordinary files (setuptools reads through the links).
 """
 from setuptools import find_packages, setup
 
-FOLDERS = {
-    "vppfed": "vppfed",
-    "vppfed.federates": "federates",
-    "vppfed.configs": "configs",
-    "vppfed.cases": "cases",
-    "vppfed.postprocess": "postprocess",
-}
-
-packages: list[str] = []
-package_dir: dict[str, str] = {}
-for package, folder in FOLDERS.items():
-    package_dir[package] = folder
-    packages.append(package)
-    packages.extend(f"{package}.{sub}" for sub in find_packages(folder))
-
 setup(
-    packages=packages,
-    package_dir=package_dir,
+    # only the package and its subpackages: tests/, benchmarks/ and build/ never become importable under vppfed
+    packages=find_packages(include=["vppfed", "vppfed.*"]),
     package_data={
         "vppfed.cases": ["*/*.yaml", "*/*.md", "*/*.csv", "*/*.json"],
         "vppfed.configs": ["*.json", "*.yaml"],

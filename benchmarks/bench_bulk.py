@@ -32,7 +32,7 @@ from vppfed.configs.bulk_model import Te30BulkParams, build_pp_dict, write_bulk_
 from vppfed.federates.bulk.core import BulkGrid, BulkOptions
 from vppfed.federates.bulk.dcopf import DcOpfSolver
 from vppfed.federates.bulk.powerflow import Network, bus_types, initial_voltage, make_sbus, solve_ac
-from vppfed.federates.bulk.ppcase import load_pp_case
+from vppfed.formats.ppcase import load_pp_case
 
 OPT = ppoption(VERBOSE=0, OUT_ALL=0)
 MACHINE = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}

@@ -4,7 +4,9 @@ Prints one JSON object per (size, method, seed) line; no assertions on time. Ins
 ``vppfed.federates.cohda.instance.generate`` (mixed units, planted target: the optimum is exactly 0), so ``rel_D``
 (``D / sum|target|``) is the distance from the planted target.
 
-Methods: ``cohda`` (Hinrichs' cold start: each agent knows only itself, one speaker), ``cohda-warm`` (every agent
+Methods: ``cohda`` (what ``vppfed cohda solve`` does: Hinrichs' cold start, each agent knows only itself, one
+speaker, then the token refinement of :mod:`vppfed.federates.cohda.refine`), ``cohda-plain`` (the same negotiation
+without the refinement), ``cohda-warm`` (every agent
 starts from the instance's ``init`` selection of all agents), optionally ``cohda+pairwise``, all on the compiled
 engine; ``cohda-python`` (cold start on the Python agents that also run on HELICS, up to
 ``--python-max-agents``); ``one_opt`` and
@@ -12,15 +14,26 @@ engine; ``cohda-python`` (cold start on the Python agents that also run on HELIC
 anytime result (``terminated: false``). The machine is shared: every line carries ``cpu_seconds`` (this process)
 next to wall ``seconds`` and the load average when the line was written.
 
+``--family`` picks the instance distribution: ``own`` (the generator above) or one of the planted-target families of
+``benchmarks/cohda_families.py`` (``blocks``, ``walks``, ``mixed``). ``mango`` runs mango-library's COHDA on the same
+instance through ``benchmarks/mango_cohda_runner.py`` in a SEPARATE interpreter that has mango-library installed
+(``--mango-python`` or the environment variable ``VPPFED_MANGO_PYTHON``; skipped with a message when absent;
+mango-library is never a vppfed dependency).
+
     /work/venv/bin/python benchmarks/bench_cohda.py --sizes 10 100 1000 10000 --schedules 10 --intervals 96
+    VPPFED_MANGO_PYTHON=/work/scratch/cohda/venv-mango/bin/python python benchmarks/bench_cohda.py --sizes 100 \
+        --family blocks --runs 5 --methods cohda mango milp
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +42,11 @@ from vppfed.federates.cohda.inproc import InprocConfig
 from vppfed.federates.cohda.instance import generate
 from vppfed.federates.cohda.objectives import L1Objective
 from vppfed.federates.cohda.solve import machine_info, solve
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cohda_families import FAMILIES, make  # noqa: E402  (a benchmark module beside this script)
+
+RUNNER = Path(__file__).resolve().parent / "mango_cohda_runner.py"
 
 
 def emit(row: dict) -> None:
@@ -50,6 +68,20 @@ def trace_summary(trace: list[dict], norm: float) -> dict:
     return out
 
 
+def run_mango(python: str, inst, seed: int, timeout: float) -> dict:
+    """mango-library's COHDA on ``inst`` in the interpreter ``python`` (its JSON line, selection dropped)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "instance.npz"
+        inst.save(path)
+        t0 = time.perf_counter()
+        out = subprocess.run([python, str(RUNNER), str(path), str(seed)], capture_output=True, text=True,
+                             timeout=timeout, check=True)
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    row.pop("selection")
+    row["process_seconds"] = round(time.perf_counter() - t0, 3)
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000])
@@ -62,30 +94,47 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu-limit", type=float, default=110.0,
                    help="anytime stop of a negotiation after this many CPU seconds")
     p.add_argument("--methods", nargs="+", default=["cohda", "cohda-warm", "cohda-python", "one_opt", "milp"],
-                   choices=["cohda", "cohda-warm", "cohda+pairwise", "cohda-python", "one_opt", "milp"])
+                   choices=["cohda", "cohda-plain", "cohda-warm", "cohda+pairwise", "cohda-python", "mango",
+                            "one_opt", "milp"])
+    p.add_argument("--family", default="own", choices=("own",) + FAMILIES,
+                   help="instance distribution: the project's generator or a family of cohda_families.py")
+    p.add_argument("--mango-python", default=os.environ.get("VPPFED_MANGO_PYTHON"),
+                   help="python of a separate venv with mango-library (default $VPPFED_MANGO_PYTHON)")
+    p.add_argument("--mango-timeout", type=float, default=1800.0, help="s per mango run")
     p.add_argument("--python-max-agents", type=int, default=1000,
                    help="largest size for cohda-python (the Python agents of the HELICS transport, in process)")
     args = p.parse_args(argv)
     machine = machine_info()
     for n in args.sizes:
         t0 = time.perf_counter()
-        inst = generate(n, args.schedules, args.intervals, args.seed)
-        base = {"figure": "cohda", "size": n, "schedules": args.schedules, "intervals": args.intervals,
+        if args.family == "own":
+            inst = generate(n, args.schedules, args.intervals, args.seed)
+        else:
+            inst = make(args.family, n, args.schedules, args.intervals, args.seed)
+        base = {"figure": "cohda", "family": args.family, "size": n, "schedules": args.schedules, "intervals": args.intervals,
                 "instance_seed": args.seed, "generate_seconds": round(time.perf_counter() - t0, 3),
                 "machine": machine}
         norm = float(np.abs(inst.target).sum())
         runs = args.runs if n <= 1000 else 1
-        for method in ("cohda", "cohda-warm", "cohda+pairwise", "cohda-python"):
+        for method in ("cohda", "cohda-plain", "cohda-warm", "cohda+pairwise", "cohda-python"):
             if method not in args.methods or (method == "cohda-python" and n > args.python_max_agents):
                 continue
             for seed in range(runs):
                 res = solve(inst, seed=seed, improve=method == "cohda+pairwise", warm_start=method == "cohda-warm",
                             config=InprocConfig(cpu_limit=args.cpu_limit),
-                            engine="python" if method == "cohda-python" else "compiled")
+                            engine="python" if method == "cohda-python" else "compiled",
+                            refine=method == "cohda")
                 row = res.to_json(with_trace=True)
                 row.pop("selection")
                 trace = row.pop("trace")
                 emit({**base, "method": method, **row, "convergence": trace_summary(trace, norm)})
+        if "mango" in args.methods:
+            if not args.mango_python or not Path(args.mango_python).exists():
+                print("mango skipped: no interpreter with mango-library (--mango-python or VPPFED_MANGO_PYTHON)",
+                      file=sys.stderr)
+            else:
+                for seed in range(runs):
+                    emit({**base, "method": "mango", **run_mango(args.mango_python, inst, seed, args.mango_timeout)})
         if "one_opt" in args.methods:
             oo = one_opt(inst.schedules, L1Objective(inst.target), inst.init_selection())
             emit({**base, "method": "one_opt", "D": oo.D, "rel_D": oo.D / norm, "seconds": oo.seconds, **oo.detail})

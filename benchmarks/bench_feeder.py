@@ -18,7 +18,8 @@ from pathlib import Path
 
 from vppfed.configs.feeder_glm import FeederSpec, write_feeder
 from vppfed.configs.feeder_helics import FeederHelicsConfig
-from vppfed.configs.weather import WeatherSpec, read_weather, write_weather
+from vppfed.configs.weather import WeatherSpec, write_weather
+from vppfed.formats.weather import read_weather
 from vppfed.federates.feeder.core import FeederCore, build_metrics, load_gridlabd_config, make_writers, object_class_map
 from vppfed.federates.feeder.session import GridlabdSession
 from vppfed.federates.metrics import MetricsWriter

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     overrides: dict = {"case.hours": args.hours}
     if args.period:
-        overrides["case.period"] = args.period
+        overrides["case.period_s"] = args.period
     if args.feeder_step:
         overrides["feeder.step_s"] = args.feeder_step
     if args.market:

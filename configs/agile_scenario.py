@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from vppfed.configs.validate import load_yaml, parse_dataclass, require
+from vppfed.io import load_yaml, parse_dataclass, require
 from vppfed.errors import UserError
 from vppfed.federates.agile.portfolio import PREFIX_TO_KIND, Portfolio, make_portfolio, write_params_csv
 from vppfed.federates.agile.signal import PHASE2_PROBABILITIES, PHASE2_VALUES, random_signal, write_signal_csv

@@ -9,7 +9,7 @@ The other option of the ``battery:`` section, ``forecast: previous_day``, needs 
 each day from the load it measured the day before (persistence forecast) and runs its threshold rule on day one.
 
 The *baseline* is the same model on the case's real weather, stepped exactly like the feeder federate steps it (every
-``case.period``): with the battery idle it is the load the feeder would have had without the battery, which is what
+``case.period_s``): with the battery idle it is the load the feeder would have had without the battery, which is what
 the "without battery" curve and the measured peak reduction should be compared with (the battery's own output added
 back to the sensed load ignores its effect on losses and voltage-dependent loads).
 
@@ -17,10 +17,8 @@ No HELICS here: :class:`~vppfed.federates.feeder.core.FeederCore` drives GridLAB
 """
 from __future__ import annotations
 
-import csv
 import io
 import math
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
@@ -30,11 +28,13 @@ from numpy.typing import NDArray
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import lfilter
 
+from vppfed.formats.battery import (REFERENCE_FILE, ReferenceLoads, read_reference_csv,  # noqa: F401
+                                   write_reference_csv)
+from vppfed.io import atomic_write_text
+
 __all__ = ["ReferenceLoads", "forecast_weather", "simulate_substation_load", "period_means", "smooth",
            "midnight_aligned", "write_reference_csv", "read_reference_csv", "REFERENCE_FILE"]
 
-#: CSV written into the case folder: ``seconds,forecast_w,baseline_w`` per control period.
-REFERENCE_FILE = "battery_reference.csv"
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -77,9 +77,7 @@ def forecast_weather(src: str | Path, dst: str | Path, *, error_f: float, seed: 
         row = list(row)
         row[col] = f"{float(row[col]) + e:.2f}"
         buf.write(",".join(row) + "\n")
-    tmp = dst.with_name(dst.name + ".tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8", newline="\n")
-    tmp.replace(dst)
+    atomic_write_text(dst, buf.getvalue())
     return dst
 
 
@@ -113,7 +111,7 @@ def simulate_substation_load(glm: str | Path, weather: str | Path | None, *, sta
     ndarray
         Real part of ``substation.distribution_load`` after each step [W] (negative = reverse flow).
     """
-    from vppfed.configs.weather import read_weather
+    from vppfed.formats.weather import read_weather
     from vppfed.federates.feeder.core import FeederConfig, FeederCore, Point
     from vppfed.federates.feeder.session import GridlabdSession
 
@@ -174,43 +172,3 @@ def midnight_aligned(means: NDArray[np.float64], start: str, period_s: float) ->
     tail = days * steps_per_day - lead - len(means)
     values = [float(means[0])] * lead + [float(v) for v in means] + [float(np.min(means))] * tail
     return values
-
-
-@dataclass
-class ReferenceLoads:
-    """Per control period: the load forecast the manager planned with and the no-battery baseline [W]."""
-
-    seconds: NDArray[np.float64]   # control times after the start [s]
-    forecast_w: NDArray[np.float64] | None
-    baseline_w: NDArray[np.float64] | None
-
-
-def write_reference_csv(path: str | Path, period_s: float, forecast_w: NDArray[np.float64] | None,
-                        baseline_w: NDArray[np.float64] | None) -> Path:
-    """Write ``seconds,forecast_w,baseline_w`` (empty cell = not computed) with fixed precision."""
-    n = max(len(forecast_w) if forecast_w is not None else 0, len(baseline_w) if baseline_w is not None else 0)
-    buf = io.StringIO()
-    buf.write("seconds,forecast_w,baseline_w\n")
-    for j in range(n):
-        cells = [f"{(j + 1) * period_s:.0f}"]
-        for series in (forecast_w, baseline_w):
-            cells.append(f"{series[j]:.1f}" if series is not None and j < len(series) else "")
-        buf.write(",".join(cells) + "\n")
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8", newline="\n")
-    tmp.replace(path)
-    return path
-
-
-def read_reference_csv(path: str | Path) -> ReferenceLoads:
-    """Read :func:`write_reference_csv` output (missing cells become NaN; a column with none is None)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    seconds = np.array([float(r["seconds"]) for r in rows])
-
-    def column(name: str) -> NDArray[np.float64] | None:
-        values = np.array([float(r[name]) if r.get(name) else np.nan for r in rows])
-        return None if values.size == 0 or np.all(np.isnan(values)) else values
-
-    return ReferenceLoads(seconds, column("forecast_w"), column("baseline_w"))

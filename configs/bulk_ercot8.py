@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from vppfed.io import atomic_write_text
+
 __all__ = ["Ercot8Params", "build_ercot8_dict", "ercot8_background", "write_ercot8_model"]
 
 _ZBASE = 345.0 ** 2 / 100.0
@@ -180,7 +182,5 @@ def write_ercot8_model(p: Ercot8Params, directory: str | Path, name: str = "erco
     csv_text = "".join(",".join(f"{v:.3f}" for v in row) + "\n" for row in rows)
     doc = build_ercot8_dict(p, csv_name)
     for fname, text in ((csv_name, csv_text), (f"{name}_pp.json", json.dumps(doc, indent=1) + "\n")):
-        tmp = directory / f".{fname}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(directory / fname)
+        atomic_write_text(directory / fname, text)
     return directory / f"{name}_pp.json"

@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from vppfed.io import atomic_write_text
+
 __all__ = ["Te30BulkParams", "background_load", "build_pp_dict", "write_bulk_model"]
 
 _ZBASE_230 = 230.0 ** 2 / 100.0  # ohm, 100 MVA base
@@ -181,7 +183,5 @@ def write_bulk_model(p: Te30BulkParams, directory: str | Path, name: str = "te30
     csv_text = "".join(",".join(f"{v:.4f}" for v in row) + "\n" for row in rows)
     doc = build_pp_dict(p, csv_name)
     for fname, text in ((csv_name, csv_text), (f"{name}_pp.json", json.dumps(doc, indent=1) + "\n")):
-        tmp = directory / f".{fname}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(directory / fname)
+        atomic_write_text(directory / fname, text)
     return directory / f"{name}_pp.json"

@@ -2,7 +2,8 @@
 
 A case YAML has a ``case:`` section (:class:`CaseSettings`) and one section per part of the co-simulation
 (``feeder:``, ``bulk:``, ``market:``, ``vpp:``, ``battery:``, ``cohda:``, ``neighbourhood:`` ...). Each section is
-handled by a *section builder*: a module in :mod:`vppfed.configs.sections` with
+handled by a *section builder*: a module in :mod:`vppfed.configs.sections`, listed in
+:data:`vppfed.plugins.SECTIONS` and satisfying :class:`vppfed.plugins.SectionPlugin`, with
 
 - ``SECTION``: the YAML key it handles;
 - ``ORDER``: an int; builders run in increasing order (the feeder model comes first so that agents can look up its
@@ -21,21 +22,18 @@ The runner JSON is the ``helics run --path`` format (``name``, ``broker``, ``fed
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import logging
 import math
-import pkgutil
 import re
 import shutil
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, ClassVar, Literal, Mapping
 
-from vppfed.configs.validate import (check_out_dir, load_yaml, parse_dataclass, plain_name_problem, require,
-                                     require_plain_name)
+from vppfed.io import check_out_dir, load_yaml, parse_dataclass, plain_name_problem, require, require_plain_name
 from vppfed.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -56,7 +54,7 @@ MAX_HOURS = 8760.0
 SEED_LIMIT = 2**32
 #: Most seeded repetitions of one ``vppfed run`` (each is a whole co-simulation in its own folder).
 MAX_RUNS = 1000
-#: Longest grid step (case.period), seconds: one hour; metrics and market intervals at most one day.
+#: Longest grid step (case.period_s), seconds: one hour; metrics and market intervals at most one day.
 MAX_PERIOD_S = 3600
 MAX_INTERVAL_S = 86400
 ENV_SHARED_DATA = "VPPFED_SHARED_DATA"
@@ -104,13 +102,13 @@ class CaseSettings:
         (numpy's ``RandomState`` range).
     separator : str
         Object/property separator in HELICS keys: ``/`` (TESP 1.3.7) or ``#`` (TESP up to 1.3.6, ERCOT scripts).
-    period : int
+    period_s : int
         HELICS step of the grid federates, seconds (TESP: 15), at most 3600.
-    metrics_interval : int
-        Seconds between metrics samples (TESP: 300), a multiple of ``period``, at most 86400.
-    market_period : int
-        Seconds between market clearings and OPF solves (TESP: 300), a multiple of ``period``, at most 86400.
-    timeout : float
+    metrics_interval_s : int
+        Seconds between metrics samples (TESP: 300), a multiple of ``period_s``, at most 86400.
+    market_period_s : int
+        Seconds between market clearings and OPF solves (TESP: 300), a multiple of ``period_s``, at most 86400.
+    timeout_s : float
         Wall-clock seconds after which the launcher ends the run as failed (0 = from hours, generous); finite.
     stall_s : float
         Wall seconds without any federate's granted time advancing after which the launcher ends the run as stalled
@@ -121,7 +119,15 @@ class CaseSettings:
     ``name`` and ``root`` become parts of file and HELICS names, so they must be plain names (letters, digits, '_'
     and '-'; no path separators, no '..', no leading '.'): ``root: ../x`` would otherwise write outside ``--out``.
     ``timezone`` is written into the GridLAB-D model, so it may not hold spaces or quotes.
+
+    Every field with a unit carries it in its name; the old names (``period``, ``metrics_interval``,
+    ``market_period``, ``timeout``) are still read with a deprecation warning (:data:`RENAMED`), and stay readable as
+    attributes for the code that has not moved yet.
     """
+
+    #: old YAML name -> new one (read with a logged deprecation warning; giving both is an error)
+    RENAMED: ClassVar[dict[str, str]] = {"period": "period_s", "metrics_interval": "metrics_interval_s",
+                                         "market_period": "market_period_s", "timeout": "timeout_s"}
 
     name: str
     root: str = ""
@@ -130,10 +136,10 @@ class CaseSettings:
     hours: float = 48.0
     seed: int = 0
     separator: Literal["/", "#"] = "/"
-    period: int = 15
-    metrics_interval: int = 300
-    market_period: int = 300
-    timeout: float = 0.0
+    period_s: int = 15
+    metrics_interval_s: int = 300
+    market_period_s: int = 300
+    timeout_s: float = 0.0
     stall_s: float = 0.0
     runs: int = 1
     description: str = ""
@@ -153,18 +159,39 @@ class CaseSettings:
         require(math.isfinite(self.hours) and 0 < self.hours <= MAX_HOURS, "hours",
                 f"must be > 0 and at most {MAX_HOURS:g} (one year), got {self.hours:g}")
         require(0 <= self.seed < SEED_LIMIT, "seed", f"must be in [0, 2**32), got {self.seed}")
-        require(0 < self.period <= MAX_PERIOD_S, "period", f"must be > 0 and at most {MAX_PERIOD_S} seconds")
-        require(self.metrics_interval <= MAX_INTERVAL_S, "metrics_interval", f"must be at most {MAX_INTERVAL_S} s")
-        require(self.market_period <= MAX_INTERVAL_S, "market_period", f"must be at most {MAX_INTERVAL_S} s")
-        require(self.metrics_interval > 0 and self.metrics_interval % self.period == 0, "metrics_interval",
-                f"must be a positive multiple of period ({self.period} s)")
-        require(self.market_period > 0 and self.market_period % self.period == 0, "market_period",
-                f"must be a positive multiple of period ({self.period} s)")
-        require(math.isfinite(self.timeout) and self.timeout >= 0, "timeout", "must be a finite number >= 0")
+        require(0 < self.period_s <= MAX_PERIOD_S, "period_s", f"must be > 0 and at most {MAX_PERIOD_S} seconds")
+        require(self.metrics_interval_s <= MAX_INTERVAL_S, "metrics_interval_s", f"must be at most {MAX_INTERVAL_S} s")
+        require(self.market_period_s <= MAX_INTERVAL_S, "market_period_s", f"must be at most {MAX_INTERVAL_S} s")
+        require(self.metrics_interval_s > 0 and self.metrics_interval_s % self.period_s == 0, "metrics_interval_s",
+                f"must be a positive multiple of period_s ({self.period_s} s)")
+        require(self.market_period_s > 0 and self.market_period_s % self.period_s == 0, "market_period_s",
+                f"must be a positive multiple of period_s ({self.period_s} s)")
+        require(math.isfinite(self.timeout_s) and self.timeout_s >= 0, "timeout_s", "must be a finite number >= 0")
         require(self.stall_s >= 0, "stall_s", "must be >= 0 (0: derived from hours)")
         require(1 <= self.runs <= MAX_RUNS, "runs", f"must be from 1 to {MAX_RUNS}")
         if not self.root:
             self.root = self.name
+
+    # the pre-unit names, read-only, for the code that has not moved to the new ones yet
+    @property
+    def period(self) -> int:
+        """Old name of :attr:`period_s` [s]."""
+        return self.period_s
+
+    @property
+    def metrics_interval(self) -> int:
+        """Old name of :attr:`metrics_interval_s` [s]."""
+        return self.metrics_interval_s
+
+    @property
+    def market_period(self) -> int:
+        """Old name of :attr:`market_period_s` [s]."""
+        return self.market_period_s
+
+    @property
+    def timeout(self) -> float:
+        """Old name of :attr:`timeout_s` [s]."""
+        return self.timeout_s
 
     @property
     def stop_seconds(self) -> float:
@@ -341,7 +368,7 @@ class CaseContext:
             # helics run ignores unknown keys; vppfed's launcher reads these
             "vppfed": {
                 "stop_seconds": self.settings.stop_seconds,
-                "timeout": self.settings.timeout,
+                "timeout": self.settings.timeout_s,
                 "stall_s": self.settings.stall_s,
                 "root": self.settings.root,
                 "brokers": {f.name: f.broker for f in self.federates if f.broker},
@@ -362,15 +389,11 @@ class BuiltCase:
 
 
 def _section_builders() -> dict[str, Any]:
-    from vppfed.configs import sections
+    """The section builders of :data:`vppfed.plugins.SECTIONS` by their YAML key (each checked against
+    :class:`vppfed.plugins.SectionPlugin`)."""
+    from vppfed import plugins
 
-    builders: dict[str, Any] = {}
-    for info in pkgutil.iter_modules(sections.__path__):
-        module = importlib.import_module(f"{sections.__name__}.{info.name}")
-        name = getattr(module, "SECTION", None)
-        if name and callable(getattr(module, "build", None)):
-            builders[name] = module
-    return builders
+    return {module.SECTION: module for module in plugins.load("sections")}
 
 
 def known_sections() -> list[str]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from vppfed.configs.validate import require
+from vppfed.io import require
 from vppfed.errors import UserError
 
 __all__ = ["ClusterOptions", "BrokerPlan", "HostPlan", "ClusterPlan", "plan_cluster", "cluster_files", "write_cluster",

@@ -32,16 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from vppfed.configs.validate import require
-
-#: GridLAB-D name of the SWING substation (TESP's TE30 name; the glm_dict ``feeder_id`` of every row).
-SUBSTATION_NAME = "network_node"
-#: Name of the substation transformer (TESP agent_dict ``capacity_reference_object``).
-SUBSTATION_TRANSFORMER_NAME = "substation_transformer"
-#: Name of the climate object (the TESP weather federate's name; subscriptions use ``localWeather/#<param>``).
-CLIMATE_NAME = "localWeather"
-#: Name of the heartbeat recorder that makes ``step_to`` exact.
-HEARTBEAT_NAME = "cosim_heartbeat"
+from vppfed.io import require
+from vppfed.federates.feeder.inventory import (CLIMATE_NAME, HEARTBEAT_NAME, SUBSTATION_NAME,  # noqa: F401
+                                               SUBSTATION_TRANSFORMER_NAME, FeederInventory)
+from vppfed.formats.gridlabd import GLD_TIMEZONES  # noqa: F401
+from vppfed.io import atomic_write_text
 
 #: Feeder primary line-to-neutral voltage (12.47 kV line-to-line), V.
 PRIMARY_VLN = 7200.0
@@ -116,20 +111,6 @@ class FeederSpec:
         _iana_zone(self.timezone)  # raises ValueError for an unknown zone
 
 
-#: GridLAB-D POSIX-style zone names -> IANA zones (for HELICS seconds <-> local time; tzinfo.txt names).
-GLD_TIMEZONES = {
-    "PST+8PDT": "America/Los_Angeles",
-    "MST+7MDT": "America/Denver",
-    "MST+7": "America/Phoenix",
-    "CST+6CDT": "America/Chicago",
-    "EST+5EDT": "America/New_York",
-    "AKST+9AKDT": "America/Anchorage",
-    "HST+10": "Pacific/Honolulu",
-    "UTC0": "UTC",
-    "GMT0": "UTC",
-}
-
-
 #: Weekday hourly shape of a school/office load (pu of peak): closed at night, open 7-17 h.
 _COMMERCIAL_SHAPE = (0.35, 0.33, 0.32, 0.32, 0.33, 0.38, 0.50, 0.70, 0.88, 0.96, 1.00, 1.00,
                      0.98, 0.98, 0.97, 0.94, 0.85, 0.70, 0.55, 0.48, 0.44, 0.41, 0.38, 0.36)
@@ -171,78 +152,6 @@ def _iana_zone(gld_tz: str) -> str:
         return GLD_TIMEZONES[gld_tz]
     except KeyError:
         raise ValueError(f"timezone: unknown GridLAB-D zone {gld_tz!r} (known: {', '.join(GLD_TIMEZONES)})") from None
-
-
-@dataclass
-class FeederInventory:
-    """Names of the generated objects by role, in generation order (other sections look objects up here)."""
-
-    substation: str = SUBSTATION_NAME
-    substation_transformer: str = SUBSTATION_TRANSFORMER_NAME
-    climate: str = CLIMATE_NAME
-    heartbeat: str = HEARTBEAT_NAME
-    houses: list[str] = field(default_factory=list)
-    billing_meters: list[str] = field(default_factory=list)
-    house_meter: dict[str, str] = field(default_factory=dict)       # house -> its billing meter
-    pv_inverters: list[str] = field(default_factory=list)
-    solar_panels: list[str] = field(default_factory=list)
-    battery_inverters: list[str] = field(default_factory=list)
-    batteries: list[str] = field(default_factory=list)
-    water_heaters: list[str] = field(default_factory=list)
-    ev_chargers: list[str] = field(default_factory=list)
-    device_house: dict[str, str] = field(default_factory=dict)      # any device (inverter, wh, ev, battery) -> house
-    #: how the feeder head is modelled: "substation" (a GridLAB-D ``substation`` object, TESP's ``network_node``) or
-    #: "swing" (a SWING ``node``/``meter`` as in IEEE test feeders: its power is the sum of ``power_in`` of
-    #: ``head_links`` and the bulk voltage is written per phase, scaled by ``head_nominal_v``)
-    head_kind: str = "substation"
-    head_links: list[str] = field(default_factory=list)             # links leaving a SWING head (head_kind "swing")
-    head_nominal_v: float | None = None                             # nominal line-to-neutral voltage of the head, V
-    head_phases: str = "ABC"                                        # phases of the head (for per-phase voltage writes)
-    capacitors: list[str] = field(default_factory=list)
-    regulators: list[str] = field(default_factory=list)
-    #: every link object (lines, transformers, regulators, switches, fuses, ...) by GridLAB-D class: their
-    #: ``power_losses`` summed are the feeder losses as GridLAB-D's metrics collector defines them
-    links: dict[str, list[str]] = field(default_factory=dict)
-    #: classes of the other billing meters (a ``meter`` under a commercial load is a billing meter too)
-    meter_class: dict[str, str] = field(default_factory=dict)       # billing meter -> class when not triplex_meter
-    #: billing meter -> the nearest billing meter upstream of it, for meters nested below another billing meter (the
-    #: upstream meter's measured power includes them; the metrics subtract them there so nothing counts twice);
-    #: :func:`vppfed.configs.meter_nesting.upstream_billing_meters` computes it from the model's objects
-    meter_upstream: dict[str, str] = field(default_factory=dict)
-
-    def by_class(self) -> dict[str, list[str]]:
-        """Object names keyed by GridLAB-D class (the form ``get_properties_by_class`` answers in)."""
-        out: dict[str, list[str]] = {
-            "substation": [self.substation] if self.head_kind == "substation" else [],
-            "house": list(self.houses),
-            "triplex_meter": [m for m in self.billing_meters if self.meter_class.get(m, "triplex_meter")
-                              == "triplex_meter"],
-            "inverter": self.pv_inverters + self.battery_inverters,
-            "solar": list(self.solar_panels),
-            "battery": list(self.batteries),
-            "waterheater": list(self.water_heaters),
-            "evcharger_det": list(self.ev_chargers),
-            "capacitor": list(self.capacitors),
-            "regulator": list(self.regulators),
-        }
-        for meter, cls in self.meter_class.items():
-            if cls != "triplex_meter":
-                out.setdefault(cls, []).append(meter)
-        for cls, names in self.links.items():
-            have = out.setdefault(cls, [])
-            have.extend(n for n in names if n not in have)
-        return {cls: names for cls, names in out.items() if names}
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "FeederInventory":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise TypeError(f"unknown inventory field(s): {', '.join(unknown)}")
-        return cls(**data)
 
 
 @dataclass
@@ -610,6 +519,4 @@ def write_feeder(spec: FeederSpec, folder: str | Path, root: str, *, fed_name: s
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vppfed.configs.feeder_glm import FeederInventory
+from vppfed.federates.feeder.inventory import FeederInventory
 
 __all__ = ["FeederHelicsConfig", "WEATHER_PARAMS"]
 
@@ -36,6 +36,24 @@ class FeederHelicsConfig:
     separator: str = "/"
     publications: list[dict[str, Any]] = field(default_factory=list)
     subscriptions: list[dict[str, Any]] = field(default_factory=list)
+    # indexes of the two lists, so a feeder of 20,000 houses is built in linear time (a scan per entry was quadratic)
+    _published_keys: set[str] = field(default_factory=set, init=False, repr=False)
+    _key_of_property: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False)
+    _source_of_property: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for p in self.publications:
+            self._index_publication(p)
+        for s in self.subscriptions:
+            self._source_of_property.setdefault((s["info"]["object"], s["info"]["property"]), s["key"])
+
+    def _index_publication(self, p: dict[str, Any]) -> None:
+        self._published_keys.add(p["key"])
+        self._key_of_property.setdefault((p["info"]["object"], p["info"]["property"]), p["key"])
+
+    def published_key(self, obj: str, prop: str) -> str | None:
+        """The key ``obj.prop`` is already published under (the first one), or None."""
+        return self._key_of_property.get((obj, prop))
 
     def key(self, obj: str, prop: str) -> str:
         return f"{obj}{self.separator}{prop}"
@@ -44,19 +62,21 @@ class FeederHelicsConfig:
         """Publish ``obj.prop`` under ``key`` (default ``<obj><sep><prop>``); returns the global name
         (``<federate>/<key>``) other federates subscribe to. Adding the same key twice is a no-op."""
         key = key or self.key(obj, prop)
-        if not any(p["key"] == key for p in self.publications):
-            self.publications.append({"global": False, "key": key, "type": type,
-                                      "info": {"object": obj, "property": prop}})
+        if key not in self._published_keys:
+            entry = {"global": False, "key": key, "type": type, "info": {"object": obj, "property": prop}}
+            self.publications.append(entry)
+            self._index_publication(entry)
         return f"{self.name}/{key}"
 
     def subscribe(self, target: str, obj: str, prop: str, type: str = "double") -> None:
         """Write what arrives on ``target`` (``<federate>/<key>``) into ``obj.prop``; duplicates are refused."""
-        for s in self.subscriptions:
-            if s["key"] == target and s["info"] == {"object": obj, "property": prop}:
-                return
-            if s["info"] == {"object": obj, "property": prop}:
-                raise ValueError(f"{obj}.{prop} is already written from '{s['key']}'; cannot also take '{target}'")
+        source = self._source_of_property.get((obj, prop))
+        if source == target:
+            return
+        if source is not None:
+            raise ValueError(f"{obj}.{prop} is already written from '{source}'; cannot also take '{target}'")
         self.subscriptions.append({"key": target, "type": type, "info": {"object": obj, "property": prop}})
+        self._source_of_property[(obj, prop)] = target
 
     def add_te30_defaults(self, inventory: FeederInventory, bulk_federate: str | None, bulk_bus: int | str,
                           weather_federate: str | None = None) -> None:

@@ -4,24 +4,13 @@ Why load instead of parsing the text: GLMs nest objects, include files through `
 ``#ifdef`` parts away and name objects implicitly (``metrics_collector_auto_25``). The PyPI GridLAB-D's
 ``get_checkpoint_json()`` of a loaded model gives every object with its class, ``parent``, ``from``/``to`` and
 properties (measured: 0.35 s on TESP's TE_Challenge), which is what the agents and metrics need:
-:func:`inventory_from_objects` turns it into the :class:`~vppfed.configs.feeder_glm.FeederInventory` a generated feeder
-has, and :func:`glm_dict_from_objects` into TESP's ``<root>_glm_dict.json``.
+:func:`inventory_from_objects` turns it into the
+:class:`~vppfed.federates.feeder.inventory.FeederInventory` a generated feeder has, and :func:`glm_dict_from_objects` into TESP's ``<root>_glm_dict.json``.
 
-Choices (documented here because other sections rely on them):
-
-- **Billing meters** are every ``triplex_meter`` (TESP's convention) and every ``meter`` that has a ``bill_mode``
-  other than ``NONE`` or is the direct parent of a ``house``, ``load``, ``ZIPload`` or ``inverter``; the feeder head is
-  never one. Meters nested below another billing meter are listed in ``meter_upstream`` (the metrics subtract them
-  from the upstream meter so nothing counts twice).
-- **Devices** (inverters, batteries, water heaters, EV chargers) belong to the house found through ``parent``: a
-  water heater or EV charger is a child of its house; an inverter hangs from a meter, and its house is the first
-  house billed by that meter; a battery or solar panel belongs to its inverter's house. An inverter with a ``battery``
-  child is a battery inverter, any other one a PV inverter.
-- **Feeder head**: the ``substation`` object if there is one (``head_kind`` "substation"), else the ``SWING`` node or
-  meter (``head_kind`` "swing", IEEE test feeders): its power is the sum of the power into the links at the head
-  (measured on our IEEE 13-node feeder with its SWING node turned into a meter: the sum of ``power_in`` of the head's
-  links equals the SWING meter's ``measured_power``, 3.64431+1.76608j MVA) and the bulk voltage is written into its
-  ``voltage_A/B/C`` scaled from per unit by ``head_nominal_v``.
+The roles of objects (billing meters, devices by house, the feeder head) are the choices written in
+:mod:`vppfed.federates.feeder.inventory`. Behind the SWING head: on our IEEE 13-node feeder with its SWING node turned
+into a meter, the sum of ``power_in`` of the head's links equals the SWING meter's ``measured_power`` (3.64431+1.76608j
+MVA); the bulk voltage is written into its ``voltage_A/B/C`` scaled from per unit by ``head_nominal_v``.
 """
 from __future__ import annotations
 
@@ -34,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from vppfed.configs.feeder_glm import FeederInventory, HEARTBEAT_NAME, _atomic_write
+from vppfed.configs.feeder_glm import _atomic_write
 from vppfed.configs.glm_wrapper import (GLPATH_ENV, SkippedModule, filter_modules, link_inputs, wrapper_text)
-from vppfed.configs.meter_nesting import upstream_billing_meters
+from vppfed.federates.feeder.inventory import (
+    FeederInventory, _num, _of, _parent_chain, inventory_from_objects, objects_from_checkpoint)
 from vppfed.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -44,9 +34,6 @@ log = logging.getLogger(__name__)
 __all__ = ["UserFeeder", "load_objects", "objects_from_checkpoint", "inventory_from_objects", "glm_dict_from_objects",
            "objects_listing", "first_step_load_kw", "prepare_user_feeder"]
 
-#: a `meter` that directly parents one of these is a billing meter
-_BILLED_CHILD_CLASSES = {"house", "load", "ZIPload", "inverter"}
-_EV_CLASSES = ("evcharger_det", "evcharger")
 _UNKNOWN_CLASS_RE = re.compile(r"class '([^']+)' is not known")
 
 
@@ -65,17 +52,6 @@ class UserFeeder:
     climate_reads_file: bool = False      # the climate object reads a TMY file itself (no weather writes)
     objects_glm: str = ""                 # file name of the device objects listing (:func:`objects_listing`)
     first_step_load_kw: float | None = None   # real power at the head after the first step (:func:`first_step_load_kw`)
-
-
-def objects_from_checkpoint(checkpoint: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{name: {"class": cls, **properties}}`` from the checkpoint's ``objects`` ({class: {"instances": [...]}})."""
-    out: dict[str, dict[str, Any]] = {}
-    for cls, entry in (checkpoint.get("objects") or {}).items():
-        instances = entry.get("instances", []) if isinstance(entry, Mapping) else entry
-        for obj in instances or []:
-            name = str(obj.get("name") or f"{cls}:{len(out)}")
-            out[name] = {**obj, "class": cls}
-    return out
 
 
 def load_objects(glm: Path, *, env: Mapping[str, str] | None = None,
@@ -105,118 +81,6 @@ def load_objects(glm: Path, *, env: Mapping[str, str] | None = None,
         session.close(failed=True)   # no outputs wanted from a model that never ran
         Path(log_name).unlink(missing_ok=True)
     return objects_from_checkpoint(checkpoint), dict(checkpoint.get("globals") or {})
-
-
-def _parent_chain(objects: Mapping[str, Mapping[str, Any]], name: str) -> list[str]:
-    chain, seen = [], {name}
-    parent = objects.get(name, {}).get("parent")
-    while parent and parent not in seen and parent in objects:
-        chain.append(str(parent))
-        seen.add(str(parent))
-        parent = objects[parent].get("parent")
-    return chain
-
-
-def _of(objects: Mapping[str, Mapping[str, Any]], *classes: str) -> list[str]:
-    return [n for n, o in objects.items() if o.get("class") in classes]
-
-
-def _num(value: Any, default: float = 0.0) -> float:
-    try:
-        return float(str(value).split()[0])
-    except (TypeError, ValueError, IndexError):
-        return default
-
-
-def find_head(objects: Mapping[str, Mapping[str, Any]], where: str) -> tuple[str, str]:
-    """``(head name, "substation" | "swing")``: the ``substation`` object, else the SWING bus."""
-    subs = _of(objects, "substation")
-    if subs:
-        swing = [s for s in subs if str(objects[s].get("bustype", "")).upper() == "SWING"]
-        return (swing or subs)[0], "substation"
-    swings = [n for n, o in objects.items() if str(o.get("bustype", "")).upper() == "SWING"]
-    if not swings:
-        raise UserError(f"{where}: the model has no 'substation' object and no node with 'bustype SWING' (the feeder "
-                        "head the bulk grid connects to)")
-    if len(swings) > 1:
-        log.warning("%s: %d SWING buses (%s); the feeder head is %s", where, len(swings), ", ".join(swings[:5]),
-                    swings[0])
-    return swings[0], "swing"
-
-
-def inventory_from_objects(objects: Mapping[str, Mapping[str, Any]], where: str = "feeder") -> FeederInventory:
-    """The :class:`FeederInventory` of a loaded model's objects (see the module docstring for the rules)."""
-    head, kind = find_head(objects, where)
-    inv = FeederInventory(substation=head, head_kind=kind, heartbeat=HEARTBEAT_NAME)
-    links: dict[str, list[str]] = {}
-    for name, obj in objects.items():
-        if obj.get("from") and obj.get("to"):
-            links.setdefault(str(obj["class"]), []).append(name)
-    inv.links = links
-    inv.head_links = [n for names in links.values() for n in names
-                      if objects[n].get("from") == head or objects[n].get("to") == head]
-    inv.head_nominal_v = _num(objects[head].get("nominal_voltage"), 0.0) or None
-    inv.head_phases = "".join(c for c in "ABC" if c in str(objects[head].get("phases", "ABC"))) or "ABC"
-    head_xf = [n for n in inv.head_links if objects[n].get("class") == "transformer"]
-    inv.substation_transformer = head_xf[0] if head_xf else ""
-    climates = _of(objects, "climate")
-    inv.climate = climates[0] if climates else ""
-
-    children: dict[str, list[str]] = {}
-    for name, obj in objects.items():
-        if obj.get("parent"):
-            children.setdefault(str(obj["parent"]), []).append(name)
-    meters: list[str] = []
-    for name, obj in objects.items():
-        cls = obj.get("class")
-        if name == head:
-            continue
-        if cls == "triplex_meter":
-            meters.append(name)
-        elif cls == "meter":
-            billed = str(obj.get("bill_mode") or "NONE").upper() != "NONE"
-            if billed or any(objects[c].get("class") in _BILLED_CHILD_CLASSES for c in children.get(name, [])):
-                meters.append(name)
-                inv.meter_class[name] = "meter"
-    inv.billing_meters = meters
-    meter_set = set(meters)
-
-    def billing_meter_of(name: str) -> str | None:
-        return next((p for p in _parent_chain(objects, name) if p in meter_set), None)
-
-    inv.houses = _of(objects, "house")
-    for house in inv.houses:
-        meter = billing_meter_of(house)
-        if meter:
-            inv.house_meter[house] = meter
-    houses_of_meter: dict[str, list[str]] = {}
-    for house, meter in inv.house_meter.items():
-        houses_of_meter.setdefault(meter, []).append(house)
-
-    def house_of(name: str) -> str | None:
-        for p in [name, *_parent_chain(objects, name)]:
-            if objects.get(p, {}).get("class") == "house":
-                return p
-            if p in meter_set and houses_of_meter.get(p):
-                return houses_of_meter[p][0]
-        return None
-
-    for inverter in _of(objects, "inverter"):
-        kids = {objects[c].get("class") for c in children.get(inverter, [])}
-        (inv.battery_inverters if "battery" in kids else inv.pv_inverters).append(inverter)
-    inv.solar_panels = _of(objects, "solar")
-    inv.batteries = _of(objects, "battery")
-    inv.water_heaters = _of(objects, "waterheater")
-    inv.ev_chargers = _of(objects, *_EV_CLASSES)
-    for device in (inv.pv_inverters + inv.battery_inverters + inv.solar_panels + inv.batteries + inv.water_heaters
-                   + inv.ev_chargers):
-        house = house_of(device)
-        if house:
-            inv.device_house[device] = house
-    inv.capacitors = _of(objects, "capacitor")
-    inv.regulators = _of(objects, "regulator")
-    inv.meter_upstream = upstream_billing_meters(objects, meters, head)
-    return inv
 
 
 def glm_dict_from_objects(objects: Mapping[str, Mapping[str, Any]], inv: FeederInventory, *, fed_name: str,
@@ -312,7 +176,7 @@ def first_step_load_kw(wrapper_text_: str, linked: list[str], case_dir: Path, us
     5 MW feeder, so the scale must follow its size (measured: IEEE-123, 3.2 MW x the te30 default 250 left 18 of 20
     bulk power flows unconverged). Returns None (with a warning) when the step fails; the run would then say why.
     """
-    from vppfed.federates.feeder.gld_strings import parse_complex
+    from vppfed.formats.gld_strings import parse_complex
     from vppfed.federates.feeder.session import GridlabdError, GridlabdSession
 
     with tempfile.TemporaryDirectory(prefix="vppfed_glm_step_") as scratch:
@@ -417,7 +281,7 @@ def prepare_user_feeder(user_glm: Path, case_dir: Path, root: str, *, defines: M
             step_s = mts
         else:
             raise UserError(f"{where}.step_s: {step_s} s is not a multiple of the model's minimum_timestep ({mts} s); "
-                            f"set feeder.step_s to a multiple of {mts} and of case.period")
+                            f"set feeder.step_s to a multiple of {mts} and of case.period_s")
     heartbeat = (inv.heartbeat, inv.substation, step_s)
     _atomic_write(wrapper, wrapper_text(model=filtered.include, heartbeat=heartbeat, **common))
     _check_metrics_names(objects, root, where)

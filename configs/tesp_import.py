@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from vppfed.errors import UserError
+from vppfed.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -339,9 +340,9 @@ def case_yaml_text(case: TespCase, out: Path, *, name: str | None = None, bus: i
     settings: dict[str, Any] = {"name": case_name, "root": case.metrics_root or case.glm.stem, "start": start,
                                 "timezone": case.timezone, "hours": hours if hours is not None else case.hours}
     if case.period:
-        settings["period"] = case.period
+        settings["period_s"] = case.period
     if case.market_period:
-        settings["market_period"] = case.market_period
+        settings["market_period_s"] = case.market_period
     feeder: dict[str, Any] = {"glm": _rel(case.glm, base), "bus": bus}
     if case.defines:
         feeder["defines"] = dict(case.defines)
@@ -374,11 +375,9 @@ def write_case_yaml(case: TespCase, out: str | Path, **options: Any) -> Path:
         raise UserError(f"--out {out}: is a folder; give the YAML file to write (e.g. {path / 'case.yaml'})")
     text = case_yaml_text(case, path, **options)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, text)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        path.with_name(path.name + ".tmp").unlink(missing_ok=True)
         raise UserError(f"--out {out}: cannot write ({exc.strerror})") from None
     return path

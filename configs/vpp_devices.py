@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vppfed.configs.validate import require
+from vppfed.io import require
 from vppfed.errors import UserError
 from vppfed.federates.agile.devices import (BATTERY_INVERTER, EV_CHARGER, READS, WATER_HEATER, WRITES, Device)
 

@@ -27,19 +27,16 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from vppfed.configs.feeder_glm import GLD_TIMEZONES
-from vppfed.configs.validate import require
+from vppfed.formats.gridlabd import GLD_TIMEZONES
+from vppfed.io import require
+from vppfed.formats.weather import _TIME_FORMAT, WEATHER_COLUMNS, WeatherSeries, read_weather
+from vppfed.io import atomic_write_text
 
 __all__ = ["WeatherSpec", "WEATHER_COLUMNS", "generate_weather", "weather_text", "write_weather", "read_weather", "WeatherSeries",
            "W_PER_M2_TO_W_PER_FT2"]
 
-#: TESP weather.dat columns (after ``datetime``) and their units
-WEATHER_COLUMNS = ("temperature", "humidity", "solar_direct", "solar_diffuse", "pressure", "wind_speed")
-WEATHER_UNITS = {"temperature": "degF", "humidity": "pu", "solar_direct": "W/sf", "solar_diffuse": "W/sf",
-                 "pressure": "mbar", "wind_speed": "mph"}
 #: 1 W/m² in W/ft²
 W_PER_M2_TO_W_PER_FT2 = 0.09290304
-_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 @dataclass
@@ -164,78 +161,5 @@ def write_weather(spec: WeatherSpec, path: str | Path) -> Path:
     """Write ``weather.dat`` for ``spec`` to ``path`` (via a temporary file, never half-written)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(weather_text(spec), encoding="utf-8", newline="\n")
-    tmp.replace(path)
+    atomic_write_text(path, weather_text(spec))
     return path
-
-
-@dataclass
-class WeatherSeries:
-    """A weather.dat loaded for lookup by HELICS seconds (linear interpolation, held at the ends)."""
-
-    seconds: np.ndarray                     # seconds after the case start, increasing
-    values: dict[str, np.ndarray]
-
-    def at(self, t: float) -> dict[str, float]:
-        """Every column at HELICS time ``t`` seconds."""
-        return {name: float(np.interp(t, self.seconds, col)) for name, col in self.values.items()}
-
-    def row(self, t: float) -> int:
-        """Index of the last row at or before ``t`` (0 before the first row)."""
-        return max(0, int(np.searchsorted(self.seconds, t, side="right")) - 1)
-
-    def held(self, t: float) -> dict[str, float]:
-        """Every column of :meth:`row` at ``t``: the values as TESP's weather agent publishes them, once per row
-        (every 5 min) and held in between."""
-        i = self.row(t)
-        return {name: float(col[i]) for name, col in self.values.items()}
-
-
-def read_weather(path: str | Path, start: str, timezone_name: str) -> WeatherSeries:
-    """Read a TESP ``weather.dat`` (any column order; ``datetime`` first) relative to the case start.
-
-    Parameters
-    ----------
-    path : path
-        The CSV.
-    start : str
-        Case start, local wall time ``YYYY-mm-dd HH:MM:SS``.
-    timezone_name : str
-        GridLAB-D zone of the local times (``PST+8PDT``).
-
-    Raises
-    ------
-    ValueError
-        Naming the file and line, for a missing column, a bad number or times that do not increase.
-    """
-    path = Path(path)
-    zone = ZoneInfo(GLD_TIMEZONES[timezone_name])
-    t0 = datetime.strptime(start, _TIME_FORMAT).replace(tzinfo=zone).timestamp()
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader, [])]
-        if not header or header[0] != "datetime":
-            raise ValueError(f"{path}: line 1: expected a header starting with 'datetime', got {header[:1]}")
-        cols = [c for c in header[1:] if c in WEATHER_COLUMNS]
-        if not cols:
-            raise ValueError(f"{path}: line 1: none of the columns {', '.join(WEATHER_COLUMNS)}")
-        idx = {c: header.index(c) for c in cols}
-        secs: list[float] = []
-        vals: dict[str, list[float]] = {c: [] for c in cols}
-        for lineno, row in enumerate(reader, start=2):
-            if not row or not row[0].strip():
-                continue
-            try:
-                stamp = datetime.strptime(row[0].strip(), _TIME_FORMAT).replace(tzinfo=zone).timestamp()
-                for c in cols:
-                    vals[c].append(float(row[idx[c]]))
-            except (ValueError, IndexError) as exc:
-                raise ValueError(f"{path}: line {lineno}: {exc}") from None
-            secs.append(stamp - t0)
-    seconds = np.array(secs)
-    if len(seconds) == 0:
-        raise ValueError(f"{path}: no data rows")
-    if np.any(np.diff(seconds) <= 0):
-        raise ValueError(f"{path}: times must increase")
-    return WeatherSeries(seconds=seconds, values={c: np.array(v) for c, v in vals.items()})

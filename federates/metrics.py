@@ -22,15 +22,12 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from vppfed.formats.metrics import metrics_path, recover
+
 __all__ = ["MetricsWriter", "metrics_path", "recover"]
 
 _HEADER_END = "\n"
 _CLOSE = "\n}\n"
-
-
-def metrics_path(directory: str | Path, prefix: str, root: str) -> Path:
-    """TESP's file name for a metrics file: ``<directory>/<prefix>_<root>_metrics.json``."""
-    return Path(directory) / f"{prefix}_{root}_metrics.json"
 
 
 def _number(value: Any) -> Any:
@@ -153,28 +150,3 @@ class MetricsWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def recover(path: str | Path) -> dict[str, Any]:
-    """Read a metrics JSON, dropping a partial last sample left by a crash; returns the parsed document.
-
-    A file cut anywhere after its header still yields every complete sample, which is the point of writing one
-    sample per line.
-    """
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    lines = text.splitlines()
-    while lines:
-        candidate = "\n".join(lines).rstrip()
-        if candidate.endswith("}"):
-            candidate_closed = candidate + "\n}" if not candidate.endswith("\n}") else candidate
-            for attempt in (candidate, candidate_closed):
-                try:
-                    return json.loads(attempt)
-                except json.JSONDecodeError:
-                    continue
-        lines.pop()
-    raise ValueError(f"{path}: not a metrics file (no complete header)")

@@ -31,7 +31,6 @@ Algorithm cores must never import this module (nor helics).
 from __future__ import annotations
 
 import argparse
-import cmath
 import json
 import logging
 import os
@@ -43,9 +42,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import helics as h
+from vppfed.io import atomic_write_json, atomic_write_text, normalize_key, parse_complex  # noqa: F401
 
 log = logging.getLogger(__name__)
+
+
+class _LazyHelics:
+    """The ``helics`` module, imported at the first use of one of its names (each name is then cached here).
+
+    Why: every federate's adapter subclasses :class:`FederateBase` and its ``main`` parses the command line first, so
+    ``python -m vppfed.federates.<name> --help`` (and a wrong option) must work where helics is not installed; helics
+    is needed only once a federate is created.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        import helics
+
+        value = getattr(helics, name)
+        setattr(self, name, value)  # later look-ups find it in the instance dict, without __getattr__
+        return value
+
+
+h = _LazyHelics()
+
 
 #: Environment variables the launcher sets for every federate it starts.
 ENV_PROGRESS_DIR = "VPPFED_PROGRESS_DIR"
@@ -122,10 +141,8 @@ class StateReporter:
     def write(self) -> None:
         doc = {"granted": self.granted, "phase": self.phase, "since": self.since, "beat": time.time(),
                "pid": os.getpid(), "stop": self.stop_time}
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            tmp.write_text(json.dumps(doc), encoding="utf-8")
-            os.replace(tmp, self.path)
+            atomic_write_json(self.path, doc, fsync=False)
         except OSError:
             pass   # a full or vanished folder must not end the federate
 
@@ -139,39 +156,6 @@ class StateReporter:
 
 class FederateStopped(Exception):
     """Raised inside the loop when SIGTERM/SIGINT arrives, so ``finally`` blocks run."""
-
-
-def normalize_key(key: str) -> str:
-    """Fold the object/property separator so ``a#b`` and ``a/b`` compare equal (TESP 1.3.6 vs 1.3.7 keys)."""
-    return key.replace("#", "/")
-
-
-def parse_complex(value: Any) -> complex:
-    """Parse a value received as text into a complex number.
-
-    Accepts HELICS vector text ``"[300000,-90000.5]"``, rectangular ``"559966.6+330033.3j"`` with or without a unit,
-    polar ``"+115.781-4.01083d V"`` (degrees; ``r`` = radians), and plain numbers (``"120.0;"``).
-    """
-    if isinstance(value, complex):
-        return value
-    if isinstance(value, (int, float)):
-        return complex(value)
-    text = str(value).strip().rstrip(";").strip()
-    if text.startswith("[") and text.endswith("]"):
-        parts = [float(p) for p in text[1:-1].split(",") if p.strip()]
-        return complex(parts[0], parts[1] if len(parts) > 1 else 0.0)
-    token = text.split()[0] if text.split() else text
-    if token.endswith(("d", "r")):
-        # split the angle off at the last sign that is not an exponent sign
-        body, unit = token[:-1], token[-1]
-        for i in range(len(body) - 1, 0, -1):
-            if body[i] in "+-" and body[i - 1] not in "eE":
-                mag, ang = float(body[:i]), float(body[i:])
-                return cmath.rect(mag, ang if unit == "r" else ang * cmath.pi / 180.0)
-        return complex(float(body), 0.0)
-    if token.endswith(("j", "i")):
-        return complex(token.replace("i", "j"))
-    return complex(float(token), 0.0)
 
 
 @dataclass
@@ -250,10 +234,8 @@ class FederateBase:
         now = time.monotonic()
         if force or now - self._progress_written >= 1.0:
             self._progress_written = now
-            tmp = self._progress_path.with_suffix(".tmp")
             try:
-                tmp.write_text(f"{t}\n", encoding="utf-8")
-                os.replace(tmp, self._progress_path)
+                atomic_write_text(self._progress_path, f"{t}\n", fsync=False)
             except FileNotFoundError:
                 # the launcher made this folder before starting us: gone means the run folder was removed or
                 # replaced under the run, and our outputs with it; go on writing into nothing would be data loss
@@ -270,9 +252,7 @@ class FederateBase:
             return
         path = Path(directory).parent / "reports"
         path.mkdir(parents=True, exist_ok=True)
-        tmp = path / f".{self.name}.json.tmp"
-        tmp.write_text(json.dumps(dict(figures)), encoding="utf-8")
-        os.replace(tmp, path / f"{self.name}.json")
+        atomic_write_json(path / f"{self.name}.json", dict(figures))
 
     def _report_failure(self, exc: BaseException) -> None:
         """Leave a note for the launcher: it names the federate that failed first, not the ones that followed."""

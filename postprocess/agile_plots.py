@@ -2,7 +2,7 @@
 against its limits, and the aggregator's view of a unit against the unit's own.
 
 Two sources: a HELICS run folder (``vppfed plot RUN_DIR`` calls :func:`plot_run`, which reads the federates'
-metrics through :mod:`vppfed.postprocess.agile_run`), and the CSVs of ``vppfed vv`` (``vppfed agile-plot``,
+metrics through :mod:`vppfed.postprocess.agile_run`), and the CSVs of ``vppfed agile vv`` (``vppfed agile plot``,
 :func:`plot_vv`). Column width (3.5 in), 8 pt text, units on every axis, PNG (300 dpi) and PDF.
 
 Time axis: the dispatch step k for the reference's abstract model (Ts = 1 per step, energies in kW·step), hours from
@@ -252,9 +252,8 @@ def _trace_arrays(trace: dict[str, dict[str, np.ndarray]], column: str) -> np.nd
 
 def plot_vv(output_csv: str | Path, out_dir: str | Path, units_csv: str | Path | None = None,
             signal_csv: str | Path | None = None) -> list[Path]:
-    """All figures of one ``vppfed vv`` run (reference output layout, optional per-unit trace); returns the files."""
-    from vppfed.federates.agile.signal import read_signal_csv
-    from vppfed.federates.agile.simulate import read_output_csv
+    """All figures of one ``vppfed agile vv`` run (reference output layout, optional per-unit trace); returns the files."""
+    from vppfed.formats.agile import read_output_csv, read_signal_csv
 
     out_dir = Path(out_dir)
     out = read_output_csv(output_csv)

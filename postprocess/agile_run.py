@@ -1,6 +1,6 @@
 """Reader of an agile-VPP HELICS run folder: the federates' metrics as aligned arrays, and tracking statistics.
 
-Files (written by :mod:`vppfed.federates.agile.federate`, read with :func:`~.metrics_reader.read_metrics`):
+Files (written by :mod:`vppfed.federates.agile.adapter`, read with :func:`~.metrics_reader.read_metrics`):
 ``vpp_<root>_metrics.json`` (aggregator, one row per step), ``vppview_<root>_metrics.json`` (its view of each unit)
 and ``vppunit_<root>_host<h>_metrics.json`` (each unit's own state, one file per unit host). Every row carries the
 step number ``k``; arrays here are indexed by step ``k - 1`` and by unit in params order (``vpp_params.csv``), or
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vppfed.postprocess.metrics_reader import Metrics, find_metrics, read_metrics
+from vppfed.formats.metrics import Metrics, find_metrics, read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +131,9 @@ def load_agile_run(run_dir: str | Path) -> AgileRun | None:
     names: list[str] = []
     params = run_dir / "vpp_params.csv"
     if params.exists():
-        from vppfed.federates.agile.portfolio import read_params_csv
+        from vppfed.formats.agile import read_param_names
 
-        names = list(read_params_csv(params).names)
+        names = read_param_names(params)
     seen = {u for m in host_metrics for u in m.uids}
     if not names or set(names) != seen:
         names = sorted(seen, key=_natural)

@@ -1,6 +1,6 @@
 """Figures of the battery manager: feeder load with and without the battery, SOC, and the state timeline.
 
-Read from ``battery_<root>_metrics.json`` (written by :mod:`vppfed.federates.battery.federate`) and, when the case
+Read from ``battery_<root>_metrics.json`` (written by :mod:`vppfed.federates.battery.adapter`) and, when the case
 computed them, ``battery_reference.csv`` (:mod:`vppfed.configs.battery_forecast`: the no-battery baseline run and the
 load forecast the manager planned with). Loads are shown as 5-minute means (the battery samples every feeder step and
 may decide every minute; single minutes swing by tens of kW with the houses' HVAC cycling, a utility meters demand over
@@ -13,18 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Patch
 
-from vppfed.postprocess.figures import COLUMN_WIDTH_IN, _hours_axis, paper_style, save
-from vppfed.postprocess.metrics_reader import Metrics, load_if_present
+from vppfed.postprocess.figures import COLUMN_WIDTH_IN, _hours_axis, paper_style, plt, save
+from vppfed.formats.battery import REFERENCE_FILE, read_reference_csv
+from vppfed.formats.metrics import Metrics, load_if_present
 
 STATE_NAMES = {-1: "CHARGE", 0: "REST", 1: "SELL"}
 STATE_COLORS = {-1: "#1f77b4", 0: "#d9d9d9", 1: "#d62728"}
 #: Interval of the load curves and of the quoted peaks [s].
 DEMAND_INTERVAL_S = 300
-REFERENCE_FILE = "battery_reference.csv"  # same name as vppfed.configs.battery_forecast.REFERENCE_FILE
 
 
 def interval_means(times: np.ndarray, values: np.ndarray, interval: float) -> tuple[np.ndarray, np.ndarray]:
@@ -68,8 +67,6 @@ def load_curves(m: Metrics, run_dir: Path) -> LoadCurves:
     forecast = None
     reference = run_dir / REFERENCE_FILE
     if reference.exists():
-        from vppfed.configs.battery_forecast import read_reference_csv
-
         ref = read_reference_csv(reference)
         if ref.baseline_w is not None:
             tb, base = interval_means(ref.seconds, ref.baseline_w, DEMAND_INTERVAL_S)

@@ -1,33 +1,24 @@
 """Figures of a COHDA negotiation: convergence, target vs achieved aggregate, per-agent chosen schedules.
 
-Every function writes PNG and PDF (Agg backend), sized for a single column, with units on the axes.
+Every function writes PNG and PDF through :mod:`vppfed.postprocess.figures` (its style, DPI and backend), sized
+for a single column, with units on the axes.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, plt, save, styled
 
-from vppfed.federates.cohda.instance import Instance  # noqa: E402
+if TYPE_CHECKING:  # a type only: the plots take an instance that the caller loaded
+    from vppfed.federates.cohda.instance import Instance
 
 _COLUMN = (3.5, 2.6)
 
 
-def _save(fig: plt.Figure, out: Path, stem: str) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
-    fig.tight_layout()
-    fig.savefig(paths[0], dpi=200)
-    fig.savefig(paths[1])
-    plt.close(fig)
-    return paths
-
-
+@styled
 def plot_convergence(trace: Sequence[dict[str, float]], out: Path, stem: str = "cohda_convergence") -> list[Path]:
     """Best complete candidate's objective (kW) against step messages and against CPU time of the negotiation (s;
     wall time for traces without it)."""
@@ -48,13 +39,14 @@ def plot_convergence(trace: Sequence[dict[str, float]], out: Path, stem: str = "
         ax.grid(alpha=0.3)
         if perf.min() > 0:
             ax.set_yscale("log")
-    return _save(fig, out, stem)
+    return save(fig, out, stem)
 
 
 def _hours(t: int, res_s: float) -> np.ndarray:
     return np.arange(t) * res_s / 3600.0
 
 
+@styled
 def plot_target_vs_achieved(instance: Instance, selection: Sequence[int], out: Path, res_s: float | None = None,
                             stem: str = "cohda_target") -> list[Path]:
     """Target and achieved aggregate (kW) over the day; the area between them is D."""
@@ -71,9 +63,10 @@ def plot_target_vs_achieved(instance: Instance, selection: Sequence[int], out: P
     ax.set_ylabel("aggregate power (kW)")
     ax.legend(fontsize=7, frameon=False)
     ax.grid(alpha=0.3)
-    return _save(fig, out, stem)
+    return save(fig, out, stem)
 
 
+@styled
 def plot_agent_schedules(instance: Instance, selection: Sequence[int], out: Path, res_s: float | None = None,
                          max_agents: int = 200, stem: str = "cohda_agents") -> list[Path]:
     """Chosen schedule of every agent (up to ``max_agents``) as a heat map, kW per interval."""
@@ -89,7 +82,7 @@ def plot_agent_schedules(instance: Instance, selection: Sequence[int], out: Path
     ax.set_xlabel("time (h)")
     ax.set_ylabel("agent")
     fig.colorbar(im, ax=ax, label="power (kW, feed-in > 0)")
-    return _save(fig, out, stem)
+    return save(fig, out, stem)
 
 
 def plot_all(instance: Instance, result: dict[str, Any], out: str | Path) -> list[Path]:
@@ -149,7 +142,7 @@ def load_feeder_run(run_dir: str | Path) -> FeederRun | None:
     """The COHDA plan and measurements of a run folder, or None if the run had no ``cohda:`` section."""
     import json
 
-    from vppfed.postprocess.metrics_reader import load_if_present
+    from vppfed.formats.metrics import load_if_present
 
     path = Path(run_dir) / "cohda_plan.json"
     if not path.exists():
@@ -159,8 +152,6 @@ def load_feeder_run(run_dir: str | Path) -> FeederRun | None:
 
 def plot_feeder_target(run: FeederRun, out: Path) -> list[Path]:
     """Target, uncontrolled, planned and achieved aggregate of the COHDA devices (kW, feed-in > 0) over the day."""
-    from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, save
-
     with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.4))
         x = np.append(run.hours, run.hours[-1] + run.res_s / 3600.0) + run.start_hour
@@ -196,8 +187,6 @@ def _groups(kinds: list[str]) -> list[tuple[str, int, int]]:
 def plot_feeder_devices(run: FeederRun, out: Path) -> list[Path]:
     """Per-device planned and achieved power (kW, feed-in > 0) as heat maps, one row per device."""
     from matplotlib.gridspec import GridSpec
-
-    from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, save
 
     n = len(run.devices)
     has_achieved = bool(np.isfinite(run.achieved).any())

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, save
-from vppfed.postprocess.metrics_reader import find_metrics, read_metrics
+from vppfed.formats.metrics import find_metrics, read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _hours_axis(ax: Any, hours: np.ndarray, start: str) -> None:
 
 def lmp_by_bus(run_dir: Path, out_dir: Path) -> list[Path]:
     """LMP of every feeder bus, $/MWh."""
-    import matplotlib.pyplot as plt
+    from vppfed.postprocess.figures import plt
 
     path = find_metrics(run_dir, "bus")
     if path is None:
@@ -91,7 +91,7 @@ def lmp_by_bus(run_dir: Path, out_dir: Path) -> list[Path]:
 
 def generation_by_fuel(run_dir: Path, out_dir: Path) -> list[Path]:
     """Bulk generation stacked by fuel, GW (dispatchable loads of markets left out)."""
-    import matplotlib.pyplot as plt
+    from vppfed.postprocess.figures import plt
 
     path = find_metrics(run_dir, "gen")
     model = run_dir / "model_dict.json"
@@ -124,7 +124,7 @@ def generation_by_fuel(run_dir: Path, out_dir: Path) -> list[Path]:
 
 def feeder_loads(run_dir: Path, out_dir: Path) -> list[Path]:
     """Each feeder's substation load (kW) and the load it stands for at its bus (MW = kW × DSO scale / 1000)."""
-    import matplotlib.pyplot as plt
+    from vppfed.postprocess.figures import plt
 
     buses = feeder_buses(run_dir)
     if not buses:
@@ -179,7 +179,7 @@ def dc_flows(pp: dict[str, Any], injections_mw: dict[int, float]) -> tuple[list[
 
 def _injections(run_dir: Path, pp: dict[str, Any], t: int) -> tuple[dict[int, float], dict[int, float]]:
     """Net injection and load per bus (MW) at metrics time ``t``."""
-    from vppfed.federates.bulk.ppcase import case_from_dict
+    from vppfed.formats.ppcase import case_from_dict
 
     case = case_from_dict(pp, base_dir=run_dir)
     load = {int(b): float(pd) for b, pd in zip(case.bus[:, 0], case.bus[:, 2])}
@@ -204,7 +204,7 @@ def _injections(run_dir: Path, pp: dict[str, Any], t: int) -> tuple[dict[int, fl
 
 def bus_diagram(run_dir: Path, out_dir: Path, t: int | None = None) -> list[Path]:
     """Map-like diagram of the bulk grid at time ``t`` (default: the sample of peak total load)."""
-    import matplotlib.pyplot as plt
+    from vppfed.postprocess.figures import plt
     import networkx as nx
     from matplotlib import cm, colors
 
@@ -292,7 +292,7 @@ def read_bench(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
 def plot_scaling(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> list[Path]:
     """Scaling curves: wall s per simulated h against feeders (one line per houses per feeder, default layout),
     against feeders per broker layout, and the HELICS share of the time."""
-    import matplotlib.pyplot as plt
+    from vppfed.postprocess.figures import plt
 
     out_dir = Path(out_dir)
     timing = [r for r in rows if r.get("figure") == "ercot_scaling" and not r.get("profiled")]

@@ -2,32 +2,43 @@
 
 ``vppfed plot RUN_DIR`` calls :func:`plot_run`, which draws what the run's metrics allow (a figure whose metrics
 are absent is skipped, not faked) and then asks every module ``vppfed.postprocess.<area>_plots`` that defines
-``plot_run(run_dir, out_dir) -> list[Path]`` for its figures. Figures are sized for one column of a two-column paper
-(3.5 in wide), with units on every axis, and saved as PNG (300 dpi) and PDF.
+``plot_run(run_dir, out_dir) -> list[Path]`` for its figures (the modules listed in :data:`vppfed.plugins.PLOTS`).
+Figures are sized for one column of a two-column paper (3.5 in wide), with units on every axis, and saved as PNG
+(300 dpi) and PDF.
+
+This module is the one place of the plot style and of saving, for every figure module of :mod:`vppfed.postprocess`:
+draw inside :func:`paper_style` (or a function decorated with :func:`styled`), which changes matplotlib's settings
+only for that block, never globally; save with :func:`save`, which writes PNG and PDF at :data:`DPI` and closes the
+figure. It also chooses the backend, once: the figure modules import ``plt`` from here.
 """
 from __future__ import annotations
 
-import importlib
+import functools
 import logging
-import pkgutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, ParamSpec, TypeVar
 
 import matplotlib
 
+# the one backend choice of vppfed's figures: files only, no display needed (headless runs, CI)
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vppfed.postprocess.metrics_reader import Metrics, load_if_present  # noqa: E402
+from vppfed.formats.metrics import Metrics, load_if_present
 
 log = logging.getLogger(__name__)
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
 COLUMN_WIDTH_IN = 3.5
+#: resolution of every PNG vppfed writes, dots per inch (PDFs are vector)
+DPI = 300
 STYLE = {
     "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
-    "ytick.labelsize": 7, "lines.linewidth": 1.0, "axes.grid": True, "grid.alpha": 0.3, "savefig.dpi": 300,
+    "ytick.labelsize": 7, "lines.linewidth": 1.0, "axes.grid": True, "grid.alpha": 0.3, "savefig.dpi": DPI,
     "figure.dpi": 100, "pdf.fonttype": 42, "axes.spines.top": False, "axes.spines.right": False,
 }
 
@@ -39,14 +50,28 @@ def paper_style() -> Iterator[None]:
         yield
 
 
+def styled(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorator: run a figure function inside :func:`paper_style` (for functions that draw one figure each)."""
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with paper_style():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
-    """Save ``fig`` as ``<name>.png`` and ``<name>.pdf`` in ``out_dir`` and close it."""
+    """Save ``fig`` as ``<name>.png`` (:data:`DPI`) and ``<name>.pdf`` in ``out_dir`` and close it (a figure left
+    open keeps its memory until the process ends: a batch of plots grew without bound)."""
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    fig.tight_layout()
-    for path in paths:
-        fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        for path in paths:
+            fig.savefig(path, bbox_inches="tight", dpi=DPI)
+    finally:
+        plt.close(fig)
     return paths
 
 
@@ -164,13 +189,8 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
             written += figure(run_dir, out)
         except KeyError as exc:  # a metrics file without the expected column: skip that figure, say why
             log.warning("%s skipped: %s", figure.__name__, exc)
-    from vppfed import postprocess
+    from vppfed import plugins
 
-    for info in sorted(pkgutil.iter_modules(postprocess.__path__), key=lambda m: m.name):
-        if not info.name.endswith("_plots"):
-            continue
-        module = importlib.import_module(f"{postprocess.__name__}.{info.name}")
-        plotter = getattr(module, "plot_run", None)
-        if callable(plotter):
-            written += list(plotter(run_dir, out) or [])
+    for module in plugins.load("plots"):
+        written += list(module.plot_run(run_dir, out) or [])
     return written

@@ -3,8 +3,8 @@ total bid quantity, and a comparison of runs (market / no market / VPP) on commo
 
 Inputs per run folder: ``auction_<root>_metrics.json`` and ``controller_<root>_metrics.json`` (this package's market
 federate or TESP's substation), optionally ``bus_<root>_metrics.json`` (PYPOWER, column ``LMP_P``) and
-``substation_<root>_metrics.json`` (feeder, ``real_power_avg`` in W). Figures are PNG + PDF, Agg backend, sized for a
-journal column.
+``substation_<root>_metrics.json`` (feeder, ``real_power_avg`` in W). Figures are PNG + PDF through
+:mod:`vppfed.postprocess.figures` (its style, DPI and backend), sized for a journal column.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from vppfed.postprocess.metrics_reader import Metrics, find_metrics, read_metrics
+from vppfed.postprocess.figures import plt, save, styled
+from vppfed.formats.metrics import Metrics, find_metrics, read_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -108,25 +109,6 @@ def load_market_run(run_dir: str | Path, label: str | None = None, bus: str | No
                      lmp_hours, lmp, feeder_hours, feeder_kw)
 
 
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    plt.rcParams.update({"font.size": 8, "axes.titlesize": 8, "legend.fontsize": 7, "lines.linewidth": 1.0})
-    return plt
-
-
-def _save(fig, out_dir: Path, stem: str) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    fig.tight_layout()
-    for ext in ("png", "pdf"):
-        path = out_dir / f"{stem}.{ext}"
-        fig.savefig(path, dpi=200)
-        paths.append(path)
-    return paths
-
-
 def _hour_axis(ax, hours: np.ndarray) -> None:
     ax.set_xlabel("time (h)")
     if hours.size:
@@ -136,9 +118,9 @@ def _hour_axis(ax, hours: np.ndarray) -> None:
     ax.grid(True, alpha=0.3)
 
 
+@styled
 def plot_market(run_dir: str | Path, out_dir: str | Path | None = None, label: str | None = None) -> list[Path]:
     """Write the four market figures of one run; returns the written paths (PNG and PDF each)."""
-    plt = _pyplot()
     run = load_market_run(run_dir, label)
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "figures"
     paths: list[Path] = []
@@ -150,8 +132,7 @@ def plot_market(run_dir: str | Path, out_dir: str | Path | None = None, label: s
     ax.set_ylabel("price ($/kWh)")
     _hour_axis(ax, run.hours)
     ax.legend(loc="upper left")
-    paths += _save(fig, out, "market_price_vs_lmp")
-    plt.close(fig)
+    paths += save(fig, out, "market_price_vs_lmp")
 
     who = run.highest_bidder()
     if who is not None:
@@ -159,12 +140,12 @@ def plot_market(run_dir: str | Path, out_dir: str | Path | None = None, label: s
         ax.step(run.bid_hours, run.bid_price[who], where="post", color="C0")
         ax.set_ylabel("bid price ($/kWh)", color="C0")
         ax2 = ax.twinx()
+        ax2.spines["right"].set_visible(True)  # the paper style hides right spines; this axis lives there
         ax2.step(run.bid_hours, run.bid_quantity[who], where="post", color="C1", linestyle="--")
         ax2.set_ylabel("bid quantity (kW)", color="C1")
         ax.set_title(f"bids of {who} (highest mean bid price)")
         _hour_axis(ax, run.bid_hours)
-        paths += _save(fig, out, "market_highest_bidder")
-        plt.close(fig)
+        paths += save(fig, out, "market_highest_bidder")
 
     fig, ax = plt.subplots(figsize=COLUMN)
     ax.plot(run.hours, np.nancumsum(run.consumer_surplus), label="consumer")
@@ -172,19 +153,18 @@ def plot_market(run_dir: str | Path, out_dir: str | Path | None = None, label: s
     ax.set_ylabel("cumulative surplus (USD)")
     _hour_axis(ax, run.hours)
     ax.legend(loc="upper left")
-    paths += _save(fig, out, "market_cumulative_surplus")
-    plt.close(fig)
+    paths += save(fig, out, "market_cumulative_surplus")
 
     if run.bid_quantity:
         fig, ax = plt.subplots(figsize=COLUMN)
         ax.step(run.bid_hours, run.total_bid_kw, where="post")
         ax.set_ylabel("total bid quantity (kW)")
         _hour_axis(ax, run.bid_hours)
-        paths += _save(fig, out, "market_total_bid_quantity")
-        plt.close(fig)
+        paths += save(fig, out, "market_total_bid_quantity")
     return paths
 
 
+@styled
 def plot_comparison(run_dirs: Sequence[str | Path], out_dir: str | Path, labels: Sequence[str] | None = None,
                     stem: str = "market_comparison") -> list[Path]:
     """Runs side by side on common axes: LMP, cleared price, total bid quantity and (when present) feeder load.
@@ -200,7 +180,6 @@ def plot_comparison(run_dirs: Sequence[str | Path], out_dir: str | Path, labels:
               ("total bids (kW)", lambda r: (r.bid_hours, r.total_bid_kw) if r.bid_quantity else (None, None)),
               ("feeder load (kW)", lambda r: (r.feeder_hours, r.feeder_kw))]
     panels = [(name, get) for name, get in panels if any(get(r)[1] is not None for r in runs)]
-    plt = _pyplot()
     fig, axes = plt.subplots(len(panels), 1, figsize=(COLUMN[0], 1.5 * len(panels) + 0.6), sharex=True,
                              squeeze=False)
     for ax, (name, get) in zip(axes[:, 0], panels):
@@ -214,8 +193,7 @@ def plot_comparison(run_dirs: Sequence[str | Path], out_dir: str | Path, labels:
         ax.legend(loc="upper left")
     last = axes[-1, 0]
     _hour_axis(last, np.concatenate([r.hours for r in runs]))
-    paths = _save(fig, Path(out_dir), stem)
-    plt.close(fig)
+    paths = save(fig, Path(out_dir), stem)
     return paths
 
 

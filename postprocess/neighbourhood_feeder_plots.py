@@ -17,14 +17,10 @@ import json
 import logging
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, save  # noqa: E402
-from vppfed.postprocess.metrics_reader import Metrics, load_if_present  # noqa: E402
+from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, plt, save
+from vppfed.formats.metrics import Metrics, load_if_present
 
 log = logging.getLogger(__name__)
 

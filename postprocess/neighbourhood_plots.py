@@ -10,13 +10,9 @@ import json
 import logging
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, save  # noqa: E402
+from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, plt, save
 
 log = logging.getLogger(__name__)
 

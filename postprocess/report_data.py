@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import yaml
 
-from vppfed.postprocess.metrics_reader import Metrics, read_metrics
+from vppfed.formats.metrics import Metrics, read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class _Collect(logging.Handler):
 @contextmanager
 def _reader_warnings() -> Iterator[list[str]]:
     handler = _Collect()
-    logger = logging.getLogger("vppfed.postprocess.metrics_reader")
+    logger = logging.getLogger("vppfed.formats.metrics")
     logger.addHandler(handler)
     try:
         yield handler.messages

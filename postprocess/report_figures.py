@@ -20,7 +20,7 @@ from bokeh.layouts import column
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
-from vppfed.postprocess.metrics_reader import Metrics
+from vppfed.formats.metrics import Metrics
 from vppfed.postprocess.report_data import RunData
 
 #: points per displayed line; a 48 h run at 300 s has 576 samples, a 1-minute week 10 080

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vppfed.postprocess.metrics_reader import load_if_present
+from vppfed.formats.metrics import load_if_present
 
 STEM = "vpp_market"
 
@@ -18,14 +18,13 @@ def plot_vpp_market(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """Two panels over the run: (top) cleared price with the bid's price centre and +-1 scale band; (bottom) the
     VPP's feasible range per interval, the power already in the market's load reading (baseline), the awarded signal
     and the power the devices delivered. Returns the written PNG and PDF (none without ``vppbid`` metrics)."""
-    from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, save
+    from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, plt, save
 
     bids = load_if_present(run_dir, "vppbid")
     if bids is None or not len(bids.times):
         return []
     col = {c: bids.column(c)[:, 0] for c in bids.columns}
     hours = bids.times / 3600.0
-    import matplotlib.pyplot as plt
 
     with paper_style():
         fig, (ax_p, ax_q) = plt.subplots(2, 1, figsize=(COLUMN_WIDTH_IN, 4.2), sharex=True)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vppfed.configs.neighbourhood_input import ApplianceSpec, NeighbourhoodSpec, generate_neighbourhood, \
-    load_neighbourhood
+from vppfed.configs.neighbourhood_input import ApplianceSpec, NeighbourhoodSpec, generate_neighbourhood
+from vppfed.federates.neighbourhood.inputs import load_neighbourhood
 from vppfed.federates.neighbourhood.model import Neighbourhood
 
 SMALL_SPEC = NeighbourhoodSpec(

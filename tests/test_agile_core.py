@@ -1,8 +1,6 @@
 """Agile VPP pure core: unit models, agility, forced power, the three rule sets and the reference exports."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -13,15 +11,6 @@ from vppfed.federates.agile.signal import read_signal_csv
 from vppfed.federates.agile.simulate import compare_outputs, simulate, write_output_csv
 
 RULES = ("strict", "2015b", "2015a")
-BBB = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbb"
-
-
-@pytest.fixture(scope="module")
-def bbb() -> Path:
-    if not (BBB / "scenario1_params.csv").exists():
-        pytest.fail(f"reference data missing: expected the BBB exports in {BBB} (../shared/data/bbb beside the "
-                    "checkout); see /work/shared/data/README.md")
-    return BBB
 
 
 def one_battery(emax=3.5, pmax=1.0, tend=5.0, e0=0.0):

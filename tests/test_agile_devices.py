@@ -144,7 +144,7 @@ def test_signal_input_smoothing_is_an_exponential_average():
 
 
 def test_step_clock_grants_each_side_once_per_step_and_not_at_the_stop_time():
-    from vppfed.federates.agile.federate import AGGREGATOR_LEAD_S, HOST_LEAD_S, StepClock
+    from vppfed.federates.agile.adapter import AGGREGATOR_LEAD_S, HOST_LEAD_S, StepClock
 
     agg, host = StepClock(60, AGGREGATOR_LEAD_S), StepClock(60, HOST_LEAD_S)
     assert [agg.time_of(k) for k in (1, 2)] == [1.0, 61.0] and [host.time_of(k) for k in (1, 2)] == [2.0, 62.0]
@@ -227,20 +227,20 @@ def test_vpp_feeder_case_wires_the_devices_through_the_feeder(tmp_path):
 def test_case_horizon_must_be_a_whole_number_of_steps(tmp_path):
     with pytest.raises(UserError, match=r"6000.12 s, not a whole number of 60 s steps.*use 1\.666666667 h \(100 steps\)"):
         build_case(CASES / "agile-phase1" / "case.yaml", tmp_path / "p1",
-                   overrides={"case.hours": 1.6667, "vpp.step": 60})
+                   overrides={"case.hours": 1.6667, "vpp.step_s": 60})
     built = build_case(CASES / "agile-phase1" / "case.yaml", tmp_path / "p1",
-                       overrides={"case.hours": 1.666666667, "vpp.step": 60})    # as suggested: 100 steps
+                       overrides={"case.hours": 1.666666667, "vpp.step_s": 60})    # as suggested: 100 steps
     runner = json.loads(built.runner.read_text())
     assert all("--stop 6000 " in f["exec"] for f in runner["federates"])
 
 
 def test_dispatch_step_must_be_a_multiple_of_the_feeder_period(tmp_path):
-    with pytest.raises(UserError, match=r"vpp\.step: 50 s must be a multiple of the feeder's period"):
-        build_case(CASES / "vpp-feeder" / "case.yaml", tmp_path / "vf", overrides={"vpp.step": 50, "case.hours": 1})
+    with pytest.raises(UserError, match=r"vpp\.step_s: 50 s must be a multiple of the feeder's period"):
+        build_case(CASES / "vpp-feeder" / "case.yaml", tmp_path / "vf", overrides={"vpp.step_s": 50, "case.hours": 1})
 
 
 def test_signal_input_from_the_feeder_needs_a_feeder(tmp_path):
-    raw = {"case": {"name": "x", "hours": 1}, "vpp": {"params": str(tmp_path / "p.csv"), "step": 60,
+    raw = {"case": {"name": "x", "hours": 1}, "vpp": {"params": str(tmp_path / "p.csv"), "step_s": 60,
                                                       "signal_input": {"target": "feeder"}}}
     (tmp_path / "p.csv").write_text("Type-ID,P,E,Pmax,Pmin,Emax,Emin,Tend,Trun\nBkt-1,0,0,1,-1,4,-4,-1,-1\n")
     with pytest.raises(UserError, match="need a feeder: section"):

@@ -17,10 +17,9 @@ from vppfed.federates.agile.simulate import simulate
 from vppfed.launcher import Launcher
 from vppfed.postprocess.agile_plots import plot_run
 from vppfed.postprocess.agile_run import feasible_steps, load_agile_run, tracking_stats
-from vppfed.postprocess.metrics_reader import load_if_present
+from vppfed.formats.metrics import load_if_present
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
-BBB = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbb"
 
 
 def run_case(description, folder: Path, overrides: dict | None = None, timeout: float = 300):
@@ -66,10 +65,10 @@ def test_signal_follows_the_feeders_distribution_load(tmp_path):
     params = tmp_path / "params.csv"
     params.write_text("Type-ID,P,E,Pmax,Pmin,Emax,Emin,Tend,Trun\nBkt-1,0,0,5,-5,50,-50,-1,-1\n"
                       "Bat-1,0,0,2,0,40,0,30,-1\n", encoding="utf-8")
-    raw = {"case": {"name": "follow", "start": "2013-07-01 16:00:00", "hours": 0.25, "seed": 2, "period": 15,
-                    "metrics_interval": 15},
+    raw = {"case": {"name": "follow", "start": "2013-07-01 16:00:00", "hours": 0.25, "seed": 2, "period_s": 15,
+                    "metrics_interval_s": 15},
            "feeder": {"houses": 3, "pv_fraction": 0.0, "metrics_sample_s": 15},
-           "vpp": {"params": str(params), "step": 60, "ts_hours": 60 / 3600,
+           "vpp": {"params": str(params), "step_s": 60, "ts_h": 60 / 3600,
                    "signal_input": {"target": "feeder", "type": "complex", "part": "real", "scale": -0.001,
                                     "offset": 20.0, "add_own": True, "initial": 1.5}}}
     # WHEN it runs over HELICS

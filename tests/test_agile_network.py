@@ -1,8 +1,6 @@
 """VPP over an unreliable network (pure core): corner cases of seed 000, fault rules, seeded loss and delay."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -16,7 +14,6 @@ from vppfed.federates.agile.simulate import simulate
 from vppfed.federates.agile.synthetic import random_portfolio
 from vppfed.federates.agile.unit_host import UnitHost
 
-BBB = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbb"
 
 
 def small():
@@ -39,10 +36,8 @@ def test_perfect_network_equals_central_strict_dispatch_bit_for_bit(hosts):
     assert np.array_equal(tr.view_energy, tr.energy)
 
 
-def test_perfect_network_on_scenario2_equals_central():
-    if not (BBB / "scenario2_params.csv").exists():
-        pytest.fail(f"reference data missing: expected {BBB}/scenario2_params.csv (../shared/data/bbb)")
-    p, sig = read_params_csv(BBB / "scenario2_params.csv"), read_signal_csv(BBB / "scenario2_vpp.csv")
+def test_perfect_network_on_scenario2_equals_central(bbb):
+    p, sig = read_params_csv(bbb / "scenario2_params.csv"), read_signal_csv(bbb / "scenario2_vpp.csv")
     assert np.array_equal(run_network(p, sig, hosts=5).power, simulate(p, sig, "strict", record_units=True).power)
 
 

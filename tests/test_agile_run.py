@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vppfed.cli import main
-from vppfed.federates.agile.federate import AGGREGATOR_COLUMNS, UNIT_COLUMNS, VIEW_COLUMNS
+from vppfed.federates.agile.adapter import AGGREGATOR_COLUMNS, UNIT_COLUMNS, VIEW_COLUMNS
 from vppfed.federates.metrics import MetricsWriter
 from vppfed.postprocess.agile_plots import plot_run
 from vppfed.postprocess.agile_run import load_agile_run, tracking_stats
@@ -60,6 +60,7 @@ def test_folder_without_vpp_metrics_gives_no_run_and_no_figures(tmp_path):
     assert plot_run(tmp_path, tmp_path / "fig") == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("offset, figures", [(0.0, 3), (0.2, 4)])
 def test_plot_run_draws_the_agile_figures_and_the_views_only_when_they_differ(tmp_path, offset, figures):
     write_run(tmp_path, view_offset=offset)
@@ -75,4 +76,9 @@ def test_vppfed_plot_command_finds_the_agile_figures(tmp_path, capsys):
     write_run(tmp_path)
     assert main(["plot", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "agile_tracking.png" in out and (tmp_path / "figures" / "agile_unit_energy.pdf").exists()
+    # every agile figure (the views equal the truth here, so no views figure) is written beside the run and named
+    for name in ("agile_tracking", "agile_type_stack", "agile_unit_energy"):
+        for ext in ("png", "pdf"):
+            assert (tmp_path / "figures" / f"{name}.{ext}").stat().st_size > 1000
+        assert f"{name}.png" in out
+    assert not (tmp_path / "figures" / "agile_views.png").exists() and "agile_views" not in out

@@ -1,8 +1,6 @@
 """The numpy engine equals the per-unit reference loop bit for bit, on random portfolios and the reference scenarios."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -13,7 +11,6 @@ from vppfed.federates.agile.simulate import simulate
 from vppfed.federates.agile.synthetic import random_portfolio
 
 RULES = ("strict", "2015b", "2015a")
-BBB = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbb"
 
 
 def assert_same_run(portfolio, signal, rules):
@@ -48,10 +45,8 @@ def test_vector_engine_equals_loop_on_ties(rules):
 
 @pytest.mark.parametrize("scenario", ["scenario1", "scenario2"])
 @pytest.mark.parametrize("rules", RULES)
-def test_vector_engine_equals_loop_on_reference_scenarios(rules, scenario):
-    if not (BBB / f"{scenario}_params.csv").exists():
-        pytest.fail(f"reference data missing: expected {BBB}/{scenario}_params.csv (../shared/data/bbb)")
-    assert_same_run(read_params_csv(BBB / f"{scenario}_params.csv"), read_signal_csv(BBB / f"{scenario}_vpp.csv"),
+def test_vector_engine_equals_loop_on_reference_scenarios(bbb, rules, scenario):
+    assert_same_run(read_params_csv(bbb / f"{scenario}_params.csv"), read_signal_csv(bbb / f"{scenario}_vpp.csv"),
                     rules)
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vppfed.configs.battery_forecast import (forecast_weather, midnight_aligned, period_means, read_reference_csv,
-                                             smooth, write_reference_csv)
+from vppfed.configs.battery_forecast import forecast_weather, midnight_aligned, period_means, smooth
+from vppfed.formats.battery import read_reference_csv, write_reference_csv
 from vppfed.configs.case import build_case
 from vppfed.configs.sections.battery import glm_objects
 from vppfed.errors import UserError
-from vppfed.federates.battery.federate import read_manager_file
+from vppfed.federates.battery.adapter import read_manager_file
 
 CASE_YAML = Path(__file__).resolve().parents[1] / "cases" / "peak-shaving" / "case.yaml"
 
@@ -23,7 +23,7 @@ def description(**battery) -> dict:
     section = {"policy": "threshold", "charge_below_kw": 5.0, "discharge_above_kw": 12.0, "period_s": 300}
     section.update(battery)
     return {
-        "case": {"name": "bt", "root": "BT", "hours": 2, "period": 60, "seed": 3},
+        "case": {"name": "bt", "root": "BT", "hours": 2, "period_s": 60, "seed": 3},
         "feeder": {"houses": 6, "pv_fraction": 0.5, "battery_fraction": 0.2,
                    "spec": {"battery_capacity_wh": 20000.0, "battery_power_w": 8000.0, "battery_soc": 0.6}},
         "battery": section,
@@ -130,7 +130,7 @@ def test_previous_day_schedule_needs_no_build_time_run(tmp_path):
 
 def test_builtin_case_parses_and_asks_for_one_battery_sized_for_the_evening():
     from vppfed.configs.case import parse_case
-    from vppfed.configs.validate import load_yaml
+    from vppfed.io import load_yaml
 
     raw = load_yaml(CASE_YAML)
     settings = parse_case(raw, "case.yaml")
@@ -204,12 +204,12 @@ def test_reference_csv_round_trip(tmp_path):
 
 def test_the_manager_samples_at_the_feeder_step_not_the_case_period(tmp_path):
     desc = description()
-    desc["case"]["period"] = 15
+    desc["case"]["period_s"] = 15
     desc["feeder"]["step_s"] = 60
     folder = build(tmp_path, desc).directory
     assert json.loads((folder / "BT_battery.json").read_text())["period"] == 60
     assert json.loads((folder / "BT_gridlabd.json").read_text())["period"] == 60
-    desc["battery"]["period_s"] = 30  # a multiple of case.period, but not of the feeder step
+    desc["battery"]["period_s"] = 30  # a multiple of case.period_s, but not of the feeder step
     with pytest.raises(UserError, match=r"battery.period_s: must be a multiple of the feeder step \(60 s\), got 30"):
         build(tmp_path, desc, "bad")
 
@@ -217,7 +217,7 @@ def test_the_manager_samples_at_the_feeder_step_not_the_case_period(tmp_path):
 # ------------------------------------------------------------------------------------------------- figures
 def synthetic_run(folder: Path, with_baseline: bool) -> None:
     """A battery metrics file (1-min samples, 2 h) and, optionally, a reference CSV with a baseline 10 kW higher."""
-    from vppfed.federates.battery.federate import METRIC_COLUMNS
+    from vppfed.federates.battery.adapter import METRIC_COLUMNS
     from vppfed.federates.metrics import MetricsWriter
 
     names = [n for n, _ in METRIC_COLUMNS]
@@ -237,9 +237,9 @@ def synthetic_run(folder: Path, with_baseline: bool) -> None:
 
 
 def test_figures_and_summary_use_the_baseline_run_when_there_is_one(tmp_path):
-    from vppfed.configs.sections.battery import summarize
+    from vppfed.summaries.battery import summarize
     from vppfed.postprocess.battery_plots import load_curves, plot_run
-    from vppfed.postprocess.metrics_reader import load_if_present
+    from vppfed.formats.metrics import load_if_present
 
     synthetic_run(tmp_path, with_baseline=False)
     curves = load_curves(load_if_present(tmp_path, "battery"), tmp_path)
@@ -272,10 +272,10 @@ def test_interval_means_and_state_spans():
 
 
 def test_soc_and_state_figures_show_every_battery_of_a_multi_battery_run(tmp_path, monkeypatch):
-    from vppfed.federates.battery.federate import METRIC_COLUMNS
+    from vppfed.federates.battery.adapter import METRIC_COLUMNS
     from vppfed.federates.metrics import MetricsWriter
     from vppfed.postprocess import battery_plots
-    from vppfed.postprocess.metrics_reader import load_if_present
+    from vppfed.formats.metrics import load_if_present
 
     # GIVEN three batteries whose SOC and states differ (battery k sells from minute 20k on)
     names = [n for n, _ in METRIC_COLUMNS]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vppfed.federates.battery.config import BatteryConfig
-from vppfed.federates.battery.federate import last_metrics_time
+from vppfed.federates.battery.adapter import last_metrics_time
 from vppfed.federates.battery.manager import BatteryManager, StepInput
 from vppfed.federates.battery.peak_shaving import optimal_schedule
 from vppfed.federates.battery.persistence import StateStore
@@ -20,7 +20,8 @@ PERIOD = 3600.0  # 1-h periods keep the vectors readable
 def config(**kwargs) -> BatteryConfig:
     base = dict(capacity_ah=10000.0 / 400.0, nominal_voltage_v=400.0, max_charge_w=3000.0, max_discharge_w=3000.0,
                 coulombic_efficiency=1.0, soc_initial=0.0, soc_low=0.0, soc_high=1.0, soc_hysteresis=0.0,
-                rest_min_s=0.0, period_s=PERIOD, policy="schedule")
+                rest_min_s=0.0, period_s=PERIOD, policy="schedule",
+                idle_rest_s=0.0, reconcile_warn=0.05, degradation_cost=0.005)  # the core defaults before issue 17 (sections and core now share the section's)
     base.update(kwargs)
     cfg = BatteryConfig(**base)
     cfg.validate()

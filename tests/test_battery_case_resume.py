@@ -18,7 +18,7 @@ import pytest
 from vppfed.cases import case_yaml
 from vppfed.configs.case import build_case
 from vppfed.errors import CosimError
-from vppfed.federates.metrics import recover
+from vppfed.formats.metrics import recover
 from vppfed.launcher import Launcher
 
 HOURS = 6

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from vppfed.configs.validate import parse_dataclass
+from vppfed.io import parse_dataclass
 from vppfed.errors import UserError
 from vppfed.federates.battery.config import BatteryConfig
 
@@ -12,7 +12,9 @@ GOOD = dict(capacity_ah=28.125, nominal_voltage_v=480.0, max_charge_w=5000.0, ma
 
 def test_good_config_parses_with_defaults():
     cfg = parse_dataclass(BatteryConfig, {**GOOD, "ocv_table": [[0, 420], [1, 480]]}, "case.yaml: battery")
-    assert cfg.policy == "threshold" and cfg.coulombic_efficiency == 0.95
+    # the defaults the cases use (issue 17: the section takes them from here)
+    assert cfg.policy == "threshold" and cfg.coulombic_efficiency == 1.0 and cfg.idle_rest_s == 3600.0
+    assert cfg.reconcile_warn == 0.1 and cfg.degradation_cost == 0.0015
     assert cfg.fingerprint() == parse_dataclass(BatteryConfig, {**GOOD, "ocv_table": [[0, 420], [1, 480]]},
                                                 "x").fingerprint()
 

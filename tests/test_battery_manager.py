@@ -20,7 +20,8 @@ def config(**kwargs) -> BatteryConfig:
     base = dict(capacity_ah=E_WH / V_NOM, nominal_voltage_v=V_NOM, max_charge_w=P_MAX, max_discharge_w=P_MAX,
                 coulombic_efficiency=0.97, soc_initial=0.5, soc_low=0.2, soc_high=0.95, soc_hysteresis=0.05,
                 v_empty=li_ion_ocv(0.02, V_NOM), v_full=li_ion_ocv(0.999, V_NOM), ocv_table=ocv_table(V_NOM),
-                rest_min_s=600.0, period_s=PERIOD, charge_below_w=8000.0, discharge_above_w=14000.0)
+                rest_min_s=600.0, period_s=PERIOD, charge_below_w=8000.0, discharge_above_w=14000.0,
+                idle_rest_s=0.0, reconcile_warn=0.05, degradation_cost=0.005)  # the core defaults before issue 17 (sections and core now share the section's)
     base.update(kwargs)
     cfg = BatteryConfig(**base)
     cfg.validate()

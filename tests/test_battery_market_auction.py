@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vppfed.errors import UserError
-from vppfed.configs.validate import parse_dataclass
+from vppfed.io import parse_dataclass
 from vppfed.federates.battery.bidding import (Award, MarketBid, PriceStatistics, bid_clearing_time, energy_limits,
                                               plan_bid)
 from vppfed.federates.battery.config import BatteryConfig
@@ -27,7 +27,8 @@ def auction_config(**kwargs) -> BatteryConfig:
     base = dict(capacity_ah=E_WH / V_NOM, nominal_voltage_v=V_NOM, max_charge_w=P_MAX, max_discharge_w=P_MAX,
                 coulombic_efficiency=1.0, conversion_efficiency=1.0, soc_initial=0.5, soc_low=0.2, soc_high=0.95,
                 soc_hysteresis=0.05, rest_min_s=0.0, period_s=60.0, policy="market", market_follow="award",
-                market_period_s=300.0, bid_lead_s=45.0, price_forecast=[0.02] * 24, price_stdev=0.01)
+                market_period_s=300.0, bid_lead_s=45.0, price_forecast=[0.02] * 24, price_stdev=0.01,
+                idle_rest_s=0.0, reconcile_warn=0.05, degradation_cost=0.005)  # the core defaults before issue 17 (sections and core now share the section's)
     base.update(kwargs)
     return parse_dataclass(BatteryConfig, base, "test")
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vppfed.configs.case import build_case
-from vppfed.configs.validate import load_yaml
+from vppfed.io import load_yaml
 from vppfed.errors import UserError
 from vppfed.federates.battery.wiring import read_manager_file
 
@@ -24,7 +24,7 @@ def small_market_case(**battery) -> dict:
     section = {"name": "battery_7", "batteries": "all", "market": True, "period_s": 60}
     section.update(battery)
     return {
-        "case": {"name": "bm", "root": "BM", "hours": 1, "period": 15, "seed": 3},
+        "case": {"name": "bm", "root": "BM", "hours": 1, "period_s": 15, "seed": 3},
         "feeder": {"houses": 6, "pv_fraction": 0.5, "battery_fraction": 0.34, "step_s": 60},
         "market": {"enabled": True},
         "battery": section,
@@ -73,7 +73,7 @@ def test_without_the_market_nothing_is_sent(tmp_path):
     ({"sense": "F1_tpm_B0"}, "battery.sense: must be 'substation' when the federate manages several"),
     ({"inverter": "x"}, "battery.inverter: names one battery"),
     ({"bid_lead_s": 15}, "battery.bid_lead_s: must be in [30, 300) s"),
-    ({"period_s": 240}, "battery.period_s: must divide case.market_period"),
+    ({"period_s": 240}, "battery.period_s: must divide case.market_period_s"),
     ({"slider": 0.0}, "battery.slider: must be > 0"),
 ])
 def test_bad_market_settings_name_the_field(tmp_path, change, message):
@@ -103,7 +103,7 @@ def test_one_bidding_battery_uses_the_units_layout(tmp_path):
 @pytest.mark.slow
 def test_bids_reach_the_auction_and_p_out_follows_the_award(tmp_path):
     from vppfed.launcher import Launcher
-    from vppfed.postprocess.metrics_reader import load_if_present
+    from vppfed.formats.metrics import load_if_present
 
     # GIVEN te30-battery for 2 h with 10 houses (2 batteries) and a price prior well above the night's LMP, so the
     # batteries buy from the first clearing on
@@ -152,7 +152,7 @@ def test_sigkill_in_market_mode_then_resume_replays_the_bids(tmp_path):
     import time
 
     from vppfed.errors import CosimError
-    from vppfed.federates.metrics import recover
+    from vppfed.formats.metrics import recover
     from vppfed.launcher import Launcher
 
     raw = load_yaml(CASE_YAML)

@@ -16,7 +16,8 @@ from vppfed.federates.battery.manager import STATE_FORMAT, BatteryManager, StepI
 from vppfed.federates.battery.persistence import StateStore
 
 CFG = BatteryConfig(capacity_ah=28.125, nominal_voltage_v=480.0, max_charge_w=5000.0, max_discharge_w=5000.0,
-                    charge_below_w=3000.0, discharge_above_w=6000.0, rest_min_s=600.0, v_empty=420.0, v_full=478.0)
+                    charge_below_w=3000.0, discharge_above_w=6000.0, rest_min_s=600.0, v_empty=420.0, v_full=478.0,
+                    coulombic_efficiency=0.95, idle_rest_s=0.0, reconcile_warn=0.05, degradation_cost=0.005)  # the core defaults before issue 17 (sections and core now share the section's)
 
 
 def load_at(k: int) -> float:

@@ -13,7 +13,8 @@ C, R, S = BatteryState.CHARGE, BatteryState.REST, BatteryState.SELL
 
 def config(**kwargs) -> BatteryConfig:
     base = dict(capacity_ah=100.0, nominal_voltage_v=48.0, max_charge_w=3000.0, max_discharge_w=3000.0,
-                soc_low=0.2, soc_high=0.9, soc_hysteresis=0.05, v_empty=44.0, v_full=54.0, rest_min_s=600.0)
+                soc_low=0.2, soc_high=0.9, soc_hysteresis=0.05, v_empty=44.0, v_full=54.0, rest_min_s=600.0,
+                coulombic_efficiency=0.95, idle_rest_s=0.0, reconcile_warn=0.05, degradation_cost=0.005)  # the core defaults before issue 17 (sections and core now share the section's)
     base.update(kwargs)
     cfg = BatteryConfig(**base)
     cfg.validate()

@@ -12,7 +12,7 @@ from pypower.api import case30
 from vppfed.configs.bulk_model import Te30BulkParams, build_pp_dict
 from vppfed.errors import UserError
 from vppfed.federates.bulk.core import BulkGrid, BulkOptions, ResponsiveCurve
-from vppfed.federates.bulk.ppcase import case_from_dict, load_pp_case
+from vppfed.formats.ppcase import case_from_dict, load_pp_case
 
 
 def te30_grid(**opts) -> BulkGrid:

@@ -7,7 +7,7 @@ import pytest
 from vppfed.configs.bulk_ercot8 import Ercot8Params, write_ercot8_model
 from vppfed.configs.case import build_case
 from vppfed.federates.bulk.core import BulkGrid
-from vppfed.federates.bulk.ppcase import load_pp_case
+from vppfed.formats.ppcase import load_pp_case
 
 
 def test_model_layout_and_determinism(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vppfed.configs.bulk_model import Te30BulkParams, background_load, write_bulk_model
-from vppfed.federates.metrics import recover
+from vppfed.formats.metrics import recover
 from vppfed.launcher import Launcher
 
 PEER = Path(__file__).with_name("bulk_peer_federate.py")
@@ -56,6 +56,7 @@ def run_case(folder: Path, hours: float, curve: bool, voltage_type: str = "doubl
     return [json.loads(line) for line in (folder / "rec.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.integration
 def test_feeder_receives_voltage_from_the_first_step_and_lmp_in_dollars_per_kwh(tmp_path):
     # GIVEN the TE30 bulk model and a feeder peer WHEN run for 1 h under HELICS
     rec = run_case(tmp_path, 1.0, curve=False)
@@ -80,6 +81,7 @@ def test_feeder_receives_voltage_from_the_first_step_and_lmp_in_dollars_per_kwh(
     assert model["dsoBuses"]["7"]["ampFactor"] == 250.0 and model["UnitsOut"] == [[2, 108000.0, 154800.0]]
 
 
+@pytest.mark.integration
 def test_market_curve_becomes_a_dispatchable_load(tmp_path):
     # GIVEN a market peer sending a responsive curve (30 % of the feeder responsive, bid c1 = 100 $/MWh)
     rec = run_case(tmp_path, 0.5, curve=True, voltage_type="complex")

@@ -9,7 +9,7 @@ import pytest
 
 from vppfed.configs.bulk_model import Te30BulkParams, background_load, write_bulk_model
 from vppfed.federates.bulk.core import BulkGrid
-from vppfed.federates.bulk.ppcase import load_pp_case
+from vppfed.formats.ppcase import load_pp_case
 
 
 def feeder_kw(t: float) -> float:
@@ -36,6 +36,7 @@ def test_background_has_288_five_minute_rows_with_the_stated_daily_range():
     assert 2 <= np.argmin(total) * 5 / 60 <= 4 and 14 <= np.argmax(total) * 5 / 60 <= 16
 
 
+@pytest.mark.slow
 def test_48h_prices_look_like_tesp_te30(tmp_path):
     # GIVEN the model with a 100-330 kW feeder scaled by 250 and unit 3 out from 30 h to 43 h
     grid = BulkGrid(load_pp_case(write_bulk_model(Te30BulkParams(), tmp_path)))

@@ -8,7 +8,7 @@ import pytest
 
 from vppfed.configs.case import build_case
 from vppfed.errors import UserError
-from vppfed.federates.bulk.ppcase import load_pp_case
+from vppfed.formats.ppcase import load_pp_case
 
 
 def describe(**bulk):

@@ -21,7 +21,7 @@ from vppfed.federates.bulk.core import BulkGrid
 from vppfed.federates.bulk.dcopf import DcOpfResult, DcOpfSolver
 from vppfed.federates.bulk.powerflow import Network, bus_types, initial_voltage, make_sbus, solve_ac, \
     update_generators
-from vppfed.federates.bulk.ppcase import case_from_dict
+from vppfed.formats.ppcase import case_from_dict
 
 OPT = ppoption(VERBOSE=0, OUT_ALL=0)
 

@@ -264,7 +264,7 @@ def test_csv_outside_the_json_folder_is_refused(tmp_path):
 def test_generated_te30_feeder_on_a_tesp_json_runs_two_hours(tmp_path):
     from vppfed.cases import case_yaml
     from vppfed.cli import main
-    from vppfed.postprocess.metrics_reader import load_if_present
+    from vppfed.formats.metrics import load_if_present
 
     # GIVEN the te30 case with its bulk section replaced by `tesp_json:` (our TESP-layout file, unit 1 out 600-1200 s)
     src = tmp_path / "src"

@@ -32,7 +32,7 @@ def test_unknown_section_lists_the_known_ones(tmp_path):
     ({"name": "x", "hours": "many"}, r"case.hours: expected a number, got 'many'"),
     ({"name": "x", "start": "July 1st"}, r"case.start: expected 'YYYY-mm-dd HH:MM:SS'"),
     ({"name": "x", "separator": "."}, r"case.separator: must be one of '/', '#'"),
-    ({"name": "x", "metrics_interval": 100}, r"case.metrics_interval: must be a positive multiple of period"),
+    ({"name": "x", "metrics_interval": 100}, r"case.metrics_interval_s: must be a positive multiple of period_s"),
     ({"name": "a b"}, r"case.name: use letters"),
     ({"nam": "x"}, r"case.nam: unknown field"),
 ])

@@ -151,6 +151,7 @@ def test_local_costs_enter_the_objective():
     assert (sel == 0).all()
 
 
+@pytest.mark.integration
 def test_progress_is_reported_and_the_cli_picks_the_engine(tmp_path, capsys):
     import json
 

@@ -162,6 +162,7 @@ def test_bad_instance_files_are_user_errors(tmp_path):
         load_instance(p)
 
 
+@pytest.mark.integration
 def test_cli_generate_then_solve_prints_one_json_object(tmp_path, capsys):
     from vppfed.cli import main
 
@@ -219,6 +220,7 @@ def test_cpu_budget_gives_an_anytime_result_and_the_cli_rejects_a_bad_budget(tmp
     assert "--cpu-limit" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_helics_link_delay_slows_the_rounds_and_termination_still_holds(tmp_path):
     import json
 
@@ -237,6 +239,7 @@ def test_helics_link_delay_slows_the_rounds_and_termination_still_holds(tmp_path
     assert is_one_opt(inst, slow.selection)
 
 
+@pytest.mark.slow
 def test_helics_loss_drops_steps_seeded_and_the_anytime_stop_still_delivers_a_result(tmp_path):
     import json
 
@@ -295,6 +298,7 @@ def test_resending_the_working_memory_repairs_what_lost_messages_broke():
     assert int((nb.wm.sysconf.cnt >= 0).sum()) > before
 
 
+@pytest.mark.slow
 def test_with_resending_a_lossy_helics_negotiation_ends_near_the_lossless_quality():
     inst = generate(16, 5, 24, seed=4)
     # GIVEN 30 % of the step messages lost and every agent re-sending its working memory every 10 rounds

@@ -10,9 +10,9 @@ import pytest
 from vppfed.cases import case_yaml
 from vppfed.configs.bulk_ercot8 import ZONES
 from vppfed.configs.case import build_case
-from vppfed.configs.validate import load_yaml
+from vppfed.io import load_yaml
 from vppfed.errors import UserError
-from vppfed.federates.bulk.ppcase import load_pp_case
+from vppfed.formats.ppcase import load_pp_case
 
 ERCOT = case_yaml("ercot8")
 
@@ -148,7 +148,7 @@ def test_case_runs_with_a_root_and_two_sub_brokers(tmp_path):
     assert summary.ok and summary.simulated_seconds == pytest.approx(3600.0)
     assert [r.name for r in launcher.sub_brokers] == ["subbroker1", "subbroker2"]
     assert {f["name"] for f in summary.federates} == {"gld_2", "gld_3", "sub_3", "pypower"}
-    from vppfed.postprocess.metrics_reader import read_metrics
+    from vppfed.formats.metrics import read_metrics
 
     bus = read_metrics(built.directory / "bus_ercot8_metrics.json")
     assert bus.uids == ["2", "3"] and len(bus.times) == 13

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from vppfed.configs.feeder_glm import FeederSpec, generate_feeder, write_feeder
-from vppfed.configs.validate import parse_dataclass
+from vppfed.io import parse_dataclass
 from vppfed.errors import UserError
 
 
@@ -100,7 +100,7 @@ def test_job_loads_add_one_zero_constant_power_zipload_per_house_and_nothing_els
 
 @pytest.mark.slow
 def test_job_load_written_before_a_step_is_in_the_house_total_load_at_that_step(tmp_path):
-    from vppfed.federates.feeder.gld_strings import parse_float
+    from vppfed.formats.gld_strings import parse_float
     from vppfed.federates.feeder.session import GridlabdSession
 
     # GIVEN a 2-house feeder with job loads and no plug loads, stepped every 60 s

@@ -11,9 +11,10 @@ import pytest
 
 from vppfed.configs.feeder_glm import FeederSpec, generate_feeder, write_feeder
 from vppfed.configs.feeder_helics import FeederHelicsConfig
-from vppfed.configs.weather import WeatherSpec, read_weather, write_weather
+from vppfed.configs.weather import WeatherSpec, write_weather
+from vppfed.formats.weather import read_weather
 from vppfed.federates.feeder.core import FeederCore, build_metrics, load_gridlabd_config, make_writers, object_class_map
-from vppfed.federates.feeder.gld_strings import parse_complex, parse_float
+from vppfed.formats.gld_strings import parse_complex, parse_float
 from vppfed.federates.feeder.session import GridlabdError, GridlabdSession
 from vppfed.federates.metrics import MetricsWriter
 

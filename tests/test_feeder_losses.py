@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from vppfed.configs.feeder_glm import FeederInventory, FeederSpec, generate_feeder
-from vppfed.configs.meter_nesting import upstream_billing_meters
+from vppfed.federates.feeder.inventory import FeederInventory
+from vppfed.configs.feeder_glm import FeederSpec, generate_feeder
+from vppfed.federates.feeder.meter_nesting import upstream_billing_meters
 from vppfed.configs.vpp_devices import read_glm_objects
 from vppfed.federates.feeder.core import FeederConfig, FeederCore, build_metrics, make_writers, object_class_map
 from vppfed.federates.feeder.gld_losses import LOSS_CLASSES, link_losses

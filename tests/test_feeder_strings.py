@@ -5,7 +5,7 @@ import math
 import pytest
 
 from vppfed.federates.feeder.clock import GldClock
-from vppfed.federates.feeder.gld_strings import format_complex, parse_complex, parse_float
+from vppfed.formats.gld_strings import format_complex, parse_complex, parse_float
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -17,7 +17,7 @@ from vppfed.configs.glm_wrapper import filter_modules, wrapper_text
 from vppfed.errors import UserError
 from vppfed.federates.feeder.core import FeederCore, FeederConfig, Point, SwingHead
 from vppfed.federates.feeder.session import GridlabdSession, load_error_line
-from vppfed.federates.feeder.gld_strings import parse_complex
+from vppfed.formats.gld_strings import parse_complex
 
 IEEE13 = Path(__file__).parent / "data" / "ieee13"
 CLOCK = "clock { timezone EST+5EDT; starttime '2013-07-01 00:00:00'; stoptime '2013-07-01 01:00:00'; }\n"
@@ -219,7 +219,7 @@ def test_swing_head_power_equals_the_swing_meters_power_and_voltage_is_applied(t
 @pytest.mark.slow
 def test_ieee13_case_runs_end_to_end_with_the_te30_bulk_grid(tmp_path):
     from vppfed.cli import main
-    from vppfed.postprocess.metrics_reader import load_if_present
+    from vppfed.formats.metrics import load_if_present
 
     yaml = tmp_path / "case.yaml"
     yaml.write_text(json.dumps({
@@ -274,7 +274,7 @@ def test_vpp_section_finds_the_users_battery_and_water_heater(tmp_path):
         "devices": {"battery_inverters": {"soc_min": 0.2, "soc_max": 0.9},
                     "water_heaters": {"boost_min": 15, "deadline_h": [1, 2]}},
         "signal_input": {"target": "feeder", "type": "complex", "part": "real", "scale": -0.001, "offset": 3700.0},
-        "hosts": 1, "step": 60}})
+        "hosts": 1, "step_s": 60}})
     built = build_case(yaml, tmp_path / "out")
     devices = (built.directory / "vpp_devices.json").read_text()
     assert "bat_inv_2" in devices and "wh_2" in devices
@@ -290,7 +290,7 @@ def test_cohda_on_a_user_glm_names_the_devices_it_lacks(tmp_path):
 
 
 def test_vpp_on_a_user_glm_names_the_devices_it_lacks(tmp_path):
-    yaml = _ieee13_case(tmp_path, {"vpp": {"devices": {"ev_chargers": {}}, "hosts": 1, "step": 60,
+    yaml = _ieee13_case(tmp_path, {"vpp": {"devices": {"ev_chargers": {}}, "hosts": 1, "step_s": 60,
                                            "signal_input": {"target": "feeder", "type": "complex", "part": "real"}}})
     with pytest.raises(UserError, match=r"vpp.devices.ev_chargers: ieee13.glm has no ev chargers"):
         build_case(yaml, tmp_path / "out")

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from vppfed.configs.weather import WeatherSpec, read_weather, weather_text, write_weather
+from vppfed.configs.weather import WeatherSpec, weather_text, write_weather
+from vppfed.formats.weather import read_weather
 
 
 def test_layout_units_and_daily_shape(tmp_path):

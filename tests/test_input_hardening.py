@@ -15,7 +15,7 @@ import pytest
 
 from vppfed.cli import main
 from vppfed.configs.case import CASE_MARKER, build_case, remove_stale_staging
-from vppfed.configs.validate import check_out_dir, load_yaml, parse_yaml_text, plain_name_problem
+from vppfed.io import check_out_dir, load_yaml, parse_yaml_text, plain_name_problem
 from vppfed.errors import UserError
 
 TE30 = Path(__file__).resolve().parents[1] / "cases" / "te30" / "case.yaml"
@@ -111,9 +111,9 @@ def test_set_overrides_of_the_wrong_shape(tmp_path, capsys, override, needle):
     (["--seed", "-1"], "case.seed: must be in [0, 2**32)"),
     (["--seed", str(2**32)], "case.seed"),
     (["--set", "case.runs=1000000000"], "case.runs"),
-    (["--set", "case.timeout=-5"], "case.timeout"),
-    (["--set", "case.timeout=.inf"], "case.timeout"),
-    (["--set", "case.period=1000000"], "case.period"),
+    (["--set", "case.timeout_s=-5"], "case.timeout_s"),
+    (["--set", "case.timeout_s=.inf"], "case.timeout_s"),
+    (["--set", "case.period_s=1000000"], "case.period_s"),
     (["--set", "bulk.outage_start_h=.nan"], "bulk.outage_start_h: must be a finite number"),
     (["--set", "feeder.weather_spec={temperature_mean_f: .nan}"], "feeder.weather_spec.temperature_mean_f"),
     (["--set", "case.timezone=PST 8"], "case.timezone"),

@@ -52,6 +52,7 @@ def test_free_port_gives_two_consecutive_free_ports():
     assert 1024 < port < 65534
 
 
+@pytest.mark.integration
 def test_run_completes_and_values_flow(tmp_path):
     # GIVEN two federates coupled by one value WHEN run THEN both finish and B received A's counts
     runner = write_toy_case(tmp_path, hours=0.5)
@@ -65,6 +66,7 @@ def test_run_completes_and_values_flow(tmp_path):
     assert not [r for r in Launcher(runner)._all_records()]
 
 
+@pytest.mark.integration
 def test_two_runs_at_once_do_not_collide(tmp_path):
     # GIVEN two identical cases WHEN launched at the same time THEN both succeed on different ports
     runners = [write_toy_case(tmp_path / f"case{i}", hours=0.5) for i in range(2)]
@@ -82,6 +84,7 @@ def test_two_runs_at_once_do_not_collide(tmp_path):
     assert results[0].port != results[1].port
 
 
+@pytest.mark.integration
 def test_crash_ends_everything_and_names_the_federate(tmp_path):
     # GIVEN B crashes at t=600 s and A has a child process WHEN run THEN CosimError names fedB, nothing is left
     runner = write_toy_case(tmp_path, hours=2, a_args="--child", b_args="--crash-at 600")
@@ -103,6 +106,7 @@ def test_crash_ends_everything_and_names_the_federate(tmp_path):
     assert not any(pid_alive(pid) for pid in child_pids)
 
 
+@pytest.mark.integration
 def test_hang_is_ended_by_timeout(tmp_path):
     # GIVEN A hangs WHEN the timeout passes THEN the run fails within seconds of it and no process is left
     runner = write_toy_case(tmp_path, hours=2, a_args="--hang-at 120")
@@ -125,6 +129,7 @@ def test_bad_runner_is_a_user_error(tmp_path):
         Launcher(path)
 
 
+@pytest.mark.integration
 def test_broker_hierarchy_root_and_two_sub_brokers(tmp_path):
     # GIVEN A under sub-broker s1 and B under s2 WHEN run THEN values cross the root and both finish
     runner_path = write_toy_case(tmp_path, hours=0.25)
@@ -156,6 +161,7 @@ def test_port_blocks_are_exclusive_and_below_the_ephemeral_range():
     again.release()
 
 
+@pytest.mark.integration   # the launcher (and its broker) runs in a child process
 def test_a_killed_launcher_takes_its_broker_and_federates_with_it(tmp_path):
     # GIVEN a run whose launcher process is SIGKILLed mid-run (no chance to tear down)
     runner = write_toy_case(tmp_path / "case", hours=2, a_args="--hang-at 60")
@@ -188,6 +194,7 @@ def test_a_killed_launcher_takes_its_broker_and_federates_with_it(tmp_path):
     assert not [p for p in children if pid_alive(p)]
 
 
+@pytest.mark.integration
 def test_a_federate_blocked_inside_a_helics_call_still_ends_after_sigterm(tmp_path):
     from vppfed.federates.runtime import STOP_GRACE_SECONDS
     from vppfed.launcher import PortBlock, helics_broker_binary
@@ -278,6 +285,7 @@ def _runner_with(runner_path: Path, **vppfed: object) -> Path:
     return runner_path
 
 
+@pytest.mark.integration
 def test_a_stall_is_detected_and_blamed_on_the_federate_that_stopped_requesting_time(tmp_path):
     # GIVEN fedB busy forever in one step at t=600 (A then waits for B) and a 6 s stall window, no timeout
     runner = _runner_with(write_toy_case(tmp_path, hours=2, b_args="--hang-at 600"), stall_s=6)
@@ -295,6 +303,7 @@ def test_a_stall_is_detected_and_blamed_on_the_federate_that_stopped_requesting_
         assert not pid_alive(record.popen.pid)
 
 
+@pytest.mark.integration
 def test_a_sigstopped_federate_is_named_as_stopped(tmp_path):
     # GIVEN a run whose fedB process is stopped with SIGSTOP mid-run
     import signal as _signal
@@ -322,6 +331,7 @@ def test_a_sigstopped_federate_is_named_as_stopped(tmp_path):
         assert not pid_alive(record.popen.pid)
 
 
+@pytest.mark.integration
 def test_a_run_whose_folder_is_replaced_under_it_is_not_a_success(tmp_path):
     # GIVEN a run whose case folder is moved away mid-run and replaced by an empty one (a second `vppfed config`
     # into the same --out without the lock, as before it existed)
@@ -347,6 +357,7 @@ def test_a_run_whose_folder_is_replaced_under_it_is_not_a_success(tmp_path):
 CLI_RUN = "import sys; from vppfed.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
+@pytest.mark.integration   # the launcher (and its broker) runs in a child process
 def test_sigterm_to_the_cli_reports_like_ctrl_c_and_writes_the_summary(tmp_path):
     # GIVEN `vppfed run` of a long toy case folder
     runner = write_toy_case(tmp_path / "case", hours=500)

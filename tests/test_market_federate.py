@@ -10,7 +10,7 @@ import pytest
 from vppfed.federates.market.agent_dict import AgentDictOptions, HouseInfo, build_agent_dict, write_agent_dict
 from vppfed.federates.market.helics_config import market_helics_config
 from vppfed.launcher import Launcher
-from vppfed.postprocess.metrics_reader import read_metrics
+from vppfed.formats.metrics import read_metrics
 
 sys.path.insert(0, str(Path(__file__).parent))
 from market_stub_federate import HOUSES, stub_config  # noqa: E402
@@ -89,7 +89,7 @@ def test_market_federate_clears_every_period_against_the_lmp(tmp_path, with_mark
 def test_market_and_bulk_grid_close_the_loop_through_curve_and_lmp(tmp_path):
     # GIVEN the real bulk federate (te30 model, unit 3 out), the market and a stub feeder of 300 kW with 4 houses
     from vppfed.configs.case import CaseContext, CaseSettings
-    from vppfed.configs.feeder_glm import FeederInventory
+    from vppfed.federates.feeder.inventory import FeederInventory
     from vppfed.configs.sections import bulk, market
     from test_market_section import FeederStandIn
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from vppfed.federates.metrics import MetricsWriter
 from vppfed.postprocess.market_plots import load_market_run, plot_comparison, plot_market, read_metrics
@@ -42,15 +43,28 @@ def test_run_summary_finds_highest_bidder_and_total_bids(tmp_path):
     assert run.lmp is not None and run.lmp.size == 24
 
 
-def test_market_figures_and_comparison_are_written(tmp_path):
+@pytest.mark.integration
+def test_market_figures_and_comparison_are_written(tmp_path, monkeypatch):
     a = fake_run(tmp_path / "market", 1.0)
     b = fake_run(tmp_path / "vpp", 0.5)
+    saved = []
+    original = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *x, **kw: (saved.append(fig), original(fig, *x, **kw))[1])
     paths = plot_market(a, tmp_path / "fig")
     names = {p.name for p in paths}
     for stem in ("market_price_vs_lmp", "market_highest_bidder", "market_cumulative_surplus",
                  "market_total_bid_quantity"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= names
     cmp = plot_comparison([a, b], tmp_path / "fig", labels=["market", "VPP"])
+    assert sorted(p.name for p in cmp) == ["market_comparison.pdf", "market_comparison.png"]
+    # the comparison draws each run under its label: the LMP panel holds both runs' bus-7 LMPs
+    lmp_axis = saved[-1].axes[0]
+    assert "LMP" in lmp_axis.get_ylabel()
+    lines = {line.get_label().split(" ")[0]: line.get_ydata() for line in lmp_axis.get_lines()}
+    k = np.arange(1, 25)
+    np.testing.assert_allclose(lines["market"], 0.02 + 0.001 * k)
+    np.testing.assert_allclose(lines["VPP"], 0.01 + 0.001 * k)
+    assert len(paths) == len(names) and all(p.parent == tmp_path / "fig" for p in paths + cmp)
     assert all(p.stat().st_size > 1000 for p in paths + cmp)
 
 
@@ -59,6 +73,7 @@ def test_missing_auction_metrics_is_reported(tmp_path):
         load_market_run(tmp_path)
 
 
+@pytest.mark.integration
 def test_market_plot_command_writes_figures_and_rejects_bad_labels(tmp_path, capsys):
     from vppfed.cli import main
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from vppfed.configs.case import CaseContext, CaseSettings
-from vppfed.configs.feeder_glm import FeederInventory
+from vppfed.federates.feeder.inventory import FeederInventory
 from vppfed.configs.sections import market
 from vppfed.configs.sections.bulk import BulkHandle
 from vppfed.errors import UserError

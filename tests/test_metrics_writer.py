@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from vppfed.federates.metrics import MetricsWriter, metrics_path, recover
-from vppfed.postprocess.metrics_reader import find_metrics, read_metrics
+from vppfed.federates.metrics import MetricsWriter
+from vppfed.formats.metrics import metrics_path, recover
+from vppfed.formats.metrics import find_metrics, read_metrics
 
 COLUMNS = [("LMP_P", "USD/kwh"), ("Vmag", "pu"), ("temp", "°F")]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vppfed.configs.case import build_case
-from vppfed.configs.neighbourhood_input import load_neighbourhood
+from vppfed.federates.neighbourhood.inputs import load_neighbourhood
 from vppfed.errors import UserError
 from vppfed.federates.neighbourhood.feeder_link import (
     MeasuredProduction, household_job_power_kw, job_power_series_kw, map_households)
@@ -74,7 +74,7 @@ def test_households_go_to_houses_in_order_and_producers_need_a_pv_inverter():
 
 
 def test_run_record_reports_self_consumption_with_predicted_and_with_feeder_pv(tmp_path):
-    from vppfed.configs.sections.neighbourhood import summarize
+    from vppfed.summaries.neighbourhood import summarize
     from vppfed.federates.neighbourhood import protocol as p
 
     # GIVEN one producer predicting 2 kW for an hour, one 1 kWh job it supplies, and the feeder measuring 0.5 kW
@@ -122,7 +122,7 @@ def _description(tmp_path: Path, hours: float = 3.0, **feeder_spec) -> dict:
     """4 households on a 4-house feeder around noon; jobs posted and started within the first 2.5 h."""
     return {
         "case": {"name": "nbf", "root": "NBFT", "start": "2016-04-10 10:00:00", "timezone": "MST+7", "hours": hours,
-                 "seed": 4, "period": 60, "metrics_interval": 60, "market_period": 60},
+                 "seed": 4, "period_s": 60, "metrics_interval_s": 60, "market_period_s": 60},
         "feeder": {"houses": 4, "pv_fraction": 1.0, "step_s": 60, "metrics_sample_s": 60,
                    "spec": {"job_loads": True, "plug_load_kw": [0.0, 0.0], **feeder_spec}},
         "neighbourhood": {
@@ -195,9 +195,9 @@ def test_builtin_neighbourhood_feeder_case_builds_twelve_households_on_twelve_ho
 
 @pytest.mark.slow
 def test_job_loads_appear_in_the_feeder_house_loads_and_pv_is_measured_at_the_inverters(tmp_path):
-    from vppfed.configs.sections.neighbourhood import summarize
+    from vppfed.summaries.neighbourhood import summarize
     from vppfed.launcher import Launcher
-    from vppfed.postprocess.metrics_reader import load_if_present
+    from vppfed.formats.metrics import load_if_present
     from vppfed.postprocess.neighbourhood_feeder_plots import plot_run
 
     # GIVEN 4 households on a 4-house feeder without plug loads, 3 h around noon, metrics every 60 s step

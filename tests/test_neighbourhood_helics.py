@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vppfed.configs.case import build_case
-from vppfed.configs.neighbourhood_input import load_neighbourhood
+from vppfed.federates.neighbourhood.inputs import load_neighbourhood
 from vppfed.errors import UserError
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
@@ -16,7 +16,7 @@ CASES = Path(__file__).resolve().parents[1] / "cases"
 def _description(tmp_path: Path, optimizer: str = "milp") -> dict:
     return {
         "case": {"name": "nbtest", "root": "NBT", "start": "2016-04-10 00:00:00", "timezone": "UTC0", "hours": 24,
-                 "seed": 2, "period": 60, "metrics_interval": 3600, "market_period": 3600},
+                 "seed": 2, "period_s": 60, "metrics_interval_s": 3600, "market_period_s": 3600},
         "neighbourhood": {"optimizer": optimizer, "generate": {"name": "t", "seed": 3, "houses": 4}},
     }
 
@@ -54,7 +54,7 @@ def test_builtin_case_accepts_runs_and_optimizer_overrides(tmp_path):
 
 @pytest.mark.slow
 def test_helics_negotiation_gives_every_job_a_contract_and_leaves_scores_in_the_run_folder(tmp_path):
-    from vppfed.configs.sections.neighbourhood import summarize
+    from vppfed.summaries.neighbourhood import summarize
     from vppfed.launcher import Launcher
 
     built = build_case(_description(tmp_path), tmp_path / "run")

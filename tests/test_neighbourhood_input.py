@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vppfed.configs.neighbourhood_input import (
-    NeighbourhoodSpec, generate_neighbourhood, load_neighbourhood, load_spec, read_consumer_events,
-    read_cumulative, read_jobs_xml, read_neighbourhood_xml, read_producer_events)
+from vppfed.configs.neighbourhood_input import NeighbourhoodSpec, generate_neighbourhood, load_spec
+from vppfed.federates.neighbourhood.inputs import (
+    load_neighbourhood, read_consumer_events, read_cumulative, read_jobs_xml, read_neighbourhood_xml,
+    read_producer_events)
 from vppfed.errors import UserError
 
 

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from vppfed.cli import main
 from vppfed.postprocess.neighbourhood_plots import compare_optimisers, load_runs, plot_run
 
 
+@pytest.mark.integration
 def test_generate_run_plot_and_compare_from_the_command_line(tmp_path, capsys):
     spec = tmp_path / "nb.yaml"
     spec.write_text("seed: 6\nhouses: 2\n", encoding="utf-8")
@@ -17,14 +20,24 @@ def test_generate_run_plot_and_compare_from_the_command_line(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "milp" in out and "TNC" in out and "self-consumption" in out
     assert (tmp_path / "cmp" / "neighbourhood_optimiser_comparison.png").exists()
-    runs = load_runs(tmp_path / "cmp" / "milp")
-    assert len(runs) == 2
-    written = plot_run(tmp_path / "cmp" / "milp")
-    names = {p.name for p in written}
-    for stem in ("neighbourhood_energy_by_house", "neighbourhood_energy_by_run", "neighbourhood_self_consumption",
-                 "neighbourhood_par", "neighbourhood_profiles", "neighbourhood_house_profiles"):
-        assert f"{stem}.png" in names and f"{stem}.pdf" in names
-    assert all(p.stat().st_size > 1000 for p in written)
+    # the run command writes one seeded run per --runs ...
+    assert main(["neighbourhood", "run", str(tmp_path / "nb"), "--runs", "2", "--optimizer", "TNC", "--niter", "3",
+                 "--out", str(tmp_path / "tnc")]) == 0
+    assert len(load_runs(tmp_path / "tnc")) == 2
+    assert len(load_runs(tmp_path / "cmp" / "milp")) == 2
+    capsys.readouterr()
+    # ... and the plot command draws every per-run figure of each folder, and the comparison of the two
+    assert main(["neighbourhood", "plot", str(tmp_path / "tnc"), str(tmp_path / "cmp" / "milp"),
+                 "--out", str(tmp_path / "fig")]) == 0
+    fig = tmp_path / "fig"
+    expected = {f"{folder}/{stem}.{ext}" for folder in ("tnc", "milp") for ext in ("png", "pdf")
+                for stem in ("neighbourhood_energy_by_house", "neighbourhood_energy_by_run",
+                             "neighbourhood_self_consumption", "neighbourhood_par", "neighbourhood_profiles",
+                             "neighbourhood_house_profiles")}
+    expected |= {"neighbourhood_optimiser_comparison.png", "neighbourhood_optimiser_comparison.pdf"}
+    written = {p.relative_to(fig).as_posix(): p.stat().st_size for p in fig.rglob("*") if p.is_file()}
+    assert expected <= set(written), sorted(expected - set(written))
+    assert all(written[name] > 1000 for name in expected)
 
 
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys):

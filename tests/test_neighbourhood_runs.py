@@ -19,6 +19,7 @@ def small(tmp_path_factory):
     return small_neighbourhood_in(folder), folder
 
 
+@pytest.mark.slow
 def test_runs_write_one_file_per_run_and_a_summary(small, tmp_path):
     nb, _ = small
     summary = run_many(nb, RunSettings(optimizer="milp"), runs=2, seed=3, out_dir=tmp_path / "out")
@@ -40,6 +41,7 @@ def test_same_seed_same_bytes(small, tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
+@pytest.mark.slow
 def test_scores_go_to_the_output_folder_and_are_read_back_only_when_given(small, tmp_path):
     nb, folder = small
     before = sorted(p.name for p in folder.rglob("*"))
@@ -95,12 +97,13 @@ def test_no_producers_means_every_job_goes_to_the_grid(small):
 
 
 def test_run_settings_reject_unknown_optimiser_with_the_field_name():
-    from vppfed.configs.validate import parse_dataclass
+    from vppfed.io import parse_dataclass
     from vppfed.errors import UserError
     with pytest.raises(UserError, match=r"case.yaml: neighbourhood.optimizer: must be one of"):
         parse_dataclass(RunSettings, {"optimizer": "genetic"}, "case.yaml: neighbourhood")
 
 
+@pytest.mark.slow
 def test_a_repeated_job_id_never_drops_a_job_from_a_producer(tmp_path):
     """GIVEN every job posted twice under the same id (as PySSMic's less_producers_test does) WHEN negotiated
     THEN every posted job ends with exactly one contract and a producer holds both jobs of an id."""

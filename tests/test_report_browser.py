@@ -22,9 +22,11 @@ from vppfed.postprocess.report_figures import COLOURS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
-                                reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium "
-                                       "chromium-driver; .ci/run installs them)")
+# integration: each test starts a real headless Chromium
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
+                                 reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium "
+                                        "chromium-driver; .ci/run installs them)")]
 #: flags of a headless Chromium that works on a machine with a closed network, as root
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000",

@@ -16,7 +16,7 @@ from vppfed.cli import main
 from vppfed.configs.case import build_case
 from vppfed.errors import CosimError
 from vppfed.launcher import Launcher
-from vppfed.postprocess.metrics_reader import load_if_present
+from vppfed.formats.metrics import load_if_present
 
 
 def pid_alive(pid: int) -> bool:

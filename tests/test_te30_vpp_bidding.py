@@ -253,7 +253,7 @@ def test_battery_energy_is_projected_over_the_setpoint_still_in_effect():
     # GIVEN a 13.5 kWh battery inverter (efficiency 0.9) read at 6 kWh while its previous setpoint still acts for a
     # whole one-minute step (the feeder solves once per step)
     from vppfed.federates.agile.devices import BATTERY_INVERTER, Device, DeviceBank
-    from vppfed.federates.agile.federate import project_battery_energy
+    from vppfed.federates.agile.adapter import project_battery_energy
     from vppfed.federates.agile.unit_host import Measurement
 
     dev = Device("Bkt-1", BATTERY_INVERTER, "ibat_h1", "ibat_h1/P_Out",

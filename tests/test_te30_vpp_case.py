@@ -14,7 +14,7 @@ from vppfed.errors import UserError
 from vppfed.federates.agile.market_bidding import MarketClock
 from vppfed.launcher import Launcher
 from vppfed.postprocess.agile_run import feasible_steps, load_agile_run, tracking_stats
-from vppfed.postprocess.metrics_reader import load_if_present
+from vppfed.formats.metrics import load_if_present
 
 
 def test_vpp_market_section_wires_the_aggregator_to_the_market(tmp_path):
@@ -45,7 +45,7 @@ def test_vpp_market_section_wires_the_aggregator_to_the_market(tmp_path):
 @pytest.mark.parametrize("override,message", [
     ({"market.enabled": False}, "vpp.market: the market is disabled"),
     ({"market.external_bidders": False}, "external_bidders is false"),
-    ({"vpp.step": 120}, "vpp.step: the market period"),
+    ({"vpp.step_s": 120}, "vpp.step_s: the market period"),
     ({"vpp.market": {"bid_lead_s": 30}}, "vpp.market.bid_lead_s"),
     ({"vpp.random_signal": True}, "give exactly one of signal, random_signal: true, signal_input, market"),
     ({"vpp.market": {"spread": 1}}, "vpp.market.spread: unknown field"),
@@ -58,7 +58,7 @@ def test_bad_market_wiring_is_a_user_error(tmp_path, override, message):
 def test_vpp_market_needs_a_market_section(tmp_path):
     raw = {"case": {"name": "nomarket", "hours": 1},
            "feeder": {"houses": 3, "battery_fraction": 0.34, "step_s": 60},
-           "vpp": {"devices": {"battery_inverters": {}}, "market": True, "step": 60}}
+           "vpp": {"devices": {"battery_inverters": {}}, "market": True, "step_s": 60}}
     with pytest.raises(UserError, match="vpp.market: needs a market: section"):
         build_case(raw, tmp_path / "c")
 
@@ -111,11 +111,11 @@ def test_battery_discharging_into_its_lower_limit_stops_there_when_the_feeder_so
     # solves once per 60 s dispatch step (setpoints take effect a step late) and a signal of -5 kW for 15 minutes
     signal = tmp_path / "signal.csv"
     signal.write_text("Timestep,VPP Power\n" + "".join(f"{k},-5\n" for k in range(1, 16)), encoding="utf-8")
-    raw = {"case": {"name": "drain", "hours": 0.25, "seed": 1, "period": 15, "metrics_interval": 60},
+    raw = {"case": {"name": "drain", "hours": 0.25, "seed": 1, "period_s": 15, "metrics_interval_s": 60},
            "feeder": {"houses": 3, "pv_fraction": 0.0, "battery_fraction": 0.34, "step_s": 60,
                       "minimum_timestep_s": 60},
            "vpp": {"devices": {"battery_inverters": {"soc_min": 0.45, "soc_max": 0.9}}, "signal": str(signal),
-                   "step": 60}}
+                   "step_s": 60}}
     built = build_case(raw, tmp_path / "run")
     summary = Launcher(built.runner, timeout=600).run()
     assert summary.ok, summary.table()

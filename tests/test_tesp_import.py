@@ -86,7 +86,7 @@ def test_the_yaml_points_at_the_files_where_they_are(tmp_path):
     assert (base / doc["market"]["agent_dict"]).resolve() == (folder / "Mine_agent_dict.json").resolve()
     assert (base / doc["feeder"]["weather_file"]).resolve() == (folder / "weather.dat").resolve()
     assert doc["case"] == {"name": "mine", "root": "MineH", "start": "2013-07-01 00:00:00", "timezone": "PST+8PDT",
-                           "hours": 36.0, "period": 15, "market_period": 300}
+                           "hours": 36.0, "period_s": 15, "market_period_s": 300}
     assert doc["feeder"]["bus"] == doc["bulk"]["bus"] == 4
     # nothing was written into the TESP folder
     assert sorted(p.name for p in folder.iterdir()) == sorted(
@@ -155,7 +155,7 @@ def test_an_imported_tesp_folder_runs_with_its_feeder_grid_and_market(tmp_path):
 
     from test_bulk_tesp_json import tesp_doc, write_case
 
-    from vppfed.postprocess.metrics_reader import load_if_present
+    from vppfed.formats.metrics import load_if_present
 
     # GIVEN a folder in the layout of a TESP example: our IEEE-13 feeder (with its own players, recorders and metrics
     # writer), a TESP PYPOWER JSON and a runner that starts GridLAB-D, TESP's substation and TESP's pypower

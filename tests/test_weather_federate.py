@@ -10,7 +10,7 @@ import pytest
 from vppfed.cases import case_yaml
 from vppfed.configs.case import build_case
 from vppfed.federates.weather.config import tesp_weather_config, weather_helics_config
-from vppfed.federates.weather.federate import publish_schedule
+from vppfed.federates.weather.adapter import publish_schedule
 from vppfed.launcher import Launcher
 
 #: every key TESP 1.3.7's startWeatherAgent reads from WEATHER_CONFIG (it silently stops reading at a missing one)

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402  (test 
 from hypothesis import strategies as st  # noqa: E402
 
 from vppfed.configs.case import build_case  # noqa: E402
-from vppfed.configs.validate import load_yaml  # noqa: E402
+from vppfed.io import load_yaml
 from vppfed.errors import UserError  # noqa: E402
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "cases"
@@ -257,6 +257,7 @@ def test_every_built_in_case_builds_cheaply(bases, tmp_path):
           phases=[Phase.explicit, Phase.generate],  # no shrinking: a failure prints its document and mutations
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
 @given(data=st.data())
 def test_mutated_case_yaml_builds_or_is_one_user_error(bases, data, monkeypatch):
     name = data.draw(st.sampled_from(CASE_NAMES), label="case")

@@ -1,23 +1,24 @@
 """The ``vppfed`` command line.
 
-Each module in :mod:`vppfed.commands` contributes its subcommands through ``register(subparsers)``, so a new area of the
-package adds a command without touching this file. Errors a user can fix (:class:`~vppfed.errors.UserError`) are
+Each module of :mod:`vppfed.commands` contributes its subcommands through ``register(subparsers)``; the modules are
+listed in :data:`vppfed.plugins.COMMANDS` (a new area adds one line there, and a test fails for a command module that
+is not listed or lacks ``register``). Errors a user can fix (:class:`~vppfed.errors.UserError`) are
 printed as one line with exit code 2; a failed co-simulation (:class:`~vppfed.errors.CosimError`) exits 1.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import math
-import pkgutil
 import signal
 import sys
 from typing import Sequence
 
-from vppfed import __version__, commands
-from vppfed.configs.validate import check_timeout
+from vppfed import __version__, plugins
+from vppfed.io import check_timeout
 from vppfed.errors import CosimError, RunInterrupted, UserError
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 HELICS co-simulation federates for virtual power plants.
@@ -33,20 +34,15 @@ Typical session:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the parser with every subcommand found in :mod:`vppfed.commands` (stable order, so --help is too)."""
+    """Build the parser with the subcommands of every module in :data:`vppfed.plugins.COMMANDS`, in that order."""
     parser = argparse.ArgumentParser(
         prog="vppfed", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"vppfed {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    # the case workflow first (run, config, cases, plot), then each area's tools in name order
-    first = {"run": 0, "plot": 1}
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: (first.get(m.name, 2), m.name)):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(subparsers)
+    for module in plugins.load("commands"):
+        module.register(subparsers)
     return parser
 
 
@@ -65,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for message in getattr(args, "deprecations", None) or []:  # old command and option names (vppfed.commands)
+        log.warning(message)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

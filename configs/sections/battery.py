@@ -24,7 +24,7 @@ YAML (every field optional except the thresholds of the threshold rule)::
       soc_hysteresis: 0.05
       rest_min_s: 600
       idle_rest_s: 3600          # CHARGE/SELL -> REST after the policy wanted nothing for this long (0 = never)
-      coulombic_efficiency: null # manager's initial eta_c; null = 1.0 (the battery's losses are in conversion)
+      coulombic_efficiency: null # manager's initial eta_c; null = BatteryConfig's 1.0 (losses are in conversion)
       conversion_efficiency: null  # each way; null = inverter_efficiency x sqrt(round_trip_efficiency) of the GLM
       capacity_kwh: null         # manager's nominal capacity; null = the GLM battery's battery_capacity
       soc_initial: null          # manager's initial SOC; null = the GLM battery's state_of_charge
@@ -37,7 +37,7 @@ YAML (every field optional except the thresholds of the threshold rule)::
       spread_sigmas: 2.0         # the bid's price band is at least this many sigma of the last day's prices
       price_level_memory: 12     # prices the forecast's level averages over (0 = yesterday's profile as is)
       price_level_decay: 1.0     # per hour ahead the level's weight shrinks by this factor
-      bid_lead_s: null           # bids leave this long before the clearing; null = 3 x case.period (TESP)
+      bid_lead_s: null           # bids leave this long before the clearing; null = 3 x case.period_s (TESP)
 
 Market mode (``market: true``, needs a ``market:`` section with ``external_bidders``): one
 :class:`~vppfed.federates.battery.manager.BatteryManager` per battery inside the one federate, each bidding for itself
@@ -57,7 +57,7 @@ matches the model.
 
 Wiring through ``ctx.handles["feeder"]``: the feeder publishes the sensed load, the battery's ``state_of_charge`` and
 the inverter's ``VA_Out``, and writes the manager's ``<name>/p_out`` into the inverter's ``P_Out`` (> 0 discharge).
-The manager samples every feeder step (``feeder.step_s``, default ``case.period``) with
+The manager samples every feeder step (``feeder.step_s``, default ``case.period_s``) with
 ``wait_for_current_time_update`` (it reads the feeder's values of the same time step: no one-step lag, and the same
 inputs in every run, which the kill-and-resume equality relies on) and decides every ``period_s`` from the period's
 mean load.
@@ -78,13 +78,16 @@ import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from vppfed.configs.validate import parse_dataclass, require
+from vppfed.io import core_default, parse_dataclass, require
+from vppfed.federates.battery.config import BatteryConfig
 from vppfed.errors import UserError
+
+if TYPE_CHECKING:  # annotations only: the case framework imports this module
+    from vppfed.configs.case import CaseContext
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +95,20 @@ SECTION = "battery"
 ORDER = 40  # after the feeder (10), the bulk grid and the market (30)
 
 
+def _core(name: str) -> Any:
+    """Default of a field the section shares with :class:`BatteryConfig`: the core's dataclass is its one home."""
+    return core_default(BatteryConfig, name)
+
+
 @dataclass
 class BatterySection:
-    """The ``battery:`` YAML section (see the module docstring for each field)."""
+    """The ``battery:`` YAML section (see the module docstring for each field).
+
+    A field shared with :class:`~vppfed.federates.battery.config.BatteryConfig` takes its default from there. The
+    ``None`` defaults mean "derived at build time": ``coulombic_efficiency`` the core's default, ``conversion_efficiency``
+    / ``capacity_kwh`` / ``soc_initial`` the GLM battery and inverter, ``bid_lead_s`` 3 x case.period_s, ``policy``
+    threshold (or market with ``market: true``).
+    """
 
     name: str = "battery"
     inverter: str = ""
@@ -102,7 +116,7 @@ class BatterySection:
     sense: str = "substation"
     policy: Literal["threshold", "schedule"] | None = None
     market: bool = False
-    period_s: int = 300
+    period_s: int = int(_core("period_s"))
     charge_below_kw: float = 0.0
     discharge_above_kw: float | None = None
     forecast: Literal["model", "previous_day"] = "model"
@@ -110,28 +124,28 @@ class BatterySection:
     forecast_step_s: int = 300
     forecast_smoothing_h: float = 1.0
     baseline: bool = False
-    soc_low: float = 0.2
-    soc_high: float = 0.95
-    soc_hysteresis: float = 0.05
-    rest_min_s: float = 600.0
-    idle_rest_s: float = 3600.0
-    rest_current_a: float = 0.5
+    soc_low: float = _core("soc_low")
+    soc_high: float = _core("soc_high")
+    soc_hysteresis: float = _core("soc_hysteresis")
+    rest_min_s: float = _core("rest_min_s")
+    idle_rest_s: float = _core("idle_rest_s")
+    rest_current_a: float = _core("rest_current_a")
     coulombic_efficiency: float | None = None
     conversion_efficiency: float | None = None
     capacity_kwh: float | None = None
     soc_initial: float | None = None
-    reconcile_gain: float = 0.0
-    reconcile_warn: float = 0.1
+    reconcile_gain: float = _core("reconcile_gain")
+    reconcile_warn: float = _core("reconcile_warn")
     charge_window_h: list[float] = field(default_factory=list)
     sell_window_h: list[float] = field(default_factory=list)
-    degradation_cost: float = 0.0015
-    profit_margin: float = 1.0
-    slider: float = 0.5
-    bid_blocks: int = 4
-    horizon_h: int = 24
-    spread_sigmas: float = 2.0
-    price_level_memory: int = 12
-    price_level_decay: float = 1.0
+    degradation_cost: float = _core("degradation_cost")
+    profit_margin: float = _core("profit_margin")
+    slider: float = _core("slider")
+    bid_blocks: int = _core("bid_blocks")
+    horizon_h: int = _core("horizon_h")
+    spread_sigmas: float = _core("spread_sigmas")
+    price_level_memory: int = _core("price_level_memory")
+    price_level_decay: float = _core("price_level_decay")
     bid_lead_s: int | None = None
 
     @property
@@ -221,7 +235,7 @@ def _number(obj: dict[str, str], prop: str, where: str) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------------- build
-def build(ctx: Any, raw: dict[str, Any]) -> None:
+def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     """Add the battery manager federate, wire it through the feeder (and the market) and write its manager JSON."""
     where = ctx.where(SECTION)
     sec = parse_dataclass(BatterySection, raw, where)
@@ -259,7 +273,7 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
             from vppfed.configs.battery_forecast import midnight_aligned
 
             forecast_w = midnight_aligned(forecast_means, s.start, float(sec.period_s))
-        from vppfed.configs.battery_forecast import REFERENCE_FILE, write_reference_csv
+        from vppfed.formats.battery import REFERENCE_FILE, write_reference_csv
 
         write_reference_csv(ctx.directory / REFERENCE_FILE, float(sec.period_s), forecast_means, baseline_means)
 
@@ -339,18 +353,18 @@ def _market_link(ctx: Any, sec: BatterySection, where: str) -> _MarketLink:
     if not raw.get("external_bidders", True):
         raise UserError(f"{ctx.where('market')}.external_bidders: must be true for the battery to bid "
                         "(battery.market: true)")
-    lead = float(sec.bid_lead_s if sec.bid_lead_s is not None else 3 * s.period)
-    collect = 2 * s.period  # the market collects bids 2 dt before the clearing
-    if not collect <= lead < s.market_period:
-        raise UserError(f"{where}.bid_lead_s: must be in [{collect:g}, {s.market_period}) s (the market collects "
-                        f"bids {collect:g} s before each clearing every {s.market_period} s), got {lead:g}")
-    if s.market_period % sec.period_s != 0:
-        raise UserError(f"{where}.period_s: must divide case.market_period ({s.market_period} s) so an award lasts "
+    lead = float(sec.bid_lead_s if sec.bid_lead_s is not None else 3 * s.period_s)
+    collect = 2 * s.period_s  # the market collects bids 2 dt before the clearing
+    if not collect <= lead < s.market_period_s:
+        raise UserError(f"{where}.bid_lead_s: must be in [{collect:g}, {s.market_period_s}) s (the market collects "
+                        f"bids {collect:g} s before each clearing every {s.market_period_s} s), got {lead:g}")
+    if s.market_period_s % sec.period_s != 0:
+        raise UserError(f"{where}.period_s: must divide case.market_period_s ({s.market_period_s} s) so an award lasts "
                         f"whole control periods, got {sec.period_s}")
     row = next(iter((handle.agent_dict.get("markets") or {}).values()), {})
     if not handle.enabled:
         log.warning("%s: the market is disabled (NoMarket): the batteries send no bids and stay idle", where)
-    return _MarketLink(handle, handle.endpoint if handle.enabled else "", float(s.market_period), lead,
+    return _MarketLink(handle, handle.endpoint if handle.enabled else "", float(s.market_period_s), lead,
                        float(row.get("init_price", 0.02078)), float(row.get("init_stdev", 0.01)))
 
 
@@ -410,7 +424,6 @@ def _battery_config(sec: BatterySection, objects: dict[str, dict[str, str]], inv
         "nominal_voltage_v": v_nom,
         "max_charge_w": max_charge,
         "max_discharge_w": max_discharge,
-        "coulombic_efficiency": sec.coulombic_efficiency if sec.coulombic_efficiency is not None else 1.0,
         "conversion_efficiency": (sec.conversion_efficiency if sec.conversion_efficiency is not None
                                   else inv_eff * math.sqrt(rte)),
         "soc_initial": sec.soc_initial if sec.soc_initial is not None else soc0,
@@ -436,6 +449,8 @@ def _battery_config(sec: BatterySection, objects: dict[str, dict[str, str]], inv
         "load_includes_battery": includes_battery,
         "forecast_w": forecast_w,
     }
+    if sec.coulombic_efficiency is not None:   # else the core's default
+        values["coulombic_efficiency"] = sec.coulombic_efficiency
     if market is not None:
         values.update({
             "market_follow": "award",
@@ -517,32 +532,6 @@ def _reference_runs(ctx: Any, feeder: Any, sec: BatterySection, need_forecast: b
             forecast = period_means(forecast, step, period)
         forecast = smooth(forecast, sec.forecast_smoothing_h * 3600.0 / period)
     return forecast, None if baseline is None else period_means(baseline, float(sample_s), period)
-
-
-def summarize(run_dir: Path) -> str | None:
-    """One line after ``vppfed run``: the feeder's 5- and 15-min peaks with and without the battery (or None)."""
-    from vppfed.postprocess.battery_plots import load_curves
-    from vppfed.postprocess.metrics_reader import load_if_present
-
-    metrics = load_if_present(run_dir, "battery")
-    if metrics is None:
-        return None
-    curves = load_curves(metrics, Path(run_dir))
-
-    def peaks(values: np.ndarray, per: int) -> float:
-        whole = len(values) // per * per
-        return float(np.nanmax(values[:whole].reshape(-1, per).mean(axis=1))) if whole else float("nan")
-
-    parts = []
-    for per, label in ((1, "5-min"), (3, "15-min")):
-        with_kw, without_kw = peaks(curves.with_battery, per), peaks(curves.without_battery, per)
-        parts.append(f"{label} peak {without_kw:.1f} -> {with_kw:.1f} kW "
-                     f"({100.0 * (with_kw - without_kw) / without_kw:+.1f} %)")
-    gap = float(np.nanmax(np.abs(metrics.column("soc") - metrics.column("soc_estimate"))))
-    source = "baseline run" if "baseline" in curves.without_label else "sensed + battery output"
-    line = f"battery: feeder {', '.join(parts)} vs {source}; SOC estimate within {100 * gap:.1f} points"
-    market = market_summary(metrics)
-    return line if market is None else f"{line}\n{market}"
 
 
 def market_summary(metrics: Any) -> str | None:

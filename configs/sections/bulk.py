@@ -43,11 +43,15 @@ import logging
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vppfed.configs.bulk_model import Te30BulkParams, write_bulk_model
-from vppfed.configs.validate import parse_dataclass, require, require_plain_name
+from vppfed.io import core_default, parse_dataclass, require, require_plain_name
 from vppfed.errors import UserError
+from vppfed.federates.bulk.core import BulkOptions
+
+if TYPE_CHECKING:  # annotations only: the case framework imports this module
+    from vppfed.configs.case import CaseContext
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +62,36 @@ CURVE_KEYS = ("unresponsive_mw", "responsive_max_mw", "responsive_c2", "responsi
 
 
 @dataclass
-class BulkSection:
+class GridOptions:
+    """The bulk-grid options the single-bus ``bulk:`` section and the multi-feeder one
+    (:class:`~vppfed.configs.sections.feeders.GridTemplate`) share, written once; the solver settings take their
+    defaults from :class:`~vppfed.federates.bulk.core.BulkOptions`. ``outage_gen`` differs (te30 row 2 vs none) and
+    is a field of each section."""
+
+    outage_start_h: float = 30.0
+    outage_end_h: float = 43.0
+    opf_dc: bool = True
+    pf_tol_mw: float = core_default(BulkOptions, "pf_tol_mw")
+    opf_tol_mw: float = core_default(BulkOptions, "opf_tol_mw")
+    slack_sharing: bool = core_default(BulkOptions, "slack_sharing")
+    loss_compensation: bool = core_default(BulkOptions, "loss_compensation")
+    federate: str = "pypower"
+
+    def validate(self) -> None:
+        require(self.outage_end_h >= self.outage_start_h, "outage_end_h", "must not be before outage_start_h")
+        require(self.pf_tol_mw >= 0, "pf_tol_mw", "must be >= 0")
+        require(self.opf_tol_mw >= 0, "opf_tol_mw", "must be >= 0")
+        require(bool(self.federate.strip()), "federate", "must not be empty")
+
+
+@dataclass
+class BulkSection(GridOptions):
     """The ``bulk:`` section; see the module docstring for the meaning of each field."""
 
     model: str = "te30"
     bus: int = 7
     scale: float = 250.0
     outage_gen: int | None = 2
-    outage_start_h: float = 30.0
-    outage_end_h: float = 43.0
-    opf_dc: bool = True
-    pf_tol_mw: float = 0.01
-    opf_tol_mw: float = 0.01
-    slack_sharing: bool = True
-    loss_compensation: bool = True
-    federate: str = "pypower"
     curve_source: str | None = None
     feeder_federate: str | None = None
     tesp_json: str | None = None
@@ -81,10 +100,7 @@ class BulkSection:
     def validate(self) -> None:
         require(0 <= self.max_nonconverged_share <= 1, "max_nonconverged_share", "must be a share in [0, 1]")
         require(0 < self.scale < float("inf"), "scale", "must be > 0 and finite")
-        require(self.outage_end_h >= self.outage_start_h, "outage_end_h", "must not be before outage_start_h")
-        require(self.pf_tol_mw >= 0, "pf_tol_mw", "must be >= 0")
-        require(self.opf_tol_mw >= 0, "opf_tol_mw", "must be >= 0")
-        require(bool(self.federate.strip()), "federate", "must not be empty")
+        super().validate()
         require_plain_name(self.federate, "federate")  # it names files: bulk.federate: ../../x must not escape
         for name in ("curve_source", "feeder_federate"):
             if getattr(self, name) is not None:
@@ -147,7 +163,7 @@ def _write_model(ctx: Any, sec: BulkSection) -> str:
     if sec.model == "te30":
         params = Te30BulkParams(feeder_bus=sec.bus, scale=sec.scale, outage_gen=sec.outage_gen,
                                 outage_start_h=sec.outage_start_h, outage_end_h=sec.outage_end_h,
-                                start_time=s.start, hours=s.hours, period_s=s.market_period, dt_s=s.period,
+                                start_time=s.start, hours=s.hours, period_s=s.market_period_s, dt_s=s.period_s,
                                 opf_dc=sec.opf_dc)
         try:
             path = write_bulk_model(params, ctx.directory, "te30")
@@ -160,14 +176,14 @@ def _write_model(ctx: Any, sec: BulkSection) -> str:
         try:
             outage = ([[sec.outage_gen, sec.outage_start_h * 3600, sec.outage_end_h * 3600]]
                       if sec.outage_gen is not None and sec.outage_end_h > sec.outage_start_h else [])
-            path = write_ercot8_model(Ercot8Params(start_time=s.start, hours=s.hours, period_s=s.market_period,
-                                                   dt_s=s.period, feeder_buses=[sec.bus], scale=sec.scale,
+            path = write_ercot8_model(Ercot8Params(start_time=s.start, hours=s.hours, period_s=s.market_period_s,
+                                                   dt_s=s.period_s, feeder_buses=[sec.bus], scale=sec.scale,
                                                    opf_dc=sec.opf_dc, units_out=outage), ctx.directory, "ercot8")
         except ValueError as exc:
             raise UserError(f"{where}: {exc}") from None
         return path.name
     # a user's own _pp.json: copied with its CSV, checked by the same reader the federate uses
-    from vppfed.federates.bulk.ppcase import load_pp_case
+    from vppfed.formats.ppcase import load_pp_case
     import json
 
     src = ctx.resolve_input(sec.model)
@@ -228,12 +244,12 @@ def _write_tesp_json(ctx: Any, sec: BulkSection, given: set[str]) -> tuple[str, 
                         "file's first DSO bus %s", where, feeder_bus, src.name, bus)
     if bus not in dso:
         raise UserError(f"{where}.bus: {bus} is not a DSO bus of {src.name} (DSO rows: buses {dso})")
-    if case.period % s.period or case.dt % s.period:
-        raise UserError(f"{where}.tesp_json: {src.name} has dt {case.dt:g} s and Period {case.period:g} s; case.period "
-                        f"({s.period} s) must divide both (the OPF runs at Period - dt)")
-    if case.period != s.market_period:
-        log.warning("%s.tesp_json: %s solves its OPF every %g s but case.market_period is %d s: a market clears "
-                    "against an LMP of another period", where, src.name, case.period, s.market_period)
+    if case.period % s.period_s or case.dt % s.period_s:
+        raise UserError(f"{where}.tesp_json: {src.name} has dt {case.dt:g} s and Period {case.period:g} s; case.period_s "
+                        f"({s.period_s} s) must divide both (the OPF runs at Period - dt)")
+    if case.period != s.market_period_s:
+        log.warning("%s.tesp_json: %s solves its OPF every %g s but case.market_period_s is %d s: a market clears "
+                    "against an LMP of another period", where, src.name, case.period, s.market_period_s)
     name = src.name
     if case.tmax != s.stop_seconds:
         # TESP's tso_pypower_loop runs to the file's Tmax whatever the others do (measured: alone to t=148,200 s of a
@@ -274,7 +290,7 @@ def _scale_to_feeder(ctx: Any, sec: BulkSection, raw: dict[str, Any]) -> None:
              ctx.where(SECTION), sec.scale, feeder.source, load_kw, sec.scale, load_kw * sec.scale, sec.bus)
 
 
-def build(ctx: Any, raw: dict[str, Any]) -> None:
+def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     """Parse ``bulk:``, write the grid model, register the ``pypower`` federate and the ``bulk`` handle."""
     sec = parse_dataclass(BulkSection, raw, ctx.where(SECTION))
     layout = "vppfed"
@@ -301,14 +317,14 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
         for src in sources:
             for key in CURVE_KEYS:
                 subs.append({"key": f"{src}/{key}", "type": "integer" if key == "responsive_deg" else "double"})
-        return {"name": sec.federate, "period": s.period, "log_level": "warning", "terminate_on_error": True,
+        return {"name": sec.federate, "period": s.period_s, "log_level": "warning", "terminate_on_error": True,
                 "publications": [{"global": False, "key": f"three_phase_voltage_{sec.bus}", "type": "double"},
                                  {"global": False, "key": f"LMP_{sec.bus}", "type": "double"}],
                 "subscriptions": subs}
 
     config_file = ctx.config_name(sec.federate)
     cmd = ["python", "-m", "vppfed.federates.bulk", "--config", config_file, "--case", pp_name,
-           "--metrics-root", s.root, "--hours", f"{s.hours:g}", "--metrics-interval", str(s.metrics_interval),
+           "--metrics-root", s.root, "--hours", f"{s.hours:g}", "--metrics-interval", str(s.metrics_interval_s),
            "--pf-tol-mw", f"{sec.pf_tol_mw:g}", "--opf-tol-mw", f"{sec.opf_tol_mw:g}"]
     cmd += dispatch_flags(sec.slack_sharing, sec.loss_compensation)
     if sec.max_nonconverged_share != BulkSection.max_nonconverged_share:

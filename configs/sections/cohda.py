@@ -24,7 +24,7 @@ YAML (every field optional)::
 
 Files: ``cohda_instance.npz`` (the negotiation instance: schedules N x M x T in kW, target, overlay edges, ``init``
 all zeros, i.e. the uncontrolled devices) and ``cohda_devices.json`` (timing and, per device, the feeder object it
-writes and the measurement it reads). The federate ``cohda_vpp`` (:mod:`vppfed.federates.cohda.feeder_federate`)
+writes and the measurement it reads). The federate ``cohda_vpp`` (:mod:`vppfed.federates.cohda.adapter`, ``--role plan``)
 negotiates at t = 0, before the feeder's first step, and then writes battery ``P_Out`` and EV
 ``maximum_charge_rate`` per interval through the feeder's subscriptions.
 """
@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 
 from vppfed.configs.case import CaseContext
-from vppfed.configs.validate import parse_dataclass, require
+from vppfed.io import parse_dataclass, require
 from vppfed.errors import UserError
 
 SECTION = "cohda"
@@ -111,7 +111,7 @@ def feeder_target(run_dir: Path, schedules: np.ndarray, start_label: str, res_s:
     """Target (kW, feed-in > 0) that flattens the feeder: the other loads' deviation from their mean, shifted to the
     devices' mean power. The other loads are the forecast run's substation load plus what the devices fed in there
     (option 0, the uncontrolled devices)."""
-    from vppfed.postprocess.metrics_reader import load_if_present
+    from vppfed.formats.metrics import load_if_present
 
     m = load_if_present(run_dir, "substation") if run_dir.is_dir() else None
     if m is None:
@@ -238,21 +238,7 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     ctx.write_json(DEVICES_FILE, setup.to_json())
     config = {"name": FEDERATE, "period": 1, "log_level": "warning", "terminate_on_error": True,
               "uninterruptible": True, "publications": pubs, "subscriptions": subs}
-    args = ["python", "-m", "vppfed.federates.cohda.feeder_federate", "--config", ctx.config_name(FEDERATE),
+    args = ["python", "-m", "vppfed.federates.cohda", "--role", "plan", "--config", ctx.config_name(FEDERATE),
             "--instance", INSTANCE_FILE, "--devices", DEVICES_FILE, "--metrics-root", s.root,
             "--hours", f"{s.hours:g}"]
     ctx.add_federate(FEDERATE, " ".join(shlex.quote(a) for a in args), config)
-
-
-def summarize(run_dir: Path) -> str | None:
-    """One line for ``vppfed run``: negotiation result and how closely the feeder followed the plan."""
-    from vppfed.postprocess.cohda_plots import load_feeder_run
-
-    run = load_feeder_run(run_dir)
-    if run is None:
-        return None
-    st = run.stats()
-    return (f"cohda: {st['devices']} devices planned in {st['negotiation_seconds']:.2f} s ({st['messages']} messages, "
-            f"terminated {st['terminated']}); |target - plan| mean {st['plan_error_kw']:.2f} kW "
-            f"(uncontrolled {st['baseline_error_kw']:.2f} kW); |plan - achieved| mean {st['tracking_error_kw']:.2f} kW "
-            f"over {st['intervals']} intervals")

@@ -10,14 +10,14 @@ YAML (every field optional; start, stop, time zone, period and seed come from ``
       water_heater_fraction: 0.0
       ev_fraction: 0.0
       minimum_timestep_s: 60   # '#set minimum_timestep' (null: GridLAB-D's 1 s)
-      step_s: 60               # GridLAB-D solve step and gld_<bus> HELICS period (default: case.period); a
-                               # multiple of case.period. GridLAB-D rounds its own events to minimum_timestep, so
+      step_s: 60               # GridLAB-D solve step and gld_<bus> HELICS period (default: case.period_s); a
+                               # multiple of case.period_s. GridLAB-D rounds its own events to minimum_timestep, so
                                # a step below it re-solves an unchanged model (measured: 4.5 vs 2.7 ms per step)
       weather: file            # file: weather.dat read by the feeder federate; federate: our weather federate
                                # <weather_federate> publishes it as <weather>/#<param> (TESP's agent can replace it)
       weather_federate: localWeather
       weather_spec: {temperature_mean_f: 87, ...}   # configs.weather.WeatherSpec fields (not start/hours/timezone)
-      metrics_sample_s: 60     # metrics sampling period (rounded to a multiple of case.period)
+      metrics_sample_s: 60     # metrics sampling period (rounded to a multiple of case.period_s)
       spec: {...}              # any other configs.feeder_glm.FeederSpec field (e.g. floor_area_ft2: [1200, 2800])
 
 Files: ``<root>.glm``, ``<root>_glm_dict.json`` (TESP), ``<root>_inventory.json`` (object names by role, read by the
@@ -59,14 +59,18 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from vppfed.configs.feeder_glm import FeederInventory, FeederSpec, write_feeder
+from vppfed.federates.feeder.inventory import FeederInventory
+from vppfed.configs.feeder_glm import FeederSpec, write_feeder
 from vppfed.configs.glm_discovery import prepare_user_feeder
 from vppfed.configs.feeder_helics import FeederHelicsConfig
-from vppfed.configs.validate import parse_dataclass, require, require_plain_name
+from vppfed.io import parse_dataclass, require, require_plain_name
 from vppfed.configs.weather import WeatherSpec, write_weather
 from vppfed.errors import UserError
+
+if TYPE_CHECKING:  # annotations only: the case framework imports this module
+    from vppfed.configs.case import CaseContext
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +166,9 @@ class FeederHandle:
         """Have the feeder publish ``obj.prop``; returns the global name (``gld_7/<key>``) to subscribe to.
 
         A property already published keeps its key (``distribution_load`` stays ``gld_7/distribution_load``)."""
-        for p in self.helics.publications:
-            if p["info"] == {"object": obj, "property": prop}:
-                return f"{self.name}/{p['key']}"
+        known = self.helics.published_key(obj, prop)
+        if known is not None:
+            return f"{self.name}/{known}"
         return self.helics.publish(obj, prop, type, key)
 
     def subscribe(self, target: str, obj: str, prop: str, type: str = "double") -> None:
@@ -199,12 +203,12 @@ def _write_generated_weather(ctx: Any, sec: FeederSection, where: str, latitude_
 def feeder_step(ctx: Any, sec: FeederSection, where: str) -> int:
     """The feeder's solve step: ``step_s`` or the case period; it must be a multiple of the case period so the
     feeder's grants line up with the other federates' (TESP's 15 s clock)."""
-    period = int(ctx.settings.period)
+    period = int(ctx.settings.period_s)
     step = int(sec.step_s or period)
     if step % period:
-        raise UserError(f"{where}.step_s: must be a multiple of case.period ({period} s), got {step}")
-    if step > ctx.settings.metrics_interval:
-        raise UserError(f"{where}.step_s: must not exceed case.metrics_interval ({ctx.settings.metrics_interval} s)")
+        raise UserError(f"{where}.step_s: must be a multiple of case.period_s ({period} s), got {step}")
+    if step > ctx.settings.metrics_interval_s:
+        raise UserError(f"{where}.step_s: must not exceed case.metrics_interval_s ({ctx.settings.metrics_interval_s} s)")
     return step
 
 
@@ -228,7 +232,7 @@ def _spec(ctx: Any, sec: FeederSection, where: str) -> FeederSpec:
     return parse_dataclass(FeederSpec, values, f"{where}.spec")
 
 
-def build(ctx: Any, raw: dict[str, Any]) -> None:
+def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     """Generate the feeder model, weather and glm_dict; register ``gld_<bus>`` and the ``feeder`` handle."""
     where = ctx.where(SECTION)
     sec = parse_dataclass(FeederSection, raw, where)
@@ -263,7 +267,7 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
     config_file = f"{root}_gridlabd.json"
     cmd = ["python", "-m", "vppfed.federates.feeder", "--config", config_file, "--glm", f"{root}.glm",
            "--inventory", f"{root}_inventory.json", "--metrics-root", root, "--hours", f"{s.hours:g}",
-           "--metrics-interval", str(s.metrics_interval), "--metrics-sample", str(sec.metrics_sample_s),
+           "--metrics-interval", str(s.metrics_interval_s), "--metrics-sample", str(sec.metrics_sample_s),
            "--worker-log", f"{name}_gridlabd_worker.log"]
     if weather_file and sec.weather == "file":
         cmd += ["--weather", weather_file]
@@ -344,12 +348,12 @@ def _build_user_glm(ctx: Any, sec: FeederSection, raw: dict[str, Any], where: st
                                timezone=s.timezone, start=s.start, stop=stop.strftime("%Y-%m-%d %H:%M:%S"),
                                step_s=step, minimum_timestep_s=sec.minimum_timestep_s if "minimum_timestep_s" in raw
                                else None, fed_name=name, bulk_bus=sec.bus, where=where,
-                               step_given=sec.step_s is not None, period_s=int(s.period))
+                               step_given=sec.step_s is not None, period_s=int(s.period_s))
     inv = user.inventory
     step = user.step_s
-    if step > s.metrics_interval:
-        raise UserError(f"{where}.step_s: the model's minimum_timestep ({step} s) exceeds case.metrics_interval "
-                        f"({s.metrics_interval} s)")
+    if step > s.metrics_interval_s:
+        raise UserError(f"{where}.step_s: the model's minimum_timestep ({step} s) exceeds case.metrics_interval_s "
+                        f"({s.metrics_interval_s} s)")
     weather_file = None
     if sec.weather == "federate" and not inv.climate:
         raise UserError(f"{where}.weather: 'federate' needs a climate object in {Path(sec.glm).name}; it has none")
@@ -378,7 +382,7 @@ def _build_user_glm(ctx: Any, sec: FeederSection, raw: dict[str, Any], where: st
     config_file = f"{s.root}_gridlabd.json"
     cmd = ["python", "-m", "vppfed.federates.feeder", "--config", config_file, "--glm", f"{s.root}.glm",
            "--inventory", f"{s.root}_inventory.json", "--metrics-root", s.root, "--hours", f"{s.hours:g}",
-           "--metrics-interval", str(s.metrics_interval), "--metrics-sample", str(sec.metrics_sample_s),
+           "--metrics-interval", str(s.metrics_interval_s), "--metrics-sample", str(sec.metrics_sample_s),
            "--worker-log", f"{name}_gridlabd_worker.log", "--glpath", user.glpath]
     if weather_file:
         cmd += ["--weather", weather_file]

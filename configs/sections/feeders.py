@@ -51,12 +51,15 @@ import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from vppfed.configs.cluster import ClusterOptions, cluster_files
-from vppfed.configs.sections.bulk import BulkHandle, dispatch_flags
-from vppfed.configs.validate import parse_dataclass, require
+from vppfed.configs.sections.bulk import BulkHandle, GridOptions, dispatch_flags
+from vppfed.io import parse_dataclass, require
 from vppfed.errors import UserError
+
+if TYPE_CHECKING:  # annotations only: the case framework imports this module
+    from vppfed.configs.case import CaseContext
 
 SECTION = "feeders"
 ORDER = 5  # before feeder (10), bulk (20), market (30), battery (40): it claims them
@@ -113,7 +116,7 @@ class FeedersSection:
 
 
 @dataclass
-class GridTemplate:
+class GridTemplate(GridOptions):
     """The ``bulk:`` section of a multi-feeder case: one bulk grid over every feeder bus.
 
     ``model`` is ``ercot8`` (our 8-bus grid, :mod:`vppfed.configs.bulk_ercot8`) or a path to a ``_pp.json`` whose
@@ -121,7 +124,8 @@ class GridTemplate:
     all. ``feeder_share``: fraction of each zone's load the scaled feeder stands for (ercot8). ``load_factor``
     multiplies every zone's load (ercot8). ``outage_gen`` (0-based generator row, null = none) is out from
     ``outage_start_h`` to ``outage_end_h``. ``slack_sharing`` and ``loss_compensation`` as in the single-bus
-    ``bulk:`` section (false/false: TESP's dispatch, where the slack unit takes all losses and drift).
+    ``bulk:`` section (false/false: TESP's dispatch, where the slack unit takes all losses and drift); those shared
+    options are :class:`~vppfed.configs.sections.bulk.GridOptions`, written once.
     """
 
     model: str = "ercot8"
@@ -130,23 +134,13 @@ class GridTemplate:
     load_factor: float = 1.0
     wind_seed: int | None = None
     outage_gen: int | None = None
-    outage_start_h: float = 30.0
-    outage_end_h: float = 43.0
-    opf_dc: bool = True
-    pf_tol_mw: float = 0.01
-    opf_tol_mw: float = 0.01
-    slack_sharing: bool = True
-    loss_compensation: bool = True
-    federate: str = "pypower"
 
     def validate(self) -> None:
         if isinstance(self.buses, int):
             require(self.buses >= 1, "buses", "must be >= 1")
         require(0 <= self.feeder_share < 1, "feeder_share", "must be in [0, 1)")
         require(self.load_factor > 0, "load_factor", "must be > 0")
-        require(self.outage_end_h >= self.outage_start_h, "outage_end_h", "must not be before outage_start_h")
-        require(self.pf_tol_mw >= 0 and self.opf_tol_mw >= 0, "pf_tol_mw", "tolerances must be >= 0")
-        require(bool(self.federate.strip()), "federate", "must not be empty")
+        super().validate()
 
 
 #: The bulk grid as one bus's sections see it (``handles["bulk"]`` in a :class:`BusContext`): the same handle the
@@ -312,7 +306,7 @@ def _grid_model(ctx: Any, grid: GridTemplate, buses: list[BusFeeder], peak_kw: d
 
         outage = ([[grid.outage_gen, grid.outage_start_h * 3600, grid.outage_end_h * 3600]]
                   if grid.outage_gen is not None and grid.outage_end_h > grid.outage_start_h else [])
-        params = Ercot8Params(start_time=s.start, hours=s.hours, period_s=s.market_period, dt_s=s.period,
+        params = Ercot8Params(start_time=s.start, hours=s.hours, period_s=s.market_period_s, dt_s=s.period_s,
                               feeder_buses=[b.bus for b in buses], feeder_share=grid.feeder_share,
                               load_factor=grid.load_factor,
                               wind_seed=ctx.seed_for("wind") if grid.wind_seed is None else grid.wind_seed,
@@ -324,7 +318,7 @@ def _grid_model(ctx: Any, grid: GridTemplate, buses: list[BusFeeder], peak_kw: d
             raise UserError(f"{where}: bulk: {exc}") from None
         doc = json.loads(path.read_text(encoding="utf-8"))
         return path.name, {int(row[0]): float(row[9]) for row in doc["bus"]}
-    from vppfed.federates.bulk.ppcase import load_pp_case
+    from vppfed.formats.ppcase import load_pp_case
 
     src = ctx.resolve_input(grid.model)
     case = load_pp_case(src)  # UserError names the file and field
@@ -355,7 +349,7 @@ def _agent_templates(ctx: Any) -> dict[str, dict[str, Any] | None]:
     return templates
 
 
-def build(ctx: Any, raw: dict[str, Any]) -> None:
+def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     """Build every bus's feeder and agents and the bulk grid over all of them (see the module docstring)."""
     from vppfed.configs.sections import battery as battery_section
     from vppfed.configs.sections import feeder as feeder_section
@@ -444,11 +438,11 @@ def _add_bulk_federate(ctx: Any, grid: GridTemplate, handle: FeedersHandle) -> N
             for src in handle.grids[bus].curve_sources:
                 for key in CURVE_KEYS:
                     subs.append({"key": f"{src}/{key}", "type": "integer" if key == "responsive_deg" else "double"})
-        return {"name": grid.federate, "period": s.period, "log_level": "warning", "terminate_on_error": True,
+        return {"name": grid.federate, "period": s.period_s, "log_level": "warning", "terminate_on_error": True,
                 "publications": pubs, "subscriptions": subs}
 
     cmd = ["python", "-m", "vppfed.federates.bulk", "--config", ctx.config_name(grid.federate), "--case",
            handle.pp_json, "--metrics-root", s.root, "--hours", f"{s.hours:g}", "--metrics-interval",
-           str(s.metrics_interval), "--pf-tol-mw", f"{grid.pf_tol_mw:g}", "--opf-tol-mw", f"{grid.opf_tol_mw:g}"]
+           str(s.metrics_interval_s), "--pf-tol-mw", f"{grid.pf_tol_mw:g}", "--opf-tol-mw", f"{grid.opf_tol_mw:g}"]
     cmd += dispatch_flags(grid.slack_sharing, grid.loss_compensation)
     ctx.add_federate(grid.federate, " ".join(shlex.quote(c) for c in cmd), config)

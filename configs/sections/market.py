@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vppfed.configs.case import CaseContext
-from vppfed.configs.validate import load_json, parse_dataclass, require
+from vppfed.io import core_default, load_json, parse_dataclass, require
 from vppfed.errors import UserError
 from vppfed.federates.market.agent_dict import AgentDictOptions, HouseInfo, build_agent_dict
 from vppfed.federates.market.helics_config import market_helics_config
@@ -49,14 +49,15 @@ ORDER = 30  # after the feeder and bulk grid, before agents that bid into it
 
 @dataclass
 class MarketSection:
-    """The ``market:`` YAML section (see the module docstring for each field)."""
+    """The ``market:`` YAML section (see the module docstring for each field); the fields it shares with
+    :class:`~vppfed.federates.market.agent_dict.AgentDictOptions` take their defaults from there."""
 
     enabled: bool = True
-    pricecap: float = 3.78
-    init_price: float = 0.02078
-    init_stdev: float = 0.01
-    max_capacity_kw: float = 5000.0
-    participation: float = 1.0
+    pricecap: float = core_default(AgentDictOptions, "pricecap")
+    init_price: float = core_default(AgentDictOptions, "init_price")
+    init_stdev: float = core_default(AgentDictOptions, "init_stdev")
+    max_capacity_kw: float = core_default(AgentDictOptions, "max_capacity_kw")
+    participation: float = core_default(AgentDictOptions, "participation")
     tesp_rng: bool = False
     rolling_statistics: bool = False
     external_bidders: bool = True
@@ -100,8 +101,8 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     else:
         houses = [HouseInfo(h, inventory.house_meter.get(h, "")) for h in inventory.houses]
         options = AgentDictOptions(seed=ctx.seed_for(SECTION), tesp_compatible=cfg.tesp_rng,
-                                   participation=cfg.participation, dt=float(s.period),
-                                   period=float(s.market_period), gld_federate=feeder.name, pricecap=cfg.pricecap,
+                                   participation=cfg.participation, dt=float(s.period_s),
+                                   period=float(s.market_period_s), gld_federate=feeder.name, pricecap=cfg.pricecap,
                                    init_price=cfg.init_price, init_stdev=cfg.init_stdev,
                                    max_capacity_kw=cfg.max_capacity_kw)
         agent_dict = build_agent_dict(houses, options)
@@ -139,7 +140,7 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
 
     def config() -> dict[str, Any]:
         return market_helics_config(name, agent_dict, bulk=getattr(bulk, "federate", None), gld=feeder.name,
-                                    separator=sep, period=float(s.period), endpoint=cfg.external_bidders,
+                                    separator=sep, period=float(s.period_s), endpoint=cfg.external_bidders,
                                     meters=cfg.meter_prices)
 
     args = ["python", "-m", "vppfed.federates.market", "--config", ctx.config_name(name), "--agent-dict", dict_file,
@@ -191,8 +192,8 @@ def _given_agent_dict(ctx: CaseContext, cfg: MarketSection, given: set[str], fee
                         f"({', '.join(absent[:3])}{' ...' if len(absent) > 3 else ''})")
     market = next(iter(doc["markets"].values()))
     period = market.get("period") if isinstance(market, dict) else None
-    if period is not None and float(period) != float(ctx.settings.market_period):
-        log.warning("%s: the market clears every %s s; case.market_period is %d s", label, period,
-                    ctx.settings.market_period)
+    if period is not None and float(period) != float(ctx.settings.market_period_s):
+        log.warning("%s: the market clears every %s s; case.market_period_s is %d s", label, period,
+                    ctx.settings.market_period_s)
     doc["GridLABD"] = feeder.name
     return doc

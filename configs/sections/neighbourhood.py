@@ -47,11 +47,14 @@ import shlex
 import shutil
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vppfed.configs.validate import parse_dataclass, require
+from vppfed.io import parse_dataclass, require
 from vppfed.errors import UserError
 from vppfed.federates.neighbourhood.simulation import RunSettings
+
+if TYPE_CHECKING:  # annotations only: the case framework imports this module
+    from vppfed.configs.case import CaseContext
 
 SECTION = "neighbourhood"
 ORDER = 60
@@ -81,10 +84,10 @@ class NeighbourhoodSection(RunSettings):
         return RunSettings(**values)
 
 
-def build(ctx: Any, raw: dict[str, Any]) -> None:
+def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     """Copy or generate the neighbourhood, write the setup and add the three federates."""
-    from vppfed.configs.neighbourhood_input import (
-        NeighbourhoodSpec, generate_neighbourhood, load_neighbourhood)
+    from vppfed.configs.neighbourhood_input import NeighbourhoodSpec, generate_neighbourhood
+    from vppfed.federates.neighbourhood.inputs import load_neighbourhood
     from vppfed.federates.neighbourhood.negotiation import SCORES_FILE
     from vppfed.federates.neighbourhood.protocol import (
         MANAGER, SETUP_FILE, consumer_endpoint, producer_endpoint)
@@ -127,7 +130,7 @@ def build(ctx: Any, raw: dict[str, Any]) -> None:
                   "endpoints": [{"name": e, "global": True} for e in endpoints[name]], **extra[name]}
         args = ["python", "-m", "vppfed.federates.neighbourhood", "--role", role, "--config", ctx.config_name(name),
                 "--setup", SETUP_FILE, "--stop", f"{ctx.settings.stop_seconds:g}", "--metrics-root",
-                ctx.settings.root, "--start", start, "--metrics-interval", str(ctx.settings.metrics_interval)]
+                ctx.settings.root, "--start", start, "--metrics-interval", str(ctx.settings.metrics_interval_s)]
         ctx.add_federate(name, " ".join(shlex.quote(a) for a in args), config)
 
 
@@ -166,7 +169,7 @@ def _case_start_unix(ctx: Any) -> int:
     """The case start (local time in ``case.timezone``) as UNIX seconds."""
     from zoneinfo import ZoneInfo
 
-    from vppfed.configs.feeder_glm import GLD_TIMEZONES
+    from vppfed.formats.gridlabd import GLD_TIMEZONES
 
     zone = ZoneInfo(GLD_TIMEZONES.get(ctx.settings.timezone, "UTC"))
     return int(ctx.settings.start_datetime.replace(tzinfo=zone).timestamp())
@@ -209,51 +212,3 @@ def _couple_to_feeder(ctx: Any, sec: NeighbourhoodSection, nb: Any, where: str) 
             "job_loads": {h: jobs_load_name(house) for h, house in mapping.houses.items()}}
     config = {"wait_for_current_time_update": True, "publications": publications, "subscriptions": subscriptions}
     return part, config
-
-
-def summarize(run_dir: Path) -> str | None:
-    """One line for ``vppfed run``: the run's energy split, or mean ± std over ``run_NN/`` runs of a batch."""
-    from vppfed.federates.neighbourhood.metrics import summarise
-    from vppfed.federates.neighbourhood.protocol import RECORD_FILE, assemble_run_record
-    from vppfed.federates.neighbourhood.runs import write_json
-
-    run_dir = Path(run_dir)
-    record = assemble_run_record(run_dir)
-    if record is not None:
-        t = record["totals"]
-        sc = "-" if t["self_consumption"] is None else f"{100 * t['self_consumption']:.1f} %"
-        line = (f"neighbourhood ({record['optimizer']}): self-consumption {sc}, PV {t['pv_wh'] / 1e3:.2f} kWh, "
-                f"grid {t['grid_wh'] / 1e3:.2f} kWh, {int(t['n_grid_contracts'])}/{int(t['n_contracts'])} jobs "
-                f"from the grid")
-        if "feeder" in record:
-            f = record["feeder"]["totals"]
-            fsc = "-" if f["self_consumption"] is None else f"{100 * f['self_consumption']:.1f} %"
-            line += (f"\n  predicted PV {t['production_wh'] / 1e3:.2f} kWh: self-consumption {sc}, from PV "
-                     f"{t['pv_wh'] / 1e3:.2f} kWh; feeder PV {f['production_wh'] / 1e3:.2f} kWh: self-consumption "
-                     f"{fsc}, from PV {f['pv_wh'] / 1e3:.2f} kWh, grid {f['grid_wh'] / 1e3:.2f} kWh")
-        return line
-    records = []
-    for sub in sorted(run_dir.glob("run_*")):
-        rec = assemble_run_record(sub) if not (sub / RECORD_FILE).exists() else \
-            json.loads((sub / RECORD_FILE).read_text(encoding="utf-8"))
-        if rec is not None:
-            records.append(rec)
-    if not records:
-        return None
-    summary = summarise(records)
-    write_json(run_dir / "neighbourhood_summary.json", summary)
-    t = summary["totals"]
-
-    def ms(key: str, scale: float) -> str:
-        s = t[key]
-        return "-" if s["mean"] is None else f"{s['mean'] * scale:.2f} ± {s['std'] * scale:.2f}"
-
-    line = (f"neighbourhood over {len(records)} runs ({records[0]['optimizer']}): self-consumption "
-            f"{ms('self_consumption', 100)} %, PV {ms('pv_wh', 1e-3)} kWh, grid {ms('grid_wh', 1e-3)} kWh")
-    if all("feeder" in r for r in records):
-        feeder = summarise([r["feeder"] for r in records])
-        write_json(run_dir / "neighbourhood_feeder_summary.json", feeder)
-        t = feeder["totals"]
-        line += (f"\n  with the feeder's PV: self-consumption {ms('self_consumption', 100)} %, PV "
-                 f"{ms('pv_wh', 1e-3)} kWh, grid {ms('grid_wh', 1e-3)} kWh")
-    return line

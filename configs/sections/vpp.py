@@ -27,9 +27,9 @@ YAML (units: exactly one of ``params``, ``scenario``, ``devices``; signal: exact
                                          # a mapping sets the bidding (VppMarketSection; true = its defaults)
       signal_scale: 1.0                  # multiply a CSV or random signal (e.g. for bigger portfolios)
       hosts: 2                           # unit-host federates (units split in contiguous blocks)
-      step: 36                           # dispatch step [s]; case.hours must be a whole number of steps
-      ts_hours: null                     # unit-model step Ts [h]: default 1 (reference units), step/3600 for devices
-      keepalive_timeout: 3               # steps
+      step_s: 36                         # dispatch step [s]; case.hours must be a whole number of steps
+      ts_h: null                         # unit-model step Ts [h]: default 1 (reference units), step_s/3600 for devices
+      keepalive_timeout_steps: 3         # dispatch steps without a unit's message before it counts as lost
       uplink: {loss: 0.3, delay: 1, jitter: 1}
       downlink: {loss: 0.3, delay: 0, jitter: 1}
 
@@ -40,11 +40,11 @@ random signals), with devices ``vpp_devices.json`` (unit -> GridLAB-D objects an
 With ``market`` the aggregator bids its portfolio's power function into the ``market:`` section's auction
 (``ctx.handles["market"]``: its endpoint, price cap, initial price statistics, period and federate step) once per
 market period and follows the award (:mod:`vppfed.federates.agile.market_bidding`); the market period must be a
-multiple of ``step``, and the unit model's step defaults to ``step/3600`` h (kW and kWh).
+multiple of ``step_s``, and the unit model's step defaults to ``step_s/3600`` h (kW and kWh).
 
 With ``devices`` the unit hosts subscribe to the feeder's publications of the devices' state and publish setpoints
 that the feeder writes into the devices (``ctx.handles["feeder"].publish/subscribe``); the dispatch step must then be a
-multiple of the feeder's period (``feeder.step_s``, default ``case.period``) so that no HELICS grant time is shared
+multiple of the feeder's period (``feeder.step_s``, default ``case.period_s``) so that no HELICS grant time is shared
 with the feeder.
 """
 from __future__ import annotations
@@ -52,16 +52,17 @@ from __future__ import annotations
 import math
 import shlex
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from vppfed.configs.case import CaseContext
-from vppfed.configs.validate import parse_dataclass, require
+from vppfed.io import core_default, parse_dataclass, require
 from vppfed.configs.vpp_devices import DeviceSelection
 from vppfed.errors import UserError
 from vppfed.federates.agile.link import LinkConfig
+from vppfed.federates.agile.market_bidding import BiddingConfig
+from vppfed.federates.agile.signal import SignalInput
 
 SECTION = "vpp"
 ORDER = 60
@@ -70,17 +71,18 @@ FEEDER_TARGET = "feeder"
 
 @dataclass
 class SignalInputSection:
-    """``vpp.signal_input``: follow another federate's publication (see :class:`~.signal.SignalInput`)."""
+    """``vpp.signal_input``: follow another federate's publication (see :class:`~.signal.SignalInput`, the home of
+    these defaults; ``target`` has none there, here it is the feeder's load)."""
 
     target: str = FEEDER_TARGET
-    type: Literal["double", "complex"] = "double"
-    part: Literal["real", "imag", "abs"] = "real"
-    scale: float = 1.0
-    offset: float = 0.0
-    add_own: bool = False
-    initial: float = 0.0
-    settle_steps: int = 0
-    smoothing: float = 1.0
+    type: Literal["double", "complex"] = core_default(SignalInput, "type")
+    part: Literal["real", "imag", "abs"] = core_default(SignalInput, "part")
+    scale: float = core_default(SignalInput, "scale")
+    offset: float = core_default(SignalInput, "offset")
+    add_own: bool = core_default(SignalInput, "add_own")
+    initial: float = core_default(SignalInput, "initial")
+    settle_steps: int = core_default(SignalInput, "settle_steps")
+    smoothing: float = core_default(SignalInput, "smoothing")
 
     def validate(self) -> None:
         require(self.settle_steps >= 0, "settle_steps", "must be >= 0")
@@ -93,18 +95,19 @@ class SignalInputSection:
 @dataclass
 class VppMarketSection:
     """``vpp.market``: how the aggregator bids (prices from the median and spread of recent cleared prices, shrunk
-    towards the market's initial statistics; see :class:`~vppfed.federates.agile.market_bidding.BiddingConfig`)."""
+    towards the market's initial statistics; see :class:`~vppfed.federates.agile.market_bidding.BiddingConfig`, the
+    home of the defaults of the fields they share; ``window_h``/``prior_h`` are hours here and prices there)."""
 
     window_h: float = 24.0          # cleared prices the statistics use [h]
     prior_h: float = 12.0           # weight of the market's initial price and stdev, as hours of cleared prices
-    min_stdev: float = 0.002        # $/kWh, floor of the price scale
-    spread_sigma: float = 0.5       # ramp half-width of batteries and buckets [price scale]
-    quantile_clip: float = 0.01
-    price_floor: float = 0.001      # $/kWh, lowest bid price (> 0)
-    net_of_baseline: bool = True    # bid D(p) - (the VPP power in the market's measured load)
-    steps: int = 4                  # least market blocks per sloped curve segment ...
-    max_steps: int = 50             # ... and most
-    block_kw: float = 1.0           # wanted block size within those [kW]
+    min_stdev: float = core_default(BiddingConfig, "min_stdev")        # $/kWh, floor of the price scale
+    spread_sigma: float = core_default(BiddingConfig, "spread_sigma")       # ramp half-width of batteries and buckets [price scale]
+    quantile_clip: float = core_default(BiddingConfig, "quantile_clip")
+    price_floor: float = core_default(BiddingConfig, "price_floor")      # $/kWh, lowest bid price (> 0)
+    net_of_baseline: bool = core_default(BiddingConfig, "net_of_baseline")    # bid D(p) - (the VPP power in the market's measured load)
+    steps: int = core_default(BiddingConfig, "steps")                  # least market blocks per sloped curve segment ...
+    max_steps: int = core_default(BiddingConfig, "max_steps")             # ... and most
+    block_kw: float = core_default(BiddingConfig, "block_kw")           # wanted block size within those [kW]
     bid_lead_s: float = 45.0        # bid no later than T - bid_lead_s (> the market's 2 dt)
 
     def validate(self) -> None:
@@ -123,6 +126,10 @@ class VppMarketSection:
 class VppSection:
     """The ``vpp:`` YAML section (every field in the module docstring)."""
 
+    #: old YAML name -> new one with its unit (read with a logged deprecation warning; giving both is an error)
+    RENAMED: ClassVar[dict[str, str]] = {"step": "step_s", "keepalive_timeout": "keepalive_timeout_steps",
+                                         "ts_hours": "ts_h"}
+
     params: str | None = None
     scenario: str | None = None
     devices: DeviceSelection | None = None
@@ -132,9 +139,9 @@ class VppSection:
     market: VppMarketSection | None = None   # ``true`` in the YAML = all defaults (see :func:`build`)
     signal_scale: float = 1.0
     hosts: int = 1
-    step: int = 60
-    ts_hours: float | None = None
-    keepalive_timeout: int = 3
+    step_s: int = 60
+    ts_h: float | None = None
+    keepalive_timeout_steps: int = 3
     uplink: LinkConfig = field(default_factory=LinkConfig)
     downlink: LinkConfig = field(default_factory=LinkConfig)
 
@@ -147,9 +154,9 @@ class VppSection:
         # every host is a federate process of its own: more than 256 on one case is a typo, not a study (and a huge
         # number made the build loop for minutes before the check against the portfolio size)
         require(1 <= self.hosts <= 256, "hosts", f"must be from 1 to 256 (one federate process each), got {self.hosts}")
-        require(self.step >= 3, "step", "must be >= 3 s (the aggregator acts 1 s, the units 2 s into each step)")
-        require(self.ts_hours is None or self.ts_hours > 0, "ts_hours", "must be > 0 h")
-        require(self.keepalive_timeout >= 1, "keepalive_timeout", "must be >= 1 step")
+        require(self.step_s >= 3, "step_s", "must be >= 3 s (the aggregator acts 1 s, the units 2 s into each step)")
+        require(self.ts_h is None or self.ts_h > 0, "ts_h", "must be > 0 h")
+        require(self.keepalive_timeout_steps >= 1, "keepalive_timeout_steps", "must be >= 1 step")
 
 
 def _is_scenario(path: str | None) -> bool:
@@ -164,7 +171,7 @@ def horizon_steps(hours: float, step: int, where: str) -> int:
     if n < 1 or abs(n * step - stop) > 1e-6 * step:
         lo, hi = max(1, math.floor(stop / step)), math.ceil(stop / step)
         raise UserError(f"{where}: case.hours = {hours:g} h is {stop:g} s, not a whole number of {step} s steps "
-                        f"(vpp.step); use {lo * step / 3600:.10g} h ({lo} steps) or {hi * step / 3600:.10g} h "
+                        f"(vpp.step_s); use {lo * step / 3600:.10g} h ({lo} steps) or {hi * step / 3600:.10g} h "
                         f"({hi} steps), or a step that divides {stop:g} s")
     return n
 
@@ -190,8 +197,8 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
         raw["market"] = {} if raw["market"] else None
     cfg = parse_dataclass(VppSection, raw, where)
     s = ctx.settings
-    steps = horizon_steps(s.hours, cfg.step, where)
-    stop = steps * cfg.step
+    steps = horizon_steps(s.hours, cfg.step_s, where)
+    stop = steps * cfg.step_s
     feeder = ctx.handles.get("feeder")
     uses_feeder = cfg.devices is not None or (cfg.signal_input is not None and (
         cfg.signal_input.target == FEEDER_TARGET or (feeder is not None and cfg.signal_input.target.startswith(
@@ -199,12 +206,12 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     if uses_feeder:
         if feeder is None:
             raise UserError(f"{where}: devices and signal_input.target 'feeder' need a feeder: section")
-        period = int(feeder.helics.period)   # the feeder's HELICS period (feeder.step_s or case.period)
-        if cfg.step % period != 0 or period <= 2:
-            raise UserError(f"{where}.step: {cfg.step} s must be a multiple of the feeder's period "
+        period = int(feeder.helics.period)   # the feeder's HELICS period (feeder.step_s or case.period_s)
+        if cfg.step_s % period != 0 or period <= 2:
+            raise UserError(f"{where}.step_s: {cfg.step_s} s must be a multiple of the feeder's period "
                             f"({period} s, which must be > 2 s)")
     real_units = cfg.devices is not None or cfg.market is not None
-    ts_hours = cfg.ts_hours if cfg.ts_hours is not None else (cfg.step / 3600.0 if real_units else 1.0)
+    ts_hours = cfg.ts_h if cfg.ts_h is not None else (cfg.step_s / 3600.0 if real_units else 1.0)
     market_args: list[str] = []
     if cfg.market is not None:
         market_args = ["--market", _market_file(ctx, cfg, feeder, where)]
@@ -214,7 +221,7 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     pubs: dict[str, list[dict]] = {}
     subs: dict[str, list[dict]] = {}
     if cfg.devices is not None:
-        units = device_units(cfg.devices, feeder.inventory, ctx.directory / feeder.device_glm, cfg.step, steps,
+        units = device_units(cfg.devices, feeder.inventory, ctx.directory / feeder.device_glm, cfg.step_s, steps,
                              ctx.seed_for("vpp.devices"), where, lacks=feeder.lacks)
         portfolio = make_portfolio(units.rows, where=f"{where}.devices")
     elif cfg.scenario:
@@ -259,14 +266,14 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
             scenario = load_scenario(ctx.resolve_input(cfg.signal))
             if scenario.signal is None:
                 raise UserError(f"{where}.signal: {cfg.signal} has no signal: section")
-            # drawn for the case's horizon (its steps: counts for vppfed agile-scenario only)
+            # drawn for the case's horizon (its steps: counts for vppfed agile scenario only)
             signal = build_signal(replace(scenario, signal=replace(scenario.signal, steps=steps)))
         elif cfg.signal:
             signal = read_signal_csv(ctx.resolve_input(cfg.signal))
         if cfg.signal:
             if len(signal) < steps:
                 raise UserError(f"{where}.signal: {len(signal)} steps, the case needs {steps} "
-                                f"({s.hours:g} h / {cfg.step} s)")
+                                f"({s.hours:g} h / {cfg.step_s} s)")
         else:
             signal = random_signal(steps, ctx.seed_for("vpp.signal"))
         write_signal_csv(signal * cfg.signal_scale, ctx.directory / signal_file)
@@ -275,11 +282,11 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     seed = ctx.seed_for("vpp.links")
     agg = "vpp_aggregator"
     link = lambda c: f"{c.loss},{c.delay},{c.jitter}"  # noqa: E731
-    common = ["--stop", f"{stop:g}", "--metrics-root", s.root, "--step", str(cfg.step), "--seed", str(seed),
+    common = ["--stop", f"{stop:g}", "--metrics-root", s.root, "--step", str(cfg.step_s), "--seed", str(seed),
               "--ts-hours", repr(ts_hours), "--start-label", start_label(s.start, s.timezone)]
     args = ["python", "-m", "vppfed.federates.agile", "aggregator", "--config", ctx.config_name(agg), *common,
             *signal_args, *market_args, "--hosts", ",".join(hosts), "--keepalive-timeout",
-            str(cfg.keepalive_timeout), "--downlink", link(cfg.downlink)]
+            str(cfg.keepalive_timeout_steps), "--downlink", link(cfg.downlink)]
     agg_config = {"name": agg, "period": 1.0, "log_level": "warning", "terminate_on_error": True,
                   "uninterruptible": True, "endpoints": [{"name": "vpp", "global": False}]}
     if market_args:
@@ -294,7 +301,7 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
         if devices is not None:
             # the feeder writes a setpoint at its first solve after the host published it: the previous one still
             # acts for period/step of each step (battery energies are projected over it)
-            args += ["--devices", devices_file, "--actuation-lag", repr(period / cfg.step)]
+            args += ["--devices", devices_file, "--actuation-lag", repr(period / cfg.step_s)]
         config: dict[str, Any] = {"name": host, "period": 1.0, "log_level": "warning", "terminate_on_error": True,
                                   "uninterruptible": True, "endpoints": [{"name": "vpp", "global": False}]}
         if pubs.get(host):
@@ -321,13 +328,13 @@ def _market_file(ctx: CaseContext, cfg: VppSection, feeder: Any, where: str) -> 
         raise UserError(f"{where}.market: market.external_bidders is false: the market takes no external bids")
     market = market_config_from_agent_dict(handle.agent_dict)
     period = float(market.period)
-    if period % cfg.step:
-        raise UserError(f"{where}.step: the market period ({period:g} s) must be a multiple of step ({cfg.step} s)")
-    dt = float(handle.agent_dict.get("dt", ctx.settings.period))
+    if period % cfg.step_s:
+        raise UserError(f"{where}.step_s: the market period ({period:g} s) must be a multiple of step_s ({cfg.step_s} s)")
+    dt = float(handle.agent_dict.get("dt", ctx.settings.period_s))
     if not 2 * dt < m.bid_lead_s < period - 1:
         raise UserError(f"{where}.market.bid_lead_s: must lie between the market's bid time 2 dt = {2 * dt:g} s "
                         f"and the period ({period:g} s), got {m.bid_lead_s:g}")
-    feeder_period = float(feeder.helics.period) if feeder is not None else float(ctx.settings.period)
+    feeder_period = float(feeder.helics.period) if feeder is not None else float(ctx.settings.period_s)
     window = max(2, int(round(m.window_h * 3600.0 / period)))
     try:
         bidding = BiddingConfig(pricecap=market.pricecap, price_floor=m.price_floor, init_price=market.init_price,
@@ -336,7 +343,7 @@ def _market_file(ctx: CaseContext, cfg: VppSection, feeder: Any, where: str) -> 
                                 min_stdev=m.min_stdev, spread_sigma=m.spread_sigma, quantile_clip=m.quantile_clip,
                                 net_of_baseline=m.net_of_baseline, steps=m.steps,
                                 max_steps=m.max_steps, block_kw=m.block_kw)
-        clock = MarketClock(period=period, step=float(cfg.step), bid_lead=m.bid_lead_s, market_lead=2 * dt,
+        clock = MarketClock(period=period, step=float(cfg.step_s), bid_lead=m.bid_lead_s, market_lead=2 * dt,
                             feeder_period=feeder_period)
     except ValueError as exc:
         raise UserError(f"{where}.market: {exc}") from None
@@ -347,32 +354,3 @@ def _market_file(ctx: CaseContext, cfg: VppSection, feeder: Any, where: str) -> 
     name = "vpp_market.json"
     ctx.write_json(name, spec)
     return name
-
-
-def summarize(run_dir: Path) -> str | None:
-    """One line for ``vppfed run``: tracking error and limit check of a run with VPP metrics (else None)."""
-    from vppfed.postprocess.agile_run import load_agile_run, tracking_stats
-
-    run = load_agile_run(run_dir)
-    if run is None:
-        return None
-    st = tracking_stats(run)
-    market = _market_summary(run_dir)
-    return market + (f"vpp: {st.steps} steps, {st.units} units; |signal - delivered|: mean {st.mean_abs_error:.3f} kW, "
-            f"max {st.max_abs_error:.3f} kW (feasible steps: mean {st.mean_abs_error_feasible:.3f} kW over "
-            f"{st.feasible_steps}); limits {'kept' if st.within_limits else 'VIOLATED'} "
-            f"(worst excess {st.worst_excess:.3g})")
-
-
-def _market_summary(run_dir: Path) -> str:
-    """``"vpp market: ..."`` line (with a trailing newline) for a run whose VPP bid into the market, else ``""``."""
-    from vppfed.postprocess.metrics_reader import load_if_present
-
-    bids = load_if_present(run_dir, "vppbid")
-    if bids is None or not len(bids.times):
-        return ""
-    sent = bids.column("sent")[:, 0] > 0
-    awarded = np.isfinite(bids.column("clear_price")[:, 0]) & sent
-    net = bids.column("net")[:, 0][awarded]
-    return (f"vpp market: {int(sent.sum())} bids, {int(awarded.sum())} awards (net {np.mean(net) if net.size else 0:.1f}"
-            f" kW mean, {np.min(net) if net.size else 0:.1f} to {np.max(net) if net.size else 0:.1f} kW)\n")

@@ -1,1 +1,1 @@
-"""Agile VPP: bucket/battery/bakery units, agile balancing dispatch (three rule sets), the VPP over a lossy network and its HELICS federates. Pure cores import no HELICS; only :mod:`.federate` does."""
+"""Agile VPP: bucket/battery/bakery units, agile balancing dispatch (three rule sets), the VPP over a lossy network and its HELICS federates. Pure cores import no HELICS; only :mod:`.adapter` does."""

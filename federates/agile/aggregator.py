@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from vppfed.configs.validate import require
+from vppfed.io import require
 from vppfed.federates.agile.fleet import AgileFleet
 from vppfed.federates.agile.portfolio import BAKERY, FLOAT_FIELDS, Portfolio, make_portfolio
 from vppfed.federates.agile.protocol import DEREGISTER, DISPATCH, KEEPALIVE, REGISTER, REPORT, apply_command

@@ -73,13 +73,35 @@ def greedy_fill(want: np.ndarray, all_or_nothing: np.ndarray, budget: float) -> 
     ndarray of float
         Power given to each unit [kW].
     """
+    return greedy_fill_from(want, all_or_nothing, budget, 0.0)[0]
+
+
+def greedy_fill_from(want: np.ndarray, all_or_nothing: np.ndarray, budget: float,
+                     used: float) -> tuple[np.ndarray, float, bool]:
+    """:func:`greedy_fill` continued: the walk of the units that follow others which already took ``used`` [kW].
+
+    Why: at 10^6 units the walk usually ends (a partial unit exhausts the budget) long before the last unit, so the
+    engine feeds it the priority order in chunks and stops gathering when it ends. Feeding chunk after chunk with
+    the returned ``used`` gives exactly :func:`greedy_fill` on the whole sequence (the running sum continues with
+    the same additions in the same order).
+
+    Returns
+    -------
+    give : ndarray of float
+        Power given to each unit of this chunk [kW].
+    used : float
+        Power handed out so far, this chunk included [kW].
+    ended : bool
+        True when the walk stopped in this chunk (a partial unit took the rest), so later units get nothing.
+    """
     want = np.asarray(want, dtype=np.float64)
     give = np.zeros(want.shape, dtype=np.float64)
-    if not budget > 0 or want.size == 0:
-        return give
+    if not budget > 0:
+        return give, used, True
+    if want.size == 0:
+        return give, used, False
     aon = np.asarray(all_or_nothing, dtype=bool)
     idx = np.flatnonzero(want > 0)
-    used = 0.0
     while idx.size:
         w = want[idx]
         acc = np.empty(w.size + 1, dtype=np.float64)
@@ -90,15 +112,15 @@ def greedy_fill(want: np.ndarray, all_or_nothing: np.ndarray, budget: float) -> 
         fails = np.flatnonzero(w > remaining)
         if fails.size == 0:
             give[idx] = w
-            break
+            return give, float(acc[-1]), False
         j = int(fails[0])
         give[idx[:j]] = w[:j]
         used = float(acc[j])
         rem_j = float(remaining[j])
         if not aon[idx[j]]:
             give[idx[j]] = max(rem_j, 0.0)
-            break
+            return give, used, True
         rest = idx[j + 1:]
         # remaining only shrinks, so all-or-nothing units that do not fit now never will: drop them
         idx = rest[~aon[rest] | (want[rest] <= rem_j)]
-    return give
+    return give, used, False

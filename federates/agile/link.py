@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from vppfed.configs.validate import require
+from vppfed.io import require
 from vppfed.federates.agile.protocol import RELIABLE_TYPES
 
 

@@ -5,8 +5,6 @@ order, so the order of rows is part of the input. Mutable state (energy, last po
 """
 from __future__ import annotations
 
-import csv
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -14,6 +12,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from vppfed.errors import UserError
+from vppfed.formats.agile import PARAM_COLUMNS, _csv_rows, _number  # noqa: F401
 
 BUCKET, BATTERY, BAKERY = 0, 1, 2
 """Unit type codes (``Portfolio.kind``)."""
@@ -21,9 +20,6 @@ BUCKET, BATTERY, BAKERY = 0, 1, 2
 PREFIX_TO_KIND = {"Bkt": BUCKET, "Bat": BATTERY, "Bak": BAKERY}
 KIND_TO_PREFIX = {v: k for k, v in PREFIX_TO_KIND.items()}
 KIND_NAMES = {BUCKET: "bucket", BATTERY: "battery", BAKERY: "bakery"}
-
-PARAM_COLUMNS = ("Type-ID", "P", "E", "Pmax", "Pmin", "Emax", "Emin", "Tend", "Trun")
-"""Column layout of the reference params CSV; -1 marks a parameter that does not apply to the unit type."""
 
 FLOAT_FIELDS = ("P0", "E0", "Pmax", "Pmin", "Emax", "Emin", "Tend", "Trun")
 _COLUMN_OF_FIELD = dict(zip(FLOAT_FIELDS, PARAM_COLUMNS[1:]))
@@ -187,38 +183,3 @@ def write_params_csv(portfolio: Portfolio, path: str | Path) -> None:
         fh.write(",".join(PARAM_COLUMNS) + "\n")
         for name, vals in zip(portfolio.names, cols):
             fh.write(name + "," + ",".join(f"{v:.6f}" for v in vals) + "\n")
-
-
-def _csv_rows(path: Path, columns: Sequence[str]):
-    """Yield (line number, cells) of a CSV whose header must equal ``columns``; errors name file and line."""
-    try:
-        fh = path.open(newline="", encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
-    with fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise UserError(f"{path}: empty file (expected header {','.join(columns)})")
-        header = [h.strip().lstrip("\ufeff") for h in header]
-        if header != list(columns):
-            raise UserError(f"{path}: line 1: header must be {','.join(columns)}, got {','.join(header)}")
-        for row in reader:
-            line_no = reader.line_num
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != len(columns):
-                raise UserError(f"{path}: line {line_no}: expected {len(columns)} columns, got {len(row)}")
-            yield line_no, row
-
-
-def _number(text: str, path: Path, line_no: int, column: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserError(f"{path}: line {line_no}, column '{column}': expected a number, got {text.strip()!r}") from None
-    if not math.isfinite(value):
-        raise UserError(f"{path}: line {line_no}, column '{column}': must be finite, got {text.strip()!r}")
-    return value

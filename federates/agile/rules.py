@@ -75,9 +75,17 @@ class StepSummary:
 def summarise(k: int, signal: float, kind: np.ndarray, power: np.ndarray, p_agg_min: float,
               p_agg_max: float) -> StepSummary:
     """Aggregate per-unit powers (file order) into a :class:`StepSummary`; shared so engines sum identically."""
-    p_bak = float(np.sum(power[kind == BAKERY]))
-    p_bat = float(np.sum(power[kind == BATTERY]))
-    p_bkt = float(np.sum(power[kind == BUCKET]))
+    return summarise_sums(k, signal, float(np.sum(power[kind == BAKERY])), float(np.sum(power[kind == BATTERY])),
+                          float(np.sum(power[kind == BUCKET])), p_agg_min, p_agg_max)
+
+
+def summarise_sums(k: int, signal: float, p_bak: float, p_bat: float, p_bkt: float, p_agg_min: float,
+                   p_agg_max: float) -> StepSummary:
+    """:func:`summarise` from the three sums [kW], each ``np.sum`` of that type's powers in file order.
+
+    Why: an engine that holds each type's powers in file order already can sum them without building the whole
+    per-unit vector, and still gets the same bits (same values, same order, same summation).
+    """
     delivered = p_bak + p_bat + p_bkt
     return StepSummary(k=k, signal=float(signal), residual=float(signal) - delivered, p_bakery=p_bak,
                        p_battery=p_bat, p_bucket=p_bkt, delivered=delivered, p_agg_min=float(p_agg_min),

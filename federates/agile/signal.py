@@ -9,31 +9,10 @@ from typing import Literal, Sequence
 import numpy as np
 
 from vppfed.errors import UserError
-from vppfed.federates.agile.portfolio import _csv_rows, _number
+from vppfed.formats.agile import SIGNAL_COLUMNS, read_signal_csv  # noqa: F401
 
-SIGNAL_COLUMNS = ("Timestep", "VPP Power")
 PHASE2_VALUES = (0.0, 5.0, 10.0)
 PHASE2_PROBABILITIES = (0.3, 0.3, 0.4)
-
-
-def read_signal_csv(path: str | Path) -> np.ndarray:
-    """Read ``Timestep,VPP Power`` [kW]; timesteps must be 1, 2, 3, ... (step k is element k-1).
-
-    Raises
-    ------
-    UserError
-        Naming file, line and column of a bad value or a gap in the timesteps.
-    """
-    path = Path(path)
-    values = []
-    for line_no, row in _csv_rows(path, SIGNAL_COLUMNS):
-        step = _number(row[0], path, line_no, "Timestep")
-        if step != len(values) + 1:
-            raise UserError(f"{path}: line {line_no}, column 'Timestep': expected {len(values) + 1}, got {row[0].strip()}")
-        values.append(_number(row[1], path, line_no, "VPP Power"))
-    if not values:
-        raise UserError(f"{path}: no timesteps (only a header)")
-    return np.asarray(values, dtype=np.float64)
 
 
 def write_signal_csv(signal: Sequence[float], path: str | Path) -> None:

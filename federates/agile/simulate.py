@@ -1,7 +1,6 @@
 """Run a portfolio against a whole signal and write/compare the reference output layout."""
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from vppfed.federates.agile.fleet import AgileFleet
 from vppfed.federates.agile.portfolio import Portfolio
 from vppfed.federates.agile.reference import LoopEngine
 from vppfed.federates.agile.rules import StepSummary
+from vppfed.formats.agile import read_output_csv  # noqa: F401
 
 REFERENCE_COLUMNS = ("Timestep", "Residual", "Pbak", "Pbat", "PBkt", "VppOut")
 """Layout of the reference exports (``scenario1_combined_output.csv``): ``VppOut`` is the VPP power asked for at
@@ -21,7 +21,7 @@ that step (the signal) and ``Residual`` = signal - delivered, e.g. the 105-unit 
 Residual -4.670793, Pbak 9.670793, PBkt -5.0, VppOut 0.0."""
 
 OUTPUT_COLUMNS = REFERENCE_COLUMNS + ("Delivered",)
-"""What ``vppfed vv`` writes: the reference layout with the same meanings, then the delivered power
+"""What ``vppfed agile vv`` writes: the reference layout with the same meanings, then the delivered power
 (Pbak + Pbat + PBkt = VppOut - Residual), which the reference exports leave to be derived."""
 
 Engine = Literal["vector", "loop"]
@@ -120,41 +120,6 @@ def write_unit_trace_csv(trace: Trace, portfolio: Portfolio, path: str | Path) -
         fh.flush()
 
 
-def read_output_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """Read an output CSV (any numeric columns, header first) into arrays; errors name file, line and column."""
-    path = Path(path)
-    try:
-        fh = path.open(newline="", encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
-    with fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if not header:
-            raise UserError(f"{path}: empty file (expected a header such as {','.join(OUTPUT_COLUMNS)})")
-        header = [h.strip().lstrip("\ufeff") for h in header]
-        if len(set(header)) != len(header):
-            raise UserError(f"{path}: line 1: duplicate column names in {','.join(header)}")
-        cols: dict[str, list[float]] = {h: [] for h in header}
-        for row in reader:
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != len(header):
-                raise UserError(f"{path}: line {reader.line_num}: expected {len(header)} columns, got {len(row)}")
-            for h, cell in zip(header, row):
-                try:
-                    v = float(cell)
-                except ValueError:
-                    raise UserError(f"{path}: line {reader.line_num}, column '{h}': expected a number, "
-                                    f"got {cell.strip()!r}") from None
-                if not math.isfinite(v):
-                    raise UserError(f"{path}: line {reader.line_num}, column '{h}': must be finite, got {cell!r}")
-                cols[h].append(v)
-    return {h: np.asarray(v, dtype=np.float64) for h, v in cols.items()}
-
-
 @dataclass(frozen=True)
 class Comparison:
     """Result of comparing two output CSVs column by column."""
@@ -174,7 +139,7 @@ def compare_outputs(out_path: str | Path, ref_path: str | Path, tol: float = 1e-
                     key: str = "Timestep", residual: str = "Residual") -> Comparison:
     """Compare ``out_path`` with ``ref_path``: every reference column, same timesteps, ``|out - ref| <= tol``.
 
-    Columns of ``out_path`` that the reference lacks (``Delivered`` of a ``vppfed vv`` output) are not compared:
+    Columns of ``out_path`` that the reference lacks (``Delivered`` of a ``vppfed agile vv`` output) are not compared:
     the reference exports derive the delivered power, they do not carry it.
 
     Returns per-column maximum absolute differences and ``sum |Residual|`` of both files.

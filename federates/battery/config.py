@@ -1,6 +1,10 @@
 """Configuration of the battery manager: one dataclass whose ``validate()`` names the offending field.
 
-Built from YAML/JSON with :func:`vppfed.configs.validate.parse_dataclass`, which calls :meth:`BatteryConfig.validate`
+This dataclass is the one home of the battery defaults: the ``battery:`` YAML section
+(:class:`vppfed.configs.sections.battery.BatterySection`) takes the default of every field they share from here
+(``tests/test_section_defaults.py`` checks it).
+
+Built from YAML/JSON with :func:`vppfed.io.parse_dataclass`, which calls :meth:`BatteryConfig.validate`
 and turns its ``ValueError("field: reason")`` into a ``UserError`` such as
 ``case.yaml: battery.soc_low: must be below soc_high (0.9), got 0.95``.
 """
@@ -13,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from vppfed.configs.validate import require
+from vppfed.io import require
 
 Policy = Literal["threshold", "schedule", "market"]
 MarketFollow = Literal["price", "award"]
@@ -32,7 +36,8 @@ class BatteryConfig:
     nominal_voltage_v : float
         DC string voltage [V] used to turn inverter power into string current (I = -P / V_nom).
     coulombic_efficiency : float
-        Initial charge efficiency eta_c in (0, 1]; re-estimated between rests at the same state.
+        Initial charge efficiency eta_c in (0, 1]; re-estimated between rests at the same state. 1.0 by default:
+        in the generated feeders the battery's losses are in the conversion efficiency.
     conversion_efficiency : float
         AC-to-DC efficiency of the inverter path, each way, (0, 1]: charging ``P`` W at the grid puts
         ``P * eff / V_nom`` A into the string, discharging ``P`` W takes ``P / (eff V_nom)`` A out of it.
@@ -113,7 +118,7 @@ class BatteryConfig:
     nominal_voltage_v: float
     max_charge_w: float
     max_discharge_w: float
-    coulombic_efficiency: float = 0.95
+    coulombic_efficiency: float = 1.0
     conversion_efficiency: float = 1.0
     soc_initial: float = 0.5
     soc_low: float = 0.2
@@ -124,7 +129,7 @@ class BatteryConfig:
     ocv_table: list[list[float]] = field(default_factory=list)
     rest_current_a: float = 0.5
     rest_min_s: float = 600.0
-    idle_rest_s: float = 0.0
+    idle_rest_s: float = 3600.0
     eta_same_state_tol: float = 0.02
     eta_min_ah_in: float = 1.0
     charge_window_h: list[float] = field(default_factory=list)
@@ -133,13 +138,13 @@ class BatteryConfig:
     charge_below_w: float = 0.0
     discharge_above_w: float = float("inf")
     reconcile_gain: float = 0.0
-    reconcile_warn: float = 0.05
+    reconcile_warn: float = 0.1
     period_s: float = 300.0
     load_includes_battery: bool = True
     ack_tolerance_w: float = 50.0
     forecast_w: list[float] = field(default_factory=list)
     price_forecast: list[float] = field(default_factory=list)
-    degradation_cost: float = 0.005
+    degradation_cost: float = 0.0015
     profit_margin: float = 1.0
     slider: float = 0.5
     market_follow: MarketFollow = "price"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from vppfed.configs.validate import load_json, parse_dataclass, require
+from vppfed.io import load_json, parse_dataclass, require
 from vppfed.federates.battery.config import BatteryConfig
 
 

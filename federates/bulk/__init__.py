@@ -2,6 +2,6 @@
 :mod:`.dcopf`, :mod:`.ppcase`; no HELICS) and a thin HELICS adapter (:mod:`.adapter`, run with
 ``python -m vppfed.federates.bulk``)."""
 from .core import BulkGrid, BulkOptions, ResponsiveCurve
-from .ppcase import BulkCase, load_pp_case
+from vppfed.formats.ppcase import BulkCase, load_pp_case
 
 __all__ = ["BulkGrid", "BulkOptions", "ResponsiveCurve", "BulkCase", "load_pp_case"]

@@ -21,13 +21,14 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from vppfed.federates.metrics import MetricsWriter
+from vppfed.io import normalize_key
 from vppfed.federates.runtime import FederateBase, base_argument_parser, run_federate, stop_seconds
 
 from .core import BUS_COLUMNS, GEN_COLUMNS, SYS_COLUMNS, BulkGrid, BulkOptions, ResponsiveCurve
-from .ppcase import BulkCase, load_pp_case
+from vppfed.formats.ppcase import BulkCase, load_pp_case
 from .tesp_case import load_tesp_case
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def classify_target(target: str) -> tuple[str, str] | None:
 
     ``kind`` is ``load`` or one of the five curve keys. Matching is case-insensitive; ``#`` equals ``/``.
     """
-    t = target.replace("#", "/")
+    t = normalize_key(target)
     source, _, key = t.rpartition("/")
     k = key.lower()
     if k in ("distribution_load", "gld_load"):
@@ -235,6 +236,7 @@ def load_case(path: str | Path, layout: str = "vppfed") -> BulkCase:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The bulk federate's command line (the case builder writes it into the runner JSON)."""
     parser = base_argument_parser("vppfed bulk grid (TESP 'pypower' federate): AC power flow every dt, OPF every "
                                   "Period, publishes three_phase_voltage_<bus> and LMP_<bus>")
     parser.add_argument("--case", required=True, help="<case>_pp.json (TESP layout)")
@@ -255,10 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
                              f"(judged after {MIN_FLOWS_BEFORE_JUDGING} flows; default %(default)s)")
     parser.add_argument("--no-loss-compensation", action="store_true",
                         help="the DC OPF ignores losses (TESP); default: it dispatches the last power flow's losses")
+    parser.prog = "python -m vppfed.federates.bulk"
     return parser
 
 
-def _factory(args: argparse.Namespace) -> BulkFederate:
+def build_federate(args: argparse.Namespace) -> BulkFederate:
+    """The bulk federate of a parsed :func:`build_parser` command line (the stop defaults to the case's Tmax)."""
     case_stop = None
     stop = stop_seconds(args, default_hours=0.0)
     if stop <= 0:
@@ -271,6 +275,6 @@ def _factory(args: argparse.Namespace) -> BulkFederate:
                         layout=args.layout, max_nonconverged_share=args.max_nonconverged_share)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m vppfed.federates.bulk``."""
-    return run_federate(_factory, build_parser(), argv)
+    return run_federate(build_federate, build_parser(), argv)

@@ -35,7 +35,7 @@ from pypower.idx_gen import GEN_BUS, GEN_STATUS, MBASE, PG, PMAX, PMIN, QG, QMAX
 
 from .dcopf import DcOpfSolver
 from .powerflow import Network, branch_flows, bus_types, solve_ac, solve_dc, update_generators
-from .ppcase import BulkCase
+from vppfed.formats.ppcase import BulkCase
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ import numpy as np
 
 from vppfed.errors import UserError
 
-from .ppcase import BackgroundLoad, BulkCase, Outage, case_from_dict
+from vppfed.formats.ppcase import BackgroundLoad, BulkCase, Outage, case_from_dict
 
 __all__ = ["load_tesp_case", "tesp_case_from_dict", "dispatchable_load_rows", "csv_buses"]
 

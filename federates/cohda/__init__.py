@@ -4,9 +4,9 @@ Pure core (no HELICS here): data classes (:mod:`.data`), messages and their byte
 negotiation logic (:mod:`.agent`), the controller with overlay and weight-throwing termination detection
 (:mod:`.controller`), the deterministic in-process transport (:mod:`.inproc`), instances (:mod:`.instance`),
 baselines (:mod:`.baselines`), the beyond-1-opt improvement (:mod:`.improve`) and the possible schedules of feeder
-devices (:mod:`.devices`). :func:`.solve.solve` ties them together. The HELICS adapters run the same agent code:
-:mod:`.helics_federates`/:mod:`.helics_run` (agents as endpoints, ``--transport helics``) and
-:mod:`.feeder_federate` (the day plan of a feeder's devices, played into GridLAB-D).
+devices (:mod:`.devices`). :func:`.solve.solve` ties them together. The HELICS adapter :mod:`.adapter` runs the same
+agent code: agents as endpoints (roles agents and controller; :mod:`.helics_run` starts them for ``--transport
+helics``) and the day plan of a feeder's devices, played into GridLAB-D (role plan).
 """
 from vppfed.federates.cohda.objectives import L1Objective, Objective, PeakShaving, ValleyFilling
 

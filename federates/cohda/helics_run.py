@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from vppfed.errors import CosimError
-from vppfed.federates.cohda.helics_federates import CONTROLLER_ENDPOINT, agent_host_config, helics_config
+from vppfed.federates.cohda.adapter import CONTROLLER_ENDPOINT, agent_host_config, helics_config
 from vppfed.federates.cohda.instance import Instance
 
 log = logging.getLogger(__name__)

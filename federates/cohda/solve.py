@@ -32,6 +32,8 @@ class SolveResult:
     in-process implementation (``compiled`` or ``python``), ``work`` its internal counts (compiled engine: decides,
     candidates created, entries delivered, aggregate rows folded, ...). ``setup_seconds`` is the one-off loading (or
     first compilation) of the compiled kernels in this process, not included in ``seconds``.
+    ``refine`` describes the token refinement after COHDA (:mod:`.refine`; its hops are token messages counted
+    there, not in ``messages``), ``None`` when it did not run.
     ``delivered_messages`` counts the step messages that reached their receiver (``helics`` and the Python engine):
     fewer than ``messages`` when a seeded ``loss`` (at the sending agent federate, or in the simulator) dropped some. ``config.loss``
     or ``config.resend_every`` on ``inproc`` run the Python engine (the compiled one has no loss model).
@@ -57,6 +59,7 @@ class SolveResult:
     sim_time: float = 0.0
     cohda_D: float = 0.0
     improve: dict[str, Any] | None = None
+    refine: dict[str, Any] | None = None
     engine: str = ""
     setup_seconds: float = 0.0
     work: dict[str, int] = field(default_factory=dict)
@@ -83,7 +86,8 @@ def build_agents(instance: Instance) -> tuple[CohdaController, list[CohdaAgent]]
 
 def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve: bool = False,
           config: InprocConfig | None = None, helics_options: dict | None = None,
-          warm_start: bool = False, engine: str = "compiled", progress=None) -> SolveResult:
+          warm_start: bool = False, engine: str = "compiled", progress=None, refine: bool = True,
+          refine_hops: int | None = None) -> SolveResult:
     """Negotiate a selection for ``instance`` on the chosen transport (``inproc`` or ``helics``).
 
     The instance's own overlay (``edges``) is used. ``improve`` adds the pairwise exchange rounds after COHDA;
@@ -91,6 +95,9 @@ def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve:
     :meth:`CohdaController.start`). ``engine`` picks the in-process implementation: ``compiled`` (numba kernels,
     :mod:`.compiled`) or ``python`` (the :class:`CohdaAgent` objects that also run on HELICS, :mod:`.inproc`).
     ``progress(events, messages, best_perf)`` is called every few thousand events on the compiled engine.
+    ``refine`` (default on) lets the annealing token of :mod:`.refine` walk the overlay after a terminated in-process
+    negotiation (``refine_hops`` hops, default :func:`.refine.default_hops`); it never worsens the result and ends
+    1-opt. It does not run after an anytime stop or on the ``helics`` transport.
     """
     setup_seconds = 0.0
     if transport == "inproc" and config is not None and (config.loss > 0 or config.resend_every is not None):
@@ -99,6 +106,10 @@ def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve:
         from vppfed.federates.cohda.compiled import warm_up
 
         setup_seconds = warm_up()
+    if refine and transport == "inproc":
+        from vppfed.federates.cohda.refine import warm_up as refine_warm_up
+
+        setup_seconds += refine_warm_up()
     t0 = time.perf_counter()
     c0 = time.process_time()
     activations = 0
@@ -134,6 +145,13 @@ def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve:
     else:
         raise ValueError(f"unknown transport {transport!r} (inproc or helics)")
     cohda_d = instance.distance(selection)
+    refine_info = None
+    if refine and transport == "inproc" and counts["terminated"]:
+        from vppfed.federates.cohda.refine import token_refine
+
+        selection, rs = token_refine(instance.schedules, instance.target, np.asarray(selection), instance.edges,
+                                     instance.weights, seed, refine_hops)
+        refine_info = asdict(rs)
     improve_info = None
     if improve:
         objective = objective_by_name("l1", instance.target, instance.weights)
@@ -148,7 +166,7 @@ def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve:
                        seconds=seconds, cpu_seconds=time.process_time() - c0, activations=activations,
                        agents=instance.agents, transport=transport, seed=seed,
                        bytes_per_message=counts["bytes"] / msgs if msgs else 0.0, cohda_D=cohda_d,
-                       improve=improve_info, trace=trace, setup_seconds=setup_seconds, **counts)
+                       improve=improve_info, refine=refine_info, trace=trace, setup_seconds=setup_seconds, **counts)
 
 
 def machine_info() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from vppfed.configs.feeder_glm import GLD_TIMEZONES
+from vppfed.formats.gridlabd import GLD_TIMEZONES
 
 __all__ = ["GldClock", "GLD_TIME_FORMAT"]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from vppfed.federates.feeder.gld_metrics import FeederMetrics
-from vppfed.federates.feeder.gld_strings import format_complex, parse_complex, parse_float
+from vppfed.io import format_complex, normalize_key, parse_complex, parse_float
 from vppfed.federates.feeder.session import GridlabdError, GridlabdSession
 
 log = logging.getLogger(__name__)
@@ -31,11 +31,6 @@ __all__ = ["Point", "FeederConfig", "load_gridlabd_config", "FeederCore", "norma
            "object_class_map", "SwingHead", "SubstationScale"]
 
 _TYPES = {"double", "complex", "string", "integer", "int", "boolean", "bool", "vector"}
-
-
-def normalize_key(key: str) -> str:
-    """Fold ``#`` into ``/`` so TESP 1.3.6 and 1.3.7 keys compare equal."""
-    return key.replace("#", "/")
 
 
 @dataclass(frozen=True)

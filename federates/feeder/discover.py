@@ -13,7 +13,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from vppfed.configs.feeder_glm import FeederInventory
+from vppfed.federates.feeder.inventory import FeederInventory
 from vppfed.federates.feeder.session import GridlabdError, GridlabdSession
 
 log = logging.getLogger(__name__)
@@ -22,8 +22,8 @@ __all__ = ["discover_inventory", "load_inventory"]
 
 
 def discover_inventory(session: GridlabdSession) -> FeederInventory:
-    """The inventory of the loaded model (:func:`vppfed.configs.glm_discovery.inventory_from_objects`)."""
-    from vppfed.configs.glm_discovery import inventory_from_objects, objects_from_checkpoint
+    """The inventory of the loaded model (:func:`vppfed.federates.feeder.inventory.inventory_from_objects`)."""
+    from vppfed.federates.feeder.inventory import inventory_from_objects, objects_from_checkpoint
     from vppfed.errors import UserError
 
     session._require_open()

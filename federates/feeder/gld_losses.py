@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from vppfed.federates.feeder.gld_strings import parse_complex
+from vppfed.formats.gld_strings import parse_complex
 
 __all__ = ["LOSS_CLASSES", "LOSS_PROPERTY", "loss_classes", "link_losses"]
 

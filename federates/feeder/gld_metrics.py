@@ -49,7 +49,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from vppfed.federates.feeder.gld_losses import LOSS_PROPERTY, link_losses, loss_classes
-from vppfed.federates.feeder.gld_strings import parse_complex, parse_float
+from vppfed.formats.gld_strings import parse_complex, parse_float
 
 __all__ = ["HOUSE_COLUMNS", "BILLING_METER_COLUMNS", "INVERTER_COLUMNS", "SUBSTATION_COLUMNS", "CAPACITOR_COLUMNS",
            "REGULATOR_COLUMNS", "SYSTEM_MODE_CODES", "FeederMetrics", "REQUIRED_READS"]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from vppfed.federates.feeder.clock import GldClock
-from vppfed.federates.feeder.gld_strings import format_complex
+from vppfed.formats.gld_strings import format_complex
 
 log = logging.getLogger(__name__)
 

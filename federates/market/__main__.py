@@ -1,6 +1,6 @@
 """``python -m vppfed.federates.market --config <root>_sub_7.json --agent-dict <root>_agent_dict.json ...``."""
 import sys
 
-from vppfed.federates.market.federate import main
+from vppfed.federates.market.adapter import main
 
 sys.exit(main())

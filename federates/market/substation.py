@@ -13,7 +13,7 @@ Base set points follow each controller's schedule, evaluated at every wake-up. W
 ``NoMarket``) the controllers still bid (the bids go to the metrics only), the curve carries only the measured
 load, nothing clears and the set points follow the schedules alone.
 
-The adapter (:mod:`vppfed.federates.market.federate`) feeds :meth:`SubstationMarket.step` with inputs and publishes
+The adapter (:mod:`vppfed.federates.market.adapter`) feeds :meth:`SubstationMarket.step` with inputs and publishes
 what it returns; everything here is testable without HELICS.
 """
 from __future__ import annotations

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from vppfed.federates.neighbourhood.model import GRID, Contract, Job, Profile
 from vppfed.federates.neighbourhood.objective import FixedJob, FreeJob, SlotObjective, start_options
 from vppfed.federates.neighbourhood.optimisers import Scheduler
 from vppfed.federates.neighbourhood.profiles import merge_prediction
+from vppfed.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,7 @@ class ScoreBoard:
 
     def save(self, path: Path) -> None:
         """Write the scores atomically (a crash never leaves half a file)."""
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"version": 1, "initial_score": INITIAL_SCORE, "scores": self.scores}, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write_json(path, {"version": 1, "initial_score": INITIAL_SCORE, "scores": self.scores}, indent=1)
 
 
 @dataclass

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,19 +25,14 @@ from vppfed.federates.neighbourhood.metrics import run_metrics, summarise
 from vppfed.federates.neighbourhood.model import Neighbourhood
 from vppfed.federates.neighbourhood.negotiation import SCORES_FILE, ScoreBoard
 from vppfed.federates.neighbourhood.simulation import RunResult, RunSettings, simulate_run
+from vppfed.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 
 def write_json(path: Path, data: object) -> None:
     """Write JSON and flush it to disk before returning (atomic rename, so readers never see half a file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, separators=(",", ":"))
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, separators=(",", ":")) + "\n")
 
 
 def run_seed(seed: int, run: int) -> np.random.SeedSequence:

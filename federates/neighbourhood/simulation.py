@@ -2,7 +2,7 @@
 
 Deterministic for a given seed: producer events at a time are handled before job events at the same time, jobs in
 file order, and each job is negotiated completely at its registration time. The HELICS federates
-(:mod:`.federate`) drive the same core with the same rules, but each message there takes one hop of co-simulation
+(:mod:`.adapter`) drive the same core with the same rules, but each message there takes one hop of co-simulation
 time and the random streams are drawn per producer and household, so their contracts can differ in detail.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ class RunSettings:
     niter: int = 20
     stepsize: float = 900.0
     time_limit_s: float = 30.0
-    max_nodes: int = 500
+    max_nodes: int = 1000
     penalty: float = 1.0
     max_grid_share: float = 0.5
     slot_s: float = 300.0
@@ -58,7 +58,7 @@ class RunSettings:
 
     def validate(self) -> None:
         """Range checks (``ValueError("field: reason")``, reported by the config loader with the file name)."""
-        from vppfed.configs.validate import require
+        from vppfed.io import require
         from vppfed.federates.neighbourhood.optimisers import OPTIMISERS
 
         require(self.optimizer.lower() in {o.lower() for o in OPTIMISERS} | {"fifty-fifty"}, "optimizer",

@@ -1,6 +1,6 @@
 """``python -m vppfed.federates.weather --config <root>_weather_helics.json --weather weather.dat ...``."""
 import sys
 
-from vppfed.federates.weather.federate import main
+from vppfed.federates.weather.adapter import main
 
 sys.exit(main())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from vppfed.configs.weather import WEATHER_COLUMNS
+from vppfed.formats.weather import WEATHER_COLUMNS
 
 #: TESP's weather agent publishes each row this many seconds before its time, so a federate granted at the row's
 #: time already has it (its ``PublishTimeAhead``: "3s" in TESP's te30)

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_cluster(args: argparse.Namespace) -> int:
     from vppfed.configs.cluster import ClusterOptions, write_cluster
-    from vppfed.configs.validate import parse_dataclass
+    from vppfed.io import parse_dataclass
 
     if not args.case_dir.is_dir():
         raise UserError(f"{args.case_dir}: not a folder")

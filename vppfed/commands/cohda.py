@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="print one JSON object (selection, D, messages, bytes, seconds, agents, ...) "
                               "instead of a one-line summary")
     solve_p.add_argument("--improve", action="store_true", help="add pairwise-exchange rounds after COHDA")
+    solve_p.add_argument("--no-refine", action="store_true",
+                         help="skip the annealing token that refines COHDA's result (inproc; on by default)")
     solve_p.add_argument("--trace", action="store_true", help="include the convergence trace in the JSON")
     solve_p.add_argument("--stop-at", type=float, default=None,
                          help="anytime stop at this simulated time (inproc time units; rounds on helics)")
@@ -61,11 +63,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve_p.set_defaults(func=_solve)
 
     gen_p = sub.add_parser("generate", help="write a mixed-unit instance with a planted target")
-    gen_p.add_argument("--agents", type=int, required=True)
-    gen_p.add_argument("--schedules", type=int, required=True)
-    gen_p.add_argument("--intervals", type=int, required=True)
-    gen_p.add_argument("--seed", type=int, default=0)
-    gen_p.add_argument("--out", type=Path, required=True)
+    gen_p.add_argument("--agents", type=int, required=True, help="number of agents (units), N")
+    gen_p.add_argument("--schedules", type=int, required=True,
+                       help="feasible schedules per agent, M (at most 32766)")
+    gen_p.add_argument("--intervals", type=int, required=True, help="intervals per schedule, T")
+    gen_p.add_argument("--seed", type=int, default=0, help="seed of the instance draw (default 0)")
+    gen_p.add_argument("--out", type=Path, required=True, help="instance file to write (.npz)")
     gen_p.set_defaults(func=_generate)
 
 
@@ -120,6 +123,7 @@ def _solve(args: argparse.Namespace) -> int:
                        helics_options={"federates": args.federates, "delay": args.helics_delay,
                                        "loss": args.loss, "resend": int(resend or 0)},
                        warm_start=args.warm_start,
+                       refine=not args.no_refine,
                        engine=args.engine, progress=progress)
     finally:
         close()

@@ -8,6 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
+from vppfed.commands import OPTIMIZERS, DeprecatedOption, OptimizerChoices
 from vppfed.errors import UserError
 
 
@@ -41,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("folder", type=Path, help="neighbourhood folder (PySSMic layout)")
     run.add_argument("--out", type=Path, required=True, help="output folder")
     _run_options(run)
-    run.add_argument("--optimizer", default="milp", help="milp (default), L-BFGS-B, SLSQP, TNC or fifty_fifty")
+    run.add_argument("--optimizer", default="milp", choices=OptimizerChoices(OPTIMIZERS), metavar="NAME",
+                     help=f"optimiser of the producers: {', '.join(OPTIMIZERS)} (default milp; any case)")
     run.set_defaults(func=cmd_run)
 
     cmp_ = sub.add_parser("compare", help="run every optimiser on the same neighbourhood and compare",
@@ -49,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                       "write one output folder per optimiser, a comparison figure and a table.")
     cmp_.add_argument("folder", type=Path, help="neighbourhood folder")
     cmp_.add_argument("--out", type=Path, required=True, help="output folder (one subfolder per optimiser)")
-    cmp_.add_argument("--optimizers", default="milp,L-BFGS-B,SLSQP,TNC,fifty_fifty", help="comma-separated list")
+    cmp_.add_argument("--optimizers", default=",".join(OPTIMIZERS),
+                      help=f"comma-separated optimisers to compare, of {', '.join(OPTIMIZERS)} (default all)")
     _run_options(cmp_)
     cmp_.set_defaults(func=cmd_compare)
 
@@ -65,7 +68,11 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="batch seed (default 0)")
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours per run (default 24)")
     parser.add_argument("--eps", type=float, default=1e-4, help="scipy step size for the numerical Jacobian")
-    parser.add_argument("--tol", type=float, default=100.0, help="scipy termination tolerance")
+    parser.add_argument("--solver-tol", type=float, default=100.0,
+                        help="termination tolerance of the scipy optimisers (scipy's tol; default 100)")
+    # before issue 17 this was --tol, which means an absolute tolerance in 'vppfed agile compare'
+    parser.add_argument("--tol", dest="solver_tol", type=float, action=DeprecatedOption, new="--solver-tol",
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.add_argument("--niter", type=int, default=20, help="basin-hopping iterations")
     parser.add_argument("--penalty", type=float, default=1.0, help="penalty on consumption above production")
     parser.add_argument("--max-grid-share", type=float, default=0.5,
@@ -80,20 +87,21 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace, optimizer: str):
-    from vppfed.configs.validate import parse_dataclass
+    from vppfed.io import parse_dataclass
     from vppfed.federates.neighbourhood.simulation import RunSettings
 
     if args.runs < 1:
         raise UserError("--runs: must be >= 1")
     return parse_dataclass(RunSettings, {"optimizer": optimizer, "length_s": args.hours * 3600.0, "eps": args.eps,
-                                         "tol": args.tol, "niter": args.niter, "penalty": args.penalty,
+                                         "tol": args.solver_tol, "niter": args.niter, "penalty": args.penalty,
                                          "max_grid_share": args.max_grid_share}, "command line")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from vppfed.configs.neighbourhood_input import generate_neighbourhood, load_neighbourhood, load_spec
+    from vppfed.configs.neighbourhood_input import generate_neighbourhood, load_spec
+    from vppfed.federates.neighbourhood.inputs import load_neighbourhood
 
     spec = load_spec(args.spec)
     if args.seed is not None:
@@ -121,7 +129,7 @@ def _print_summary(name: str, summary: dict, wall: float) -> None:
 
 
 def _run(folder: Path, out: Path, settings, args: argparse.Namespace) -> tuple[dict, float]:
-    from vppfed.configs.neighbourhood_input import load_neighbourhood
+    from vppfed.federates.neighbourhood.inputs import load_neighbourhood
     from vppfed.federates.neighbourhood.runs import run_many
 
     nb = load_neighbourhood(folder)

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
-import pkgutil
 from pathlib import Path
 from typing import Any
 
 
-from vppfed.configs.validate import parse_yaml_text
+from vppfed.commands import OPTIMIZERS, OptimizerChoices
+from vppfed.io import parse_yaml_text
 from vppfed.errors import CosimError, UserError
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,9 @@ def _add_override_options(parser: argparse.ArgumentParser) -> None:
                         help="with the double-auction market (market.enabled=true)")
     market.add_argument("--no-market", dest="market", action="store_false", help="without the market")
     parser.add_argument("--runs", type=int, help="seeded repetitions, each in run_NN/ (case.runs)")
-    parser.add_argument("--optimizer", help="optimiser of the neighbourhood producers (neighbourhood.optimizer)")
+    parser.add_argument("--optimizer", choices=OptimizerChoices(OPTIMIZERS), metavar="NAME",
+                        help=f"optimiser of the neighbourhood producers (neighbourhood.optimizer): "
+                             f"{', '.join(OPTIMIZERS)}")
     parser.add_argument("--houses-per-feeder", type=int, help="houses per generated feeder (feeder.houses)")
     parser.add_argument("--buses", type=int, help="number of transmission buses with a feeder (bulk.buses)")
     parser.add_argument("--separator", choices=["/", "#"], help="object/property key separator (case.separator)")
@@ -103,17 +104,14 @@ def resolve_case(case: str) -> Path:
 
 
 def _section_summaries(run_dir: Path) -> list[str]:
-    """Lines from section modules that define ``summarize(run_dir) -> str | None`` (e.g. neighbourhood energy)."""
-    from vppfed.configs import sections
+    """Lines from the run summaries of :data:`vppfed.plugins.SUMMARIES` (e.g. neighbourhood energy)."""
+    from vppfed import plugins
 
     lines = []
-    for info in sorted(pkgutil.iter_modules(sections.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{sections.__name__}.{info.name}")
-        summarize = getattr(module, "summarize", None)
-        if callable(summarize):
-            text = summarize(run_dir)
-            if text:
-                lines.append(text)
+    for module in plugins.load("summaries"):
+        text = module.summarize(run_dir)
+        if text:
+            lines.append(text)
     return lines
 
 
@@ -178,11 +176,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         name = Path(args.case).stem if source.name != "case.yaml" else source.parent.name
         out = args.out or Path("runs") / name
         from vppfed.configs.case import apply_overrides, parse_case
-        from vppfed.configs.validate import load_yaml
+        from vppfed.io import load_yaml
 
         settings = parse_case(apply_overrides(load_yaml(source), overrides), source.name)
         runs = settings.runs
-    from vppfed.configs.validate import check_out_dir
+    from vppfed.io import check_out_dir
     from vppfed.run_lock import RunLock
 
     check_out_dir(out)
@@ -246,7 +244,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     source = resolve_case(args.case)
     if source.name == "runner.json":
         raise UserError(f"{args.case}: already a built case folder")
-    from vppfed.configs.validate import check_out_dir
+    from vppfed.io import check_out_dir
     from vppfed.run_lock import RunLock
 
     check_out_dir(args.out)

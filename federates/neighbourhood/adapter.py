@@ -11,13 +11,18 @@ meters: it publishes each household's job power for the feeder's next step and i
 as the feeder publishes it. It then runs with ``wait_for_current_time_update``, so at ``t`` it sees everything the
 feeder, the producers and the manager did at ``t`` and the feeder sees its values exactly one step later, never in
 the same step: the coupling does not depend on which process HELICS lets run first.
+
+``python -m vppfed.federates.neighbourhood --role manager|consumers|producers --config X.json --setup S.json``:
+:func:`build_parser` is the command line (the case builder writes it into the runner JSON).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -30,7 +35,7 @@ from vppfed.federates.neighbourhood.protocol import (
     job_to_dict, producer_endpoint)
 from vppfed.federates.neighbourhood.runs import write_json
 from vppfed.federates.neighbourhood.simulation import RunSettings
-from vppfed.federates.runtime import FederateBase
+from vppfed.federates.runtime import FederateBase, base_argument_parser, run_federate, stop_seconds
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +101,7 @@ class ProducersFederate(_EventFederate):
 
     def __init__(self, config_path: str | Path, stop_seconds: float, setup_path: Path) -> None:
         super().__init__(config_path, stop_seconds)
-        from vppfed.configs.neighbourhood_input import load_neighbourhood
+        from vppfed.federates.neighbourhood.inputs import load_neighbourhood
 
         self.setup = _setup(setup_path)
         self.settings = _settings(self.setup)
@@ -173,7 +178,7 @@ class ConsumersFederate(_EventFederate):
     def __init__(self, config_path: str | Path, stop_seconds: float, setup_path: Path, metrics_root: str,
                  start_time: str, metrics_interval: float) -> None:
         super().__init__(config_path, stop_seconds)
-        from vppfed.configs.neighbourhood_input import load_neighbourhood
+        from vppfed.federates.neighbourhood.inputs import load_neighbourhood
 
         self.setup = _setup(setup_path)
         self.settings = _settings(self.setup)
@@ -308,3 +313,32 @@ class ConsumersFederate(_EventFederate):
             write_json(Path.cwd() / FEEDER_PV_FILE, {
                 "production": {pid: m.profile(self.time).to_dict() for pid, m in self.measured.items()},
                 "pv_inverters": self.feeder["pv_inverters"], "failed": failed})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The neighbourhood federates' command line (the case builder writes it into the runner JSON)."""
+    parser = base_argument_parser("CoSSMic-style neighbourhood federate: manager, consumers or producers as HELICS "
+                                  "endpoints negotiating PV energy for shiftable jobs")
+    parser.add_argument("--role", required=True, choices=["manager", "consumers", "producers"],
+                        help="which of the three federates to run")
+    parser.add_argument("--setup", required=True, help="neighbourhood_setup.json written by the case builder")
+    parser.add_argument("--start", default="", help="StartTime of the metrics file (consumers)")
+    parser.add_argument("--metrics-interval", type=float, default=3600.0, help="seconds between metrics samples")
+    parser.prog = "python -m vppfed.federates.neighbourhood"
+    return parser
+
+
+def build_federate(args: argparse.Namespace) -> FederateBase:
+    """The federate of ``args.role``, built from a parsed :func:`build_parser` command line."""
+    stop = stop_seconds(args, default_hours=24.0)
+    if args.role == "manager":
+        return ManagerFederate(args.config, stop, Path(args.setup))
+    if args.role == "producers":
+        return ProducersFederate(args.config, stop, Path(args.setup))
+    return ConsumersFederate(args.config, stop, Path(args.setup), args.metrics_root or "neighbourhood", args.start,
+                             args.metrics_interval)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vppfed.federates.neighbourhood``: parse ``argv``, build the federate of ``--role`` and run it."""
+    return run_federate(build_federate, build_parser(), argv)

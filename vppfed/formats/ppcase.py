@@ -11,6 +11,9 @@ optional header row, any line ending (TESP's ``NonGLDLoad.txt`` uses CR). ``CSVB
 unknown keys) names the bus of each column; without it the columns go, in order, to the buses with a non-zero ``Pd`` in
 the ``bus`` array (TESP's TE30 layout: buses 5, 7, 9). A CSV value replaces that bus's static ``Pd``; its ``Qd`` is
 scaled by the same factor so the power factor of the static row is kept.
+
+Bottom layer: configs write these files, the bulk federate (:mod:`vppfed.federates.bulk`) and postprocess
+(:mod:`vppfed.postprocess.ercot_plots`) read them here.
 """
 from __future__ import annotations
 

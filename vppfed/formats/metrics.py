@@ -1,7 +1,9 @@
-"""Readers of TESP-layout metrics: ``<prefix>_<root>_metrics.json`` (ours and TESP's) and GridLAB-D-style ``.h5``.
+"""TESP-layout metrics files: ``<prefix>_<root>_metrics.json`` (ours and TESP's) and GridLAB-D-style ``.h5``.
 
-TESP's readers look columns up by Metadata name and accept any key order; so do these. A file cut short by a killed
-run is read up to its last complete sample (:func:`vppfed.federates.metrics.recover`).
+:class:`vppfed.federates.metrics.MetricsWriter` writes them (see :mod:`vppfed.federates.metrics` for the layout);
+postprocess and the configs (a forecast run's metrics) read them here, in the bottom layer, so no reader imports a
+federate or postprocess module. TESP's readers look columns up by Metadata name and accept any key order; so do
+these. A file cut short by a killed run is read up to its last complete sample (:func:`recover`).
 """
 from __future__ import annotations
 
@@ -11,12 +13,47 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from vppfed.errors import UserError
-from vppfed.federates.metrics import recover
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["metrics_path", "recover", "Metrics", "read_metrics", "find_metrics", "load_if_present"]
+
+
+def metrics_path(directory: str | Path, prefix: str, root: str) -> Path:
+    """TESP's file name for a metrics file: ``<directory>/<prefix>_<root>_metrics.json``."""
+    return Path(directory) / f"{prefix}_{root}_metrics.json"
+
+
+def recover(path: str | Path) -> dict[str, Any]:
+    """Read a metrics JSON, dropping a partial last sample left by a crash; returns the parsed document.
+
+    A file cut anywhere after its header still yields every complete sample, which is the point of writing one
+    sample per line.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    lines = text.splitlines()
+    while lines:
+        candidate = "\n".join(lines).rstrip()
+        if candidate.endswith("}"):
+            candidate_closed = candidate + "\n}" if not candidate.endswith("\n}") else candidate
+            for attempt in (candidate, candidate_closed):
+                try:
+                    return json.loads(attempt)
+                except json.JSONDecodeError:
+                    continue
+        lines.pop()
+    raise ValueError(f"{path}: not a metrics file (no complete header)")
+
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +111,8 @@ class Metrics:
 
     def frame(self, column: str) -> pd.DataFrame:
         """One column as a DataFrame indexed by time in seconds with one column per uid."""
+        import pandas as pd  # only here: the federates import this module and need no pandas
+
         return pd.DataFrame(self.column(column), index=self.times, columns=self.uids)
 
     def datetimes(self) -> list[datetime]:

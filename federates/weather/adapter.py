@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Sequence
 
 import numpy as np
 
-from vppfed.configs.weather import WeatherSeries, read_weather
+from vppfed.formats.weather import WeatherSeries, read_weather
 from vppfed.federates.runtime import FederateBase, base_argument_parser, run_federate, stop_seconds
 from vppfed.federates.weather.config import PUBLISH_AHEAD_S
 
@@ -89,18 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timezone", required=True, help="GridLAB-D time zone of the start (PST+8PDT)")
     parser.add_argument("--ahead", type=float, default=float(PUBLISH_AHEAD_S),
                         help="seconds before each row's time it is published (TESP: 3)")
+    parser.prog = "python -m vppfed.federates.weather"
     return parser
 
 
-def _factory(args: argparse.Namespace) -> WeatherFederate:
+def build_federate(args: argparse.Namespace) -> WeatherFederate:
+    """The weather federate of a parsed :func:`build_parser` command line (reads ``--weather``)."""
     series = read_weather(args.weather, args.start, args.timezone)
     return WeatherFederate(args.config, stop_seconds(args), series, ahead=args.ahead)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m vppfed.federates.weather``."""
-    return run_federate(_factory, build_parser(), argv)
+    return run_federate(build_federate, build_parser(), argv)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

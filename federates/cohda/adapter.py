@@ -1,4 +1,10 @@
-"""HELICS adapter of COHDA: agent-host federates (many agents, one endpoint each) and the controller federate.
+"""The HELICS adapter of COHDA: the negotiation federates (agent hosts, controller) and a feeder's day-plan federate.
+
+``python -m vppfed.federates.cohda --role agents|controller|plan --config X.json --instance I.npz ...``; the
+argument parser is :func:`build_parser`, helics is imported only once a federate is built (``--help`` works
+without it).
+
+**Negotiation (roles agents, controller).** Agent-host federates (many agents, one endpoint each) and the controller federate.
 
 Thin by design: the same :class:`~vppfed.federates.cohda.agent.CohdaAgent` and
 :class:`~vppfed.federates.cohda.controller.CohdaController` as on the in-process transport, fed with decoded HELICS
@@ -13,25 +19,39 @@ HELICS's own filters stalled loaded runs of these periodic federates on helics 3
 runs; a random_drop filter once in a loaded test-suite run) and HELICS's drop generator cannot be seeded.
 Weights and results leave through one control endpoint per host, which no loss touches (nor should a user's own
 filter), so a lossy run still stops and reports (it cannot detect termination: lost steps carry lost weight).
+
+**Day plan of a feeder (role plan).** At ``t = 0`` (before the first time request, so the feeder waits) the
+federate runs the COHDA negotiation of the feeder's devices (the case's ``cohda_instance.npz``: one agent per device, the in-process transport, the case seed)
+and writes ``cohda_plan.json``. Then it plays the plan: ``lead_s`` before each interval it publishes every device's
+setpoint (battery inverter ``P_Out``, EV charger ``maximum_charge_rate``), which the feeder writes into the objects;
+one second after each feeder step it reads the devices' measured power. Interval means go to
+``cohda_<root>_metrics.json`` (uids: each device and ``vpp``; columns target, planned, achieved in kW, feed-in > 0).
+Grant times are offset by one second from the feeder's, so no value is read at the instant it is written.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from vppfed.federates.cohda.agent import CohdaAgent
 from vppfed.federates.cohda.controller import CohdaController, Member
 from vppfed.federates.cohda.data import Catalogue
+from vppfed.federates.cohda.devices import IntervalAverager, PlanSetup
 from vppfed.federates.cohda.instance import load_instance
 from vppfed.federates.cohda.messages import (CONTROLLER, CandidateCache, InitMessage, ResultMessage, StepMessage,
                                              StopMessage, WeightMessage, decode)
 from vppfed.federates.cohda.objectives import objective_by_name
-from vppfed.federates.runtime import FederateBase
+from vppfed.federates.cohda.solve import SolveResult, solve
+from vppfed.federates.metrics import MetricsWriter
+from vppfed.federates.runtime import FederateBase, base_argument_parser, run_federate, stop_seconds
+from vppfed.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -223,3 +243,165 @@ class ControllerFederate(FederateBase):
     def on_finish(self, failed: bool) -> None:
         if not self.done:
             log.error("controller ended without a result (failed=%s)", failed)
+
+
+
+
+PLAN_FILE = "cohda_plan.json"
+METRICS_PREFIX = "cohda"
+COLUMNS = [("target_kw", "kW"), ("planned_kw", "kW"), ("achieved_kw", "kW")]
+AGGREGATE_UID = "vpp"
+
+
+def negotiate_plan(instance_path: str | Path, setup: PlanSetup) -> dict[str, Any]:
+    """Run the negotiation and return the plan document (what ``cohda_plan.json`` holds)."""
+    inst = load_instance(instance_path)
+    if setup.negotiate:
+        # a feeder's devices are tens to hundreds of agents: the Python agents (those of the HELICS transport) take
+        # well under a second there, while the compiled engine would first load or compile its kernels
+        engine = "compiled" if inst.agents > 500 else "python"
+        result = solve(inst, "inproc", seed=setup.seed, improve=setup.improve, engine=engine)
+        sel = np.asarray(result.selection, dtype=np.int64)
+    else:
+        sel = inst.init_selection()
+        d = inst.distance(sel)
+        result = SolveResult(selection=sel.tolist(), D=d, rel_D=d / float(np.abs(inst.target).sum() or 1.0),
+                             messages=0, bytes=0, seconds=0.0, agents=inst.agents, transport="none", seed=setup.seed,
+                             terminated=True, cohda_D=d)
+    planned = inst.schedules[np.arange(inst.agents), sel]
+    baseline = inst.schedules[:, 0]
+    return {
+        "start": setup.start, "res_s": setup.res_s, "intervals": setup.intervals,
+        "devices": [d.name for d in setup.devices], "kinds": [d.kind for d in setup.devices],
+        "target_kw": inst.target.tolist(), "selection": sel.tolist(),
+        "planned_kw": np.round(planned, 6).tolist(), "baseline_kw": np.round(baseline, 6).tolist(),
+        "D": result.D, "rel_D": result.rel_D, "baseline_D": inst.distance(np.zeros(inst.agents, dtype=np.int64)),
+        "messages": result.messages, "bytes": result.bytes, "negotiation_seconds": result.seconds,
+        "terminated": result.terminated, "cohda_D": result.cohda_D, "improve": result.improve,
+    }
+
+
+class CohdaPlanFederate(FederateBase):
+    """Negotiates the day plan at start and writes it into the feeder's devices interval by interval."""
+
+    def __init__(self, config_path: str | Path, stop_seconds: float, instance_path: str | Path,
+                 setup_path: str | Path, metrics_root: str) -> None:
+        super().__init__(config_path, stop_seconds)
+        self.setup = PlanSetup.from_json(json.loads(Path(setup_path).read_text(encoding="utf-8")))
+        self.instance_path = Path(instance_path)
+        self.metrics_root = metrics_root
+        n = len(self.setup.devices)
+        self.values = np.zeros(n)
+        self.averager = IntervalAverager(n, self.setup.res_s, self.setup.intervals)
+        self.next_interval = 0
+        self.writer: MetricsWriter | None = None
+        self.plan: np.ndarray | None = None
+        self.target: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ plan
+    def on_start(self) -> None:
+        doc = negotiate_plan(self.instance_path, self.setup)
+        atomic_write_text(PLAN_FILE, json.dumps(doc) + "\n")
+        log.info("COHDA plan: D %.3f kW (baseline %.3f), %d messages, %.2f s, terminated %s", doc["D"],
+                 doc["baseline_D"], doc["messages"], doc["negotiation_seconds"], doc["terminated"])
+        self.plan = np.asarray(doc["planned_kw"], dtype=float)
+        self.target = np.asarray(doc["target_kw"], dtype=float)
+        self.writer = MetricsWriter(".", METRICS_PREFIX, self.metrics_root, COLUMNS, self.setup.start_label)
+        self._publish_due(0.0)
+
+    def _publish_time(self, k: int) -> float:
+        return max(0.0, k * self.setup.res_s - self.setup.lead_s - 1.0)
+
+    def _publish_due(self, t: float) -> None:
+        """Publish the setpoints of every interval whose publish time has come."""
+        while self.next_interval < self.setup.intervals and self._publish_time(self.next_interval) <= t + 1e-9:
+            k = self.next_interval
+            for i, dev in enumerate(self.setup.devices):
+                self.publish(dev.write_key, float(dev.write_scale * self.plan[i, k]))
+            self.next_interval += 1
+
+    # ------------------------------------------------------------------ loop
+    def next_time(self, t: float) -> float:
+        step = self.setup.sample_s
+        sample = (math.floor((t - 1.0) / step + 1e-9) + 1) * step + 1.0
+        nxt = sample
+        if self.next_interval < self.setup.intervals:
+            nxt = min(nxt, self._publish_time(self.next_interval))
+        return max(nxt, t + 1e-3)
+
+    def on_step(self, t: float) -> None:
+        self._publish_due(t)
+        step = self.setup.sample_s
+        if abs((t - 1.0) / step - round((t - 1.0) / step)) < 1e-6 and t >= 1.0:
+            for i, dev in enumerate(self.setup.devices):
+                kind = "complex" if dev.read_type == "complex" else "double"
+                value = self.updated(dev.read_target, kind)
+                if value is not None:
+                    self.values[i] = dev.read_scale * (value.real if kind == "complex" else value)
+            self._write(self.averager.add(t - 1.0, self.values))
+
+    def _write(self, rows: list[tuple[int, np.ndarray]]) -> None:
+        for k, achieved in rows:
+            out: dict[str, Any] = {}
+            for i, dev in enumerate(self.setup.devices):
+                out[dev.name] = {"planned_kw": round(float(self.plan[i, k]), 6),
+                                 "achieved_kw": round(float(achieved[i]), 6)}
+            out[AGGREGATE_UID] = {"target_kw": round(float(self.target[k]), 6),
+                                  "planned_kw": round(float(self.plan[:, k].sum()), 6),
+                                  "achieved_kw": round(float(np.sum(achieved)), 6)}
+            self.writer.write((k + 1) * self.setup.res_s, out)
+
+    def on_finish(self, failed: bool) -> None:
+        if self.writer is not None:
+            if not failed:
+                self._write(self.averager.finish())
+            self.writer.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The COHDA federates' command line (:mod:`.helics_run` and the cohda section write it into runner JSONs)."""
+    parser = base_argument_parser("COHDA federate: a host of many agents, the controller, or the day plan of a "
+                                  "feeder's devices (negotiate at start, then play the plan)")
+    parser.add_argument("--role", choices=("agents", "controller", "plan"), required=True,
+                        help="agents: host the agents of --slots; controller: start the negotiation and collect the "
+                             "result; plan: negotiate a feeder's devices at start, then write the plan into them")
+    parser.add_argument("--instance", required=True, help="instance .npz (the schedule catalogue)")
+    parser.add_argument("--slots", default="", help="agents: first:last (inclusive) slots hosted here")
+    parser.add_argument("--out", default="cohda_result.json", help="controller: result JSON")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the controller's first speaker and of --loss")
+    parser.add_argument("--stop-round", type=float, default=None, help="controller: anytime stop at this round")
+    parser.add_argument("--link-delay", type=float, default=0.0,
+                        help="agents: every message is delivered this many seconds (rounds) after it is sent")
+    parser.add_argument("--resend-every", type=int, default=0,
+                        help="agents: re-send the whole working memory every N rounds (lossy links; 0 = never)")
+    parser.add_argument("--loss", type=float, default=0.0,
+                        help="agents: drop each step message with this probability (seeded by --seed and the host)")
+    parser.add_argument("--ignore-weights", action="store_true",
+                        help="controller: agents re-send their memory, so weights cannot prove termination")
+    parser.add_argument("--starters", choices=("one", "all"), default="one",
+                        help="controller: one seeded agent starts deciding, or all at once (robust to lost messages)")
+    parser.add_argument("--warm-start", action="store_true", help="controller: agents start from the instance's init")
+    parser.add_argument("--devices", default=None, help="plan: cohda_devices.json written by the cohda section")
+    parser.prog = "python -m vppfed.federates.cohda"
+    return parser
+
+
+def build_federate(args: argparse.Namespace) -> FederateBase:
+    """The federate of ``args.role``, built from the parsed command line (typed constructor arguments)."""
+    if args.role == "plan":
+        if not args.devices:
+            raise ValueError("--role plan needs --devices")
+        return CohdaPlanFederate(args.config, stop_seconds(args), args.instance, args.devices,
+                                 args.metrics_root or "cohda")
+    stop = stop_seconds(args, default_hours=1000.0 / 3600.0 * 100)
+    if args.role == "controller":
+        return ControllerFederate(args.config, stop, args.instance, args.out, args.seed, args.stop_round,
+                                  args.warm_start, args.starters, not args.ignore_weights)
+    first, last = (int(v) for v in args.slots.split(":"))
+    return AgentHostFederate(args.config, stop, args.instance, list(range(first, last + 1)), args.link_delay,
+                             args.resend_every, args.loss, args.seed)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vppfed.federates.cohda``: parse ``argv``, build the federate of ``--role`` and run it."""
+    return run_federate(build_federate, build_parser(), argv)

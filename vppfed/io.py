@@ -1,4 +1,17 @@
-"""The one config validator: YAML/JSON loading and dataclass construction with errors that name the field.
+"""The bottom layer of vppfed: reading user files with one-line errors, atomic writes, and small value parsers.
+
+Everything here depends only on the standard library, PyYAML and :mod:`vppfed.errors`, so every other layer
+(federate cores, configs, postprocess, the CLI) may import it and it imports none of them (``tests/test_layers.py``
+checks this). It is the one home of:
+
+- reading: :func:`read_text_file`, :func:`load_yaml`, :func:`parse_yaml_text`, :func:`load_json`, :func:`read_csv_rows`
+  (a missing file, a folder, binary content or a syntax error is one :class:`~vppfed.errors.UserError` line naming the
+  file and the line);
+- checking: :func:`parse_dataclass` (a dataclass from a mapping, every field checked against its type hint) and
+  :func:`require` (the building block of a dataclass's ``validate()``);
+- writing: :func:`atomic_write_text`, :func:`atomic_write_bytes`, :func:`atomic_write_json` (write a temporary file
+  beside the target, optionally fsync it, then ``os.replace``: a reader never sees half a file);
+- values: :func:`normalize_key` (TESP 1.3.6/1.3.7 HELICS keys) and :func:`parse_complex` (GridLAB-D/HELICS text).
 
 Every YAML a user writes (case descriptions, scenario configurators, neighbourhood descriptions) goes through
 :func:`load_yaml` and :func:`parse_dataclass`. A wrong or missing field gives one :class:`~vppfed.errors.UserError` line
@@ -6,8 +19,10 @@ such as ``te30.yaml: feeder.houses: expected an integer, got 'thirty'``; never a
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
+import logging
 import math
 import os
 import re
@@ -19,6 +34,12 @@ from typing import Any, Mapping, TypeVar
 import yaml
 
 from vppfed.errors import UserError
+from vppfed.formats.gld_strings import format_complex, parse_complex, parse_float, split_unit
+
+__all__ = ["SEED_LIMIT", "core_default", "PLAIN_NAME", "PLAIN_NAME_MAX", "parse_yaml_text", "read_text_file", "load_yaml", "load_json",
+           "read_csv_rows", "parse_dataclass", "require", "plain_name_problem", "require_plain_name", "check_out_dir",
+           "check_timeout", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "normalize_key",
+           "parse_complex", "parse_float", "split_unit", "format_complex"]
 
 T = TypeVar("T")
 
@@ -205,6 +226,26 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     raise UserError(f"{where}: expected {_type_name(tp)}, got {value!r}")
 
 
+def renamed_fields(cls: type, mapping: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``mapping`` with the old names of renamed fields replaced by the new ones (``cls.RENAMED = {old: new}``).
+
+    Why: field names gained their unit (``case.period`` -> ``case.period_s``) and users have YAML files with the old
+    names, so an old name keeps working with one logged deprecation warning naming the new one; giving both is an
+    error naming both (which one was meant is not ours to guess).
+    """
+    renames: Mapping[str, str] = getattr(cls, "RENAMED", None) or {}
+    result = dict(mapping)
+    for old, new in renames.items():
+        if old not in result:
+            continue
+        if new in result:
+            raise UserError(f"{where}.{old}: renamed to {new}; give only {new} (both {old} and {new} are set)")
+        logging.getLogger(__name__).warning("%s.%s is deprecated: rename it to %s (same meaning and unit)",
+                                            where, old, new)
+        result = {(new if k == old else k): v for k, v in result.items()}
+    return result
+
+
 def parse_dataclass(cls: type[T], mapping: Mapping[str, Any] | None, where: str) -> T:
     """Build dataclass ``cls`` from ``mapping``, checking every field against its type hint.
 
@@ -226,7 +267,7 @@ def parse_dataclass(cls: type[T], mapping: Mapping[str, Any] | None, where: str)
     """
     if mapping is not None and not isinstance(mapping, Mapping):
         raise UserError(f"{where}: must be a mapping of fields ('name: value' lines), got {_shown(mapping)}")
-    mapping = dict(mapping or {})
+    mapping = renamed_fields(cls, mapping or {}, where)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in mapping if k not in fields]
@@ -331,3 +372,74 @@ def check_timeout(value: float | None, option: str = "--timeout") -> None:
         return
     if not math.isfinite(value) or value <= 0:
         raise UserError(f"{option} {value:g}: must be a finite number of seconds > 0")
+
+
+def read_csv_rows(path: str | Path, what: str = "CSV file") -> list[dict[str, str]]:
+    """Read a CSV file with a header line into one dict per row; a missing/unreadable file is one UserError line.
+
+    A row with more cells than the header is reported with its line number (``csv.DictReader`` would keep the extra
+    cells under the key None in silence).
+    """
+    text = read_text_file(path, what)
+    rows: list[dict[str, str]] = []
+    reader = csv.DictReader(text.splitlines())
+    for row in reader:
+        if None in row:
+            raise UserError(f"{path}: line {reader.line_num}: more cells than the header has columns")
+        rows.append(row)
+    return rows
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half of one.
+
+    Parameters
+    ----------
+    path : str or Path
+        The target file; its folder must exist.
+    data : bytes
+        The whole new content.
+    fsync : bool
+        Flush the temporary file to disk before the rename, so a crash (power loss) cannot leave an empty file under
+        the final name. Off only for frequently rewritten status files (heartbeat, progress), where the latest
+        value matters and a lost one does not.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        if fsync:
+            fh.flush()
+            os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: str | Path, text: str, fsync: bool = True, encoding: str = "utf-8") -> None:
+    """:func:`atomic_write_bytes` for text (UTF-8 unless ``encoding`` says otherwise)."""
+    atomic_write_bytes(path, text.encode(encoding), fsync=fsync)
+
+
+def atomic_write_json(path: str | Path, data: Any, fsync: bool = True, **dumps: Any) -> None:
+    """:func:`atomic_write_text` of ``json.dumps(data, **dumps)``; ``dumps`` are ``json.dumps`` options (indent...)."""
+    atomic_write_text(path, json.dumps(data, **dumps), fsync=fsync)
+
+
+def normalize_key(key: str) -> str:
+    """Fold the object/property separator so ``a#b`` and ``a/b`` compare equal (TESP 1.3.6 vs 1.3.7 keys)."""
+    return key.replace("#", "/")
+
+
+def core_default(cls: type, name: str) -> Any:
+    """The default of field ``name`` of the core dataclass ``cls``, for a YAML section that shares the field.
+
+    Why: a default has one home, the core's dataclass; a section writes ``soc_low: float = core_default(
+    BatteryConfig, "soc_low")`` so that changing the core's default changes the cases too
+    (``tests/test_section_defaults.py`` checks every section against its core). Mutable defaults (a
+    ``default_factory``) are not supported here: use ``field(default_factory=list)`` in the section.
+    """
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            if f.default is dataclasses.MISSING:
+                raise TypeError(f"{cls.__name__}.{name} has no plain default")
+            return f.default
+    raise TypeError(f"{cls.__name__} has no field {name!r}")

@@ -20,7 +20,6 @@ import argparse
 import json
 import logging
 import re
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
@@ -207,10 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics-dir", default=".", help="folder of the metrics files")
     parser.add_argument("--rolling-statistics", action="store_true",
                         help="centre the HVAC ramps on the last day's clearing prices (TESP keeps the initial ones)")
+    parser.prog = "python -m vppfed.federates.market"
     return parser
 
 
-def _factory(args: argparse.Namespace) -> MarketFederate:
+def build_federate(args: argparse.Namespace) -> MarketFederate:
+    """The market federate of a parsed :func:`build_parser` command line."""
     root = args.metrics_root or Path(args.config).stem
     return MarketFederate(args.config, stop_seconds(args), args.agent_dict, root, with_market=not args.no_market,
                           start=datetime.strptime(args.start, "%Y-%m-%d %H:%M:%S"), timezone=args.timezone,
@@ -219,8 +220,5 @@ def _factory(args: argparse.Namespace) -> MarketFederate:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m vppfed.federates.market``."""
-    return run_federate(_factory, build_parser(), argv)
+    return run_federate(build_federate, build_parser(), argv)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -30,6 +30,9 @@ inputs of the killed run) and continues live after it. The resume point is the l
 files and written to the metrics file (a kill between the two would otherwise lose that step's metrics row); the state
 file keeps every step's command and bid, so an earlier one can be loaded. A missing or damaged state file stops the
 federate with a clear error naming it; it never silently starts afresh.
+
+``python -m vppfed.federates.battery --config X.json --manager M.json [--resume]``: :func:`build_parser` is the
+command line (the case builder writes it into the runner JSON), :class:`BatteryOptions` its typed form.
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from vppfed.errors import UserError
 from vppfed.federates.battery.bidding import Award, MarketBid
@@ -46,8 +49,9 @@ from vppfed.federates.battery.manager import BatteryManager, StepInput, StepOutp
 from vppfed.federates.battery.persistence import StateStore
 from vppfed.federates.battery.plant import li_ion_ocv
 from vppfed.federates.battery.wiring import ManagerFile, UnitFile, read_manager_file
-from vppfed.federates.metrics import MetricsWriter, metrics_path, recover
-from vppfed.federates.runtime import FederateBase, stop_seconds
+from vppfed.federates.metrics import MetricsWriter
+from vppfed.formats.metrics import metrics_path, recover
+from vppfed.federates.runtime import FederateBase, base_argument_parser, run_federate, stop_seconds
 
 LOG = logging.getLogger(__name__)
 
@@ -117,23 +121,58 @@ class _Unit:
         return cfg.policy == "market" and cfg.market_follow == "award" and bool(self.setup.endpoint)
 
 
+@dataclass(frozen=True)
+class BatteryOptions:
+    """What the battery federate is started with (the typed form of :func:`build_parser`'s options).
+
+    Attributes
+    ----------
+    config : Path
+        HELICS JSON config of the federate.
+    stop_s : float
+        Simulated seconds to run.
+    manager : Path
+        Manager JSON: the battery config and the feeder wiring (:func:`~.wiring.read_manager_file`).
+    metrics_root : str or None
+        Root of ``battery_<root>_metrics.json``; None writes no metrics.
+    metrics_dir : Path
+        Folder of the metrics file.
+    resume : bool
+        Continue from the saved state (also set by ``VPPFED_RESUME=1``).
+    """
+
+    config: Path
+    stop_s: float
+    manager: Path
+    metrics_root: str | None = None
+    metrics_dir: Path = Path(".")
+    resume: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "BatteryOptions":
+        """The options of a parsed :func:`build_parser` command line."""
+        return cls(config=Path(args.config), stop_s=stop_seconds(args), manager=Path(args.manager),
+                   metrics_root=args.metrics_root or None, metrics_dir=Path(args.metrics_dir or "."),
+                   resume=bool(args.resume))
+
+
 class BatteryFederate(FederateBase):
     """The battery manager(s) on the shared runtime (see the module docstring)."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        super().__init__(args.config, stop_seconds(args))
-        self.args = args
-        self.setup: ManagerFile = read_manager_file(args.manager)
+    def __init__(self, options: BatteryOptions) -> None:
+        super().__init__(options.config, options.stop_s)
+        self.options = options
+        self.setup: ManagerFile = read_manager_file(options.manager)
         self.start = datetime.strptime(self.setup.start, "%Y-%m-%d %H:%M:%S")
         unit_files = self.setup.unit_list()
         for unit in unit_files:
             control = unit.battery.period_s
             if control < self.period - 1e-9 or not _is_multiple(control, self.period):
-                raise UserError(f"{Path(args.manager).name}: battery.period_s ({control:g} s) of {unit.uid} must be a "
+                raise UserError(f"{options.manager.name}: battery.period_s ({control:g} s) of {unit.uid} must be a "
                                 f"multiple of the HELICS period of {self.config_path.name} ({self.period:g} s)")
         periods = {u.battery.period_s for u in unit_files}
         if len(periods) > 1:
-            raise UserError(f"{Path(args.manager).name}: units: all batteries need the same period_s, got "
+            raise UserError(f"{options.manager.name}: units: all batteries need the same period_s, got "
                             f"{sorted(periods)}")
         self.control_s = periods.pop()
         self.units: list[_Unit] = []
@@ -148,9 +187,9 @@ class BatteryFederate(FederateBase):
 
     # ------------------------------------------------------------------ hooks
     def _metrics_file(self) -> Path | None:
-        if not self.args.metrics_root:
+        if not self.options.metrics_root:
             return None
-        return metrics_path(self.args.metrics_dir or ".", "battery", self.args.metrics_root)
+        return metrics_path(self.options.metrics_dir, "battery", self.options.metrics_root)
 
     def _open_for_resume(self) -> None:
         metrics_file = self._metrics_file()
@@ -181,15 +220,15 @@ class BatteryFederate(FederateBase):
                  len(self.units[0].replay))
 
     def on_start(self) -> None:
-        if self.resume or getattr(self.args, "resume", False):
+        if self.resume or self.options.resume:
             self._open_for_resume()
         else:
             for unit in self.units:
                 cfg = unit.setup.battery
                 unit.store = StateStore.create(unit.state_path, cfg.fingerprint(), keep_steps=KEEP_STATES)
                 unit.manager = BatteryManager(cfg, unit.store)
-        if self.args.metrics_root:
-            self.metrics = MetricsWriter(self.args.metrics_dir or ".", "battery", self.args.metrics_root,
+        if self.options.metrics_root:
+            self.metrics = MetricsWriter(self.options.metrics_dir, "battery", self.options.metrics_root,
                                          METRIC_COLUMNS, self.setup.start,
                                          resume_after=None if self.resume_t is None else int(self.resume_t))
         for unit in self.units:
@@ -320,3 +359,23 @@ class BatteryFederate(FederateBase):
                 LOG.info("%s: %s: %d steps, %d transitions, SOC estimate %.3f, eta_c %.4f%s%s", self.name,
                          unit.setup.uid, unit.manager.step_index, len(machine.transitions), unit.manager.soc,
                          unit.manager.counter.eta_c, revenue, " (failed)" if failed else "")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The battery federate's command line (the case builder writes it into the runner JSON)."""
+    parser = base_argument_parser("Battery manager federate: coulomb counting, CHARGE/REST/SELL, peak shaving, "
+                                  "state saved every step (resume with --resume)")
+    parser.add_argument("--manager", required=True, help="manager JSON: the battery config and the feeder wiring")
+    parser.add_argument("--metrics-dir", default=None, help="folder of battery_<root>_metrics.json (default: .)")
+    parser.prog = "python -m vppfed.federates.battery"
+    return parser
+
+
+def build_federate(args: argparse.Namespace) -> BatteryFederate:
+    """The battery federate of a parsed :func:`build_parser` command line."""
+    return BatteryFederate(BatteryOptions.from_args(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vppfed.federates.battery``: parse ``argv``, build the federate and run it."""
+    return run_federate(build_federate, build_parser(), argv)

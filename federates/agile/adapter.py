@@ -36,8 +36,9 @@ import argparse
 import json
 import logging
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -95,40 +96,102 @@ class StepClock:
         return (math.floor((t - self.lead) / self.step + 1e-9) + 1) * self.step + self.lead
 
 
+@dataclass(frozen=True)
+class AggregatorOptions:
+    """What the aggregator federate is started with (the typed form of :func:`build_parser`'s options).
+
+    Attributes
+    ----------
+    config : Path
+        HELICS JSON config of the federate.
+    stop_s : float
+        Simulated seconds to run.
+    step_s : float
+        Dispatch step S [s] (>= 3).
+    ts_hours : float
+        Step length Ts of the unit model [h].
+    seed : int
+        Seed of the links' loss and jitter.
+    out : Path
+        Folder of the metrics files.
+    start_label : str
+        Metrics ``StartTime`` (the case start).
+    metrics_root : str
+        Root of the metrics file names.
+    hosts : tuple of str
+        Unit-host federate names.
+    signal_csv : Path or None
+        Signal CSV to dispatch (None: ``signal_input`` or no signal).
+    signal_input : SignalInput or None
+        A publication to follow instead of a CSV.
+    market : Path or None
+        Market bidding JSON (endpoint, bidding, clock): follow the double auction's award.
+    keepalive_timeout_steps : int
+        Steps without a report after which a unit is unmanaged.
+    downlink : LinkConfig
+        Loss, delay and jitter of the dispatch messages.
+    """
+
+    config: Path
+    stop_s: float
+    step_s: float = 60.0
+    ts_hours: float = 1.0
+    seed: int = 0
+    out: Path = Path(".")
+    start_label: str = "2013-07-01 00:00:00"
+    metrics_root: str = "agile"
+    hosts: tuple[str, ...] = ()
+    signal_csv: Path | None = None
+    signal_input: SignalInput | None = None
+    market: Path | None = None
+    keepalive_timeout_steps: int = 3
+    downlink: LinkConfig = field(default_factory=LinkConfig)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "AggregatorOptions":
+        """The options of a parsed :func:`build_parser` command line (role ``aggregator``)."""
+        signal_input = (SignalInput(target=args.signal_input, type=args.signal_type, part=args.signal_part,
+                                    scale=args.signal_scale, offset=args.signal_offset, add_own=args.signal_add_own,
+                                    initial=args.signal_initial, settle_steps=args.signal_settle_steps,
+                                    smoothing=args.signal_smoothing)
+                        if args.signal_input else None)
+        return cls(config=Path(args.config), stop_s=stop_seconds(args), step_s=float(args.step),
+                   ts_hours=float(args.ts_hours), seed=int(args.seed), out=Path(args.out), start_label=args.start_label,
+                   metrics_root=args.metrics_root or "agile", hosts=tuple(h for h in args.hosts.split(",") if h),
+                   signal_csv=Path(args.signal) if args.signal else None, signal_input=signal_input,
+                   market=Path(args.market) if args.market else None,
+                   keepalive_timeout_steps=int(args.keepalive_timeout), downlink=_link(args.downlink))
+
+
 class AggregatorFederate(FederateBase):
     """Receives registrations/reports, dispatches the signal (CSV or a subscribed value) to the unit hosts."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        super().__init__(args.config, stop_seconds(args))
-        self.clock = StepClock(args.step, AGGREGATOR_LEAD_S)
-        self.ts_h = float(args.ts_hours)
-        self.hosts = [h for h in args.hosts.split(",") if h]
-        self.signal = read_signal_csv(args.signal) if args.signal else None
-        self.signal_input = (SignalInput(target=args.signal_input, type=args.signal_type, part=args.signal_part,
-                                         scale=args.signal_scale, offset=args.signal_offset,
-                                         add_own=args.signal_add_own, initial=args.signal_initial,
-                                         settle_steps=args.signal_settle_steps,
-                                         smoothing=args.signal_smoothing)
-                             if args.signal_input else None)
+    def __init__(self, options: AggregatorOptions) -> None:
+        super().__init__(options.config, options.stop_s)
+        self.clock = StepClock(options.step_s, AGGREGATOR_LEAD_S)
+        self.ts_h = float(options.ts_hours)
+        self.hosts = list(options.hosts)
+        self.signal = read_signal_csv(options.signal_csv) if options.signal_csv else None
+        self.signal_input = options.signal_input
         self.last_input: Any = None
         self.own_prev = 0.0
-        self.agg = Aggregator(AggregatorConfig(Ts=self.ts_h, keepalive_timeout=args.keepalive_timeout))
-        self.downs = [Link(_link(args.downlink), args.seed * 1000 + 2 * h + 1) for h in range(len(self.hosts))]
+        self.agg = Aggregator(AggregatorConfig(Ts=self.ts_h, keepalive_timeout=options.keepalive_timeout_steps))
+        self.downs = [Link(options.downlink, options.seed * 1000 + 2 * h + 1) for h in range(len(self.hosts))]
         self.host_of: dict[str, int] = {}
-        root = args.metrics_root or "agile"
-        self.metrics = MetricsWriter(Path(args.out), "vpp", root, AGGREGATOR_COLUMNS, args.start_label)
-        self.views = MetricsWriter(Path(args.out), "vppview", root, VIEW_COLUMNS, args.start_label)
+        root = options.metrics_root
+        self.metrics = MetricsWriter(options.out, "vpp", root, AGGREGATOR_COLUMNS, options.start_label)
+        self.views = MetricsWriter(options.out, "vppview", root, VIEW_COLUMNS, options.start_label)
         self.bidder: MarketBidder | None = None
         self.market_endpoint = ""
         self.bids: MetricsWriter | None = None
         self._bid_rows_written: set[float] = set()
-        if args.market:
-            spec = json.loads(Path(args.market).read_text(encoding="utf-8"))
+        if options.market:
+            spec = json.loads(options.market.read_text(encoding="utf-8"))
             self.market_endpoint = str(spec["endpoint"])
             self.bidder = MarketBidder(BiddingConfig(**spec.get("bidding", {})),
                                        MarketClock(step=self.clock.step, lead=AGGREGATOR_LEAD_S, **spec["clock"]),
                                        name=str(spec.get("bidder", "vpp")))
-            self.bids = MetricsWriter(Path(args.out), "vppbid", root, BID_COLUMNS, args.start_label)
+            self.bids = MetricsWriter(options.out, "vppbid", root, BID_COLUMNS, options.start_label)
 
     def next_time(self, t: float) -> float:
         return self.clock.next_time(t)
@@ -266,31 +329,96 @@ def project_battery_energy(measured: Measurement, bank: DeviceBank, lag: float) 
     return Measurement(E=E, available=measured.available, P_meas=measured.P_meas)
 
 
+@dataclass(frozen=True)
+class UnitHostOptions:
+    """What a unit-host federate is started with (the typed form of :func:`build_parser`'s options).
+
+    Attributes
+    ----------
+    config : Path
+        HELICS JSON config of the federate.
+    stop_s : float
+        Simulated seconds to run.
+    params : Path
+        Params CSV of the whole portfolio (this host takes block ``index`` of ``of``).
+    step_s : float
+        Dispatch step S [s].
+    ts_hours : float
+        Step length Ts of the unit model [h].
+    seed : int
+        Seed of the uplink's loss and jitter.
+    out : Path
+        Folder of the metrics files.
+    start_label : str
+        Metrics ``StartTime`` (the case start).
+    metrics_root : str
+        Root of the metrics file names (``<root>_host<index>``).
+    devices : Path or None
+        Device map JSON: the units are GridLAB-D devices (None: integrated here).
+    uplink : LinkConfig
+        Loss, delay and jitter of the reports.
+    actuation_lag : float
+        Share of a step during which the previous setpoint still acts after the state is read.
+    index, of : int
+        This host's block of the params CSV, and the number of blocks.
+    aggregator : str
+        Federate name of the aggregator.
+    """
+
+    config: Path
+    stop_s: float
+    params: Path
+    step_s: float = 60.0
+    ts_hours: float = 1.0
+    seed: int = 0
+    out: Path = Path(".")
+    start_label: str = "2013-07-01 00:00:00"
+    metrics_root: str = "agile"
+    devices: Path | None = None
+    uplink: LinkConfig = field(default_factory=LinkConfig)
+    actuation_lag: float = 0.0
+    index: int = 0
+    of: int = 1
+    aggregator: str = "vpp_aggregator"
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "UnitHostOptions":
+        """The options of a parsed :func:`build_parser` command line (role ``host``)."""
+        if not args.params:
+            raise ValueError("host: --params is required")
+        return cls(config=Path(args.config), stop_s=stop_seconds(args), params=Path(args.params),
+                   step_s=float(args.step), ts_hours=float(args.ts_hours), seed=int(args.seed), out=Path(args.out),
+                   start_label=args.start_label, metrics_root=args.metrics_root or "agile",
+                   devices=Path(args.devices) if args.devices else None, uplink=_link(args.uplink),
+                   actuation_lag=float(args.actuation_lag), index=int(args.index), of=int(args.of),
+                   aggregator=args.aggregator)
+
+
 class UnitHostFederate(FederateBase):
     """Hosts one block of the params CSV: integrates (or reads its devices), applies commands, reports."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        super().__init__(args.config, stop_seconds(args))
-        self.clock = StepClock(args.step, HOST_LEAD_S)
-        portfolio = read_params_csv(args.params)
-        blocks = np.array_split(np.arange(len(portfolio)), args.of)
-        block = blocks[args.index]
+    def __init__(self, options: UnitHostOptions) -> None:
+        super().__init__(options.config, options.stop_s)
+        self.clock = StepClock(options.step_s, HOST_LEAD_S)
+        portfolio = read_params_csv(options.params)
+        blocks = np.array_split(np.arange(len(portfolio)), options.of)
+        block = blocks[options.index]
         self.units = portfolio.subset(block)
         self.bank: DeviceBank | None = None
-        if args.devices:
-            devices = read_devices_json(args.devices)
+        if options.devices:
+            devices = read_devices_json(options.devices)
             if [d.unit for d in devices] != list(portfolio.names):
-                raise ValueError(f"{args.devices}: units differ from {args.params}")
-            self.bank = DeviceBank([devices[i] for i in block], args.ts_hours)
-            self.host = UnitHost(self.units, Ts=args.ts_hours, available=self.bank.initial_availability(),
+                raise ValueError(f"{options.devices}: units differ from {options.params}")
+            self.bank = DeviceBank([devices[i] for i in block], options.ts_hours)
+            self.host = UnitHost(self.units, Ts=options.ts_hours, available=self.bank.initial_availability(),
                                  discharge_efficiency=self.bank.discharge_efficiency())
         else:
-            self.host = UnitHost(self.units, Ts=args.ts_hours)
-        self.up = Link(_link(args.uplink), args.seed * 1000 + 2 * args.index)
-        self.actuation_lag = float(args.actuation_lag)
-        self.aggregator = args.aggregator
-        self.metrics = MetricsWriter(Path(args.out), "vppunit", f"{args.metrics_root or 'agile'}_host{args.index}",
-                                     UNIT_COLUMNS, args.start_label)
+            self.host = UnitHost(self.units, Ts=options.ts_hours)
+        self.up = Link(options.uplink, options.seed * 1000 + 2 * options.index)
+        self.actuation_lag = float(options.actuation_lag)
+        self.aggregator = options.aggregator
+        self.metrics = MetricsWriter(options.out, "vppunit", f"{options.metrics_root}_host{options.index}",
+                                     UNIT_COLUMNS, options.start_label)
         self._pending_row: dict[str, list[float]] | None = None
         self._pending_k = 0
 
@@ -348,21 +476,23 @@ class UnitHostFederate(FederateBase):
         self.metrics.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m vppfed.federates.agile aggregator|host --config X.json ...``."""
+def build_parser() -> argparse.ArgumentParser:
+    """The agile VPP federates' command line (the case builder writes it into the runner JSON)."""
     parser = base_argument_parser("agile VPP federate")
-    parser.add_argument("role", choices=("aggregator", "host"))
+    parser.add_argument("role", choices=("aggregator", "host"), help="which federate to run")
     parser.add_argument("--step", type=float, default=60.0, help="dispatch step S [s] (>= 3)")
     parser.add_argument("--ts-hours", type=float, default=1.0,
                         help="step length Ts of the unit model [h] (1: the reference's abstract steps; S/3600 for "
                              "devices in kW and kWh)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the links' loss and jitter")
     parser.add_argument("--out", default=".", help="folder for metrics")
     parser.add_argument("--start-label", default="2013-07-01 00:00:00", help="metrics StartTime (the case start)")
     parser.add_argument("--signal", default=None, help="signal CSV (aggregator)")
     parser.add_argument("--signal-input", default=None, help="publication to follow instead of a CSV")
-    parser.add_argument("--signal-type", choices=("double", "complex"), default="double")
-    parser.add_argument("--signal-part", choices=("real", "imag", "abs"), default="real")
+    parser.add_argument("--signal-type", choices=("double", "complex"), default="double",
+                        help="HELICS type of --signal-input")
+    parser.add_argument("--signal-part", choices=("real", "imag", "abs"), default="real",
+                        help="part of a complex --signal-input that is followed")
     parser.add_argument("--signal-scale", type=float, default=1.0, help="kW per unit of the input")
     parser.add_argument("--signal-offset", type=float, default=0.0, help="kW")
     parser.add_argument("--signal-add-own", action="store_true",
@@ -375,7 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--market", default=None,
                         help="market bidding JSON (endpoint, bidding, clock): follow the double auction's award")
     parser.add_argument("--hosts", default="", help="comma-separated unit-host federate names (aggregator)")
-    parser.add_argument("--keepalive-timeout", type=int, default=3)
+    parser.add_argument("--keepalive-timeout", type=int, default=3,
+                        help="steps without a report after which a unit is unmanaged (aggregator)")
     parser.add_argument("--downlink", default="0,0,0", help="loss,delay,jitter of dispatch messages")
     parser.add_argument("--uplink", default="0,0,0", help="loss,delay,jitter of reports (host)")
     parser.add_argument("--params", default=None, help="params CSV (host)")
@@ -385,6 +516,18 @@ def main(argv: list[str] | None = None) -> int:
                              "(devices: feeder period / step); battery energies are projected over it")
     parser.add_argument("--index", type=int, default=0, help="this host's block of the params CSV")
     parser.add_argument("--of", type=int, default=1, help="number of hosts")
-    parser.add_argument("--aggregator", default="vpp_aggregator")
-    return run_federate(lambda a: AggregatorFederate(a) if a.role == "aggregator" else UnitHostFederate(a), parser,
-                        argv)
+    parser.add_argument("--aggregator", default="vpp_aggregator", help="aggregator federate name (host)")
+    parser.prog = "python -m vppfed.federates.agile"
+    return parser
+
+
+def build_federate(args: argparse.Namespace) -> FederateBase:
+    """The federate of ``args.role``, built from a parsed :func:`build_parser` command line."""
+    if args.role == "aggregator":
+        return AggregatorFederate(AggregatorOptions.from_args(args))
+    return UnitHostFederate(UnitHostOptions.from_args(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vppfed.federates.agile aggregator|host --config X.json ...``: parse, build and run."""
+    return run_federate(build_federate, build_parser(), argv)

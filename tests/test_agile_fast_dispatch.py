@@ -1,0 +1,145 @@
+"""The fast agile engine (orders repaired step to step) equals the frozen pre-issue-15 engine bit for bit.
+
+``ReferenceFleet`` (tests/agile_fleet_reference.py) sorts from scratch at every step; :class:`AgileFleet` repairs the
+previous step's order (:class:`~vppfed.federates.agile.ordering.StableOrder`). Both run side by side over many steps
+on random, tie-heavy and the reference portfolios, and every output (per-unit power and energy, the step summary,
+the running flags) must be identical down to the bit pattern (so -0.0 against 0.0 fails too).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from agile_fleet_reference import ReferenceFleet
+
+from vppfed.federates.agile.fleet import AgileFleet, fill_in_order
+from vppfed.federates.agile.greedy import greedy_fill
+from vppfed.federates.agile.ordering import StableOrder
+from vppfed.federates.agile.portfolio import read_params_csv
+from vppfed.federates.agile.signal import random_signal, read_signal_csv
+from vppfed.federates.agile.synthetic import random_portfolio
+
+RULES = ("strict", "2015b", "2015a")
+BBB = Path(__file__).resolve().parents[2] / "shared" / "data" / "bbb"
+
+
+def bits(x: np.ndarray) -> np.ndarray:
+    """Bit patterns of a float array, so that equality also tells -0.0 from 0.0."""
+    return np.ascontiguousarray(x, dtype=np.float64).view(np.int64)
+
+
+def assert_same_steps(portfolio, signal, rules, min_size=0, perturb_seed=None, first_chunk=7):
+    """Step both engines through ``signal``; optionally overwrite both states at random steps (an aggregator's
+    estimates), which moves many keys at once and exercises the repair's fallback."""
+    fast = AgileFleet(portfolio, rules=rules, incremental_min_size=min_size, first_chunk=first_chunk)
+    ref = ReferenceFleet(portfolio, rules=rules)
+    rng = np.random.default_rng(perturb_seed) if perturb_seed is not None else None
+    for k, value in enumerate(signal, start=1):
+        if rng is not None and rng.random() < 0.3:
+            e = ref.unit_energy() + rng.choice([0.0, 0.0, -0.5, 0.5, 2.0], size=len(portfolio))
+            e = np.clip(e, portfolio.Emin, portfolio.Emax)
+            p, run = ref.unit_power(), np.zeros(len(portfolio), dtype=bool)
+            run[ref.dfr] = ref.running
+            for eng in (fast, ref):
+                eng.set_state(e, p, run, k - 1)
+        a, b = fast.step(k, float(value)), ref.step(k, float(value))
+        assert a == b, f"{rules}: step {k} summaries differ: {a} != {b}"
+        assert np.array_equal(bits(fast.unit_power()), bits(ref.unit_power())), f"{rules}: step {k} powers differ"
+        assert np.array_equal(bits(fast.unit_energy()), bits(ref.unit_energy())), f"{rules}: step {k} energies differ"
+        assert np.array_equal(fast.running, ref.running) and np.array_equal(fast.ever_on, ref.ever_on)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("rules", RULES)
+def test_fast_engine_equals_reference_on_random_portfolios(rules, seed):
+    rng = np.random.default_rng(500 + seed)
+    n = int(rng.integers(50, 3000))
+    portfolio = random_portfolio(n, seed, horizon=60, random_start=seed % 2 == 1)
+    signal = rng.choice([-0.3 * n, -1.0, 0.0, 0.02 * n, 0.1 * n, 0.3 * n, 2.0 * n], size=60)
+    assert_same_steps(portfolio, signal, rules)
+
+
+@pytest.mark.parametrize("quantize", [1.0, 0.25, 0.5])
+@pytest.mark.parametrize("rules", RULES)
+def test_fast_engine_equals_reference_on_tie_heavy_portfolios(rules, quantize):
+    """Quantised sizes: thousands of units share each agility, so every order is mostly tie-breaking by index."""
+    portfolio = random_portfolio(2500, 11, horizon=50, quantize=quantize, random_start=quantize == 0.5)
+    assert_same_steps(portfolio, random_signal(50, 4) * (2500 / 105.0), rules)
+
+
+@pytest.mark.parametrize("rules", RULES)
+def test_fast_engine_equals_reference_when_states_jump(rules):
+    portfolio = random_portfolio(1500, 3, horizon=40, quantize=0.25, random_start=True)
+    assert_same_steps(portfolio, random_signal(40, 9) * (1500 / 105.0), rules, perturb_seed=5)
+
+
+@pytest.mark.parametrize("rules", RULES)
+def test_fast_engine_equals_reference_with_default_threshold(rules):
+    """Above the default size the repair is on without asking (the path the benchmark and big cases take)."""
+    portfolio = random_portfolio(12_000, 21, horizon=40, random_start=True)
+    assert_same_steps(portfolio, random_signal(40, 22) * (12_000 / 105.0), rules, min_size=4096, first_chunk=1 << 15)
+    assert_same_steps(portfolio, random_signal(40, 23) * (12_000 / 105.0), rules, min_size=4096, first_chunk=1000)
+
+
+@pytest.mark.parametrize("scenario", ["scenario1", "scenario2"])
+@pytest.mark.parametrize("rules", RULES)
+def test_fast_engine_equals_reference_on_reference_scenarios(rules, scenario):
+    if not (BBB / f"{scenario}_params.csv").exists():
+        pytest.fail(f"reference data missing: expected {BBB}/{scenario}_params.csv (../shared/data/bbb)")
+    portfolio = read_params_csv(BBB / f"{scenario}_params.csv")
+    assert_same_steps(portfolio, read_signal_csv(BBB / f"{scenario}_vpp.csv"), rules)
+
+
+def _key_sequences(seed: int):
+    """Key arrays as dispatch produces them and worse: common shifts, a few or many keys rising or falling, ties,
+    signed zeros, infinities, a NaN, and a change of size."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    k = np.round(rng.uniform(-5, 5, n) * rng.choice([1, 4])) / rng.choice([1, 4, 1e6])
+    for _ in range(40):
+        k = k - 1.0
+        moved = rng.random(n) < rng.choice([0.0, 0.02, 0.2, 0.9])
+        k[moved] += rng.choice([-3.0, -0.25, 0.25, 1.0, 7.5], size=int(moved.sum()))
+        if rng.random() < 0.1:
+            k[rng.integers(0, n)] = rng.choice([0.0, -0.0, np.inf, -np.inf, np.nan])
+        if rng.random() < 0.05:
+            n = int(rng.integers(1, 400))
+            k = rng.choice([0.0, -0.0, 1.0], size=n)
+        yield k.copy()
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_stable_order_equals_numpy_stable_argsort(seed):
+    order = StableOrder(min_size=0)
+    for keys in _key_sequences(seed):
+        got = order.argsort(keys)
+        assert np.array_equal(got, np.argsort(keys, kind="stable")), keys
+
+
+def test_stable_order_returns_read_only_orders():
+    order = StableOrder(min_size=0)
+    order.argsort(np.arange(10.0))
+    got = order.argsort(np.arange(10.0)[::-1].copy())
+    assert got.tolist() == list(range(9, -1, -1))
+    with pytest.raises(ValueError):
+        got[0] = 3
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fill_in_order_equals_greedy_fill_on_the_whole_order(seed):
+    """Chunked walk = one walk over the gathered order, for every chunk size (ends inside, at, after a chunk)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 120))
+    want = rng.choice([0.0, 0.1, 0.3, 0.7, 1.0, 1 / 3], size=n) * rng.choice([1.0, 0.5], size=n)
+    aon = rng.random(n) < rng.random()
+    order = rng.permutation(n)
+    budget = float(rng.choice([-1.0, 0.0, 0.05, 0.7, 2.0, 5.0, 100.0]))
+    full = np.zeros(n)
+    full[order] = greedy_fill(want[order], aon[order], budget)
+    for chunk in (1, 2, 3, 5, 16, 200):
+        units, give = fill_in_order(order, want, aon, budget, first_chunk=chunk)
+        got = np.zeros(n)
+        got[units] = give
+        assert np.array_equal(bits(got), bits(full)), chunk
+        assert np.array_equal(bits(give), bits(full[units]))
