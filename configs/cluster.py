@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from vppfed.io import require
+from vppfed.io import load_json, require
 from vppfed.errors import UserError
 
 __all__ = ["ClusterOptions", "BrokerPlan", "HostPlan", "ClusterPlan", "plan_cluster", "cluster_files", "write_cluster",
@@ -365,12 +365,9 @@ def write_cluster(case_dir: str | Path, options: ClusterOptions | None = None,
     ``weights``, those of an earlier ``cluster_plan.json`` are kept). Old ``runner_host<i>.json`` files go first."""
     case_dir = Path(case_dir)
     runner_path = case_dir / "runner.json"
-    try:
-        runner = json.loads(runner_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{case_dir}: no runner.json (build the case first: vppfed config CASE --out DIR)") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{runner_path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+    if not runner_path.exists():
+        raise UserError(f"{case_dir}: no runner.json (build the case first: vppfed config CASE --out DIR)")
+    runner = load_json(runner_path, "helics runner JSON")
     old_plan = case_dir / "cluster_plan.json"
     if weights is None and old_plan.exists():
         try:

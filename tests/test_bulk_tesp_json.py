@@ -184,12 +184,12 @@ def test_bad_input_is_one_line_naming_file_and_field(tmp_path, make, field):
 
 def test_unreadable_files_are_one_line(tmp_path):
     (tmp_path / "bad_pp.json").write_text('{"bus": [1,')
-    with pytest.raises(UserError, match=r"bad_pp.json: line 1: invalid JSON"):
+    with pytest.raises(UserError, match=r"bad_pp.json: line 1, column \d+: invalid JSON"):
         load_tesp_case(tmp_path / "bad_pp.json")
     with pytest.raises(UserError, match="is a folder"):
         load_tesp_case(tmp_path)
     (tmp_path / "bin_pp.json").write_bytes(b"\xff\xfe\x00")
-    with pytest.raises(UserError, match="not a UTF-8"):
+    with pytest.raises(UserError, match="line 1: not UTF-8 text"):
         load_tesp_case(tmp_path / "bin_pp.json")
 
 

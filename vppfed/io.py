@@ -135,11 +135,14 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_json(path: str | Path) -> Any:
-    """Read a JSON document; a missing file or a syntax error is a UserError naming the file and line."""
+def load_json(path: str | Path, what: str = "JSON file") -> Any:
+    """Read a JSON document; a missing file, a folder, binary content or a syntax error is one UserError line naming
+    the file (and line and column); ``what`` says what the file should be (``"PYPOWER case file (_pp.json)"``).
+
+    The one JSON reader of files a user names or hands over (runner, PYPOWER case, TESP case, configs)."""
     path = Path(path)
     try:
-        return json.loads(read_text_file(path, "JSON file"))
+        return json.loads(read_text_file(path, what))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
 

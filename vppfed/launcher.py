@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from vppfed.errors import CosimError, RunInterrupted, UserError
+from vppfed.io import load_json
 
 log = logging.getLogger(__name__)
 
@@ -337,12 +338,9 @@ class Launcher:
                  progress: Callable[[float, float], None] | None = None, log_dir: str | Path | None = None,
                  broker_log_level: str = "warning") -> None:
         self.runner_path = Path(runner_path).resolve()
-        try:
-            self.runner = json.loads(self.runner_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"{runner_path}: runner file not found") from None
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{runner_path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+        if not self.runner_path.exists():
+            raise UserError(f"{runner_path}: runner file not found")
+        self.runner = load_json(self.runner_path, "helics runner JSON")
         feds = self.runner.get("federates")
         if not isinstance(feds, list) or not feds:
             raise UserError(f"{runner_path}: federates: must be a non-empty list")

@@ -39,7 +39,6 @@ Bad input is one :class:`~vppfed.errors.UserError` line naming the file and the 
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from vppfed.errors import UserError
+from vppfed.io import load_json
 
 from vppfed.formats.ppcase import BackgroundLoad, BulkCase, Outage, case_from_dict
 
@@ -192,16 +192,5 @@ def load_tesp_case(path: str | Path) -> BulkCase:
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected a TESP PYPOWER case JSON")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a UTF-8 text file (expected a TESP PYPOWER case JSON)") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+    doc = load_json(path, "TESP PYPOWER case JSON")
     return tesp_case_from_dict(doc, source=str(path), base_dir=path.parent)

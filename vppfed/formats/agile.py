@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import IO, Iterator, Sequence
 
 import numpy as np
 
@@ -61,15 +61,20 @@ def read_param_names(path: str | Path) -> list[str]:
     return names
 
 
-def read_output_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """Read an output CSV (any numeric columns, header first) into arrays; errors name file, line and column."""
-    path = Path(path)
+def _open_csv(path: Path) -> IO[str]:
+    """Open a CSV the user named; a missing or unreadable file is one UserError line naming it."""
     try:
-        fh = path.open(newline="", encoding="utf-8")
+        return path.open(newline="", encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def read_output_csv(path: str | Path) -> dict[str, np.ndarray]:
+    """Read an output CSV (any numeric columns, header first) into arrays; errors name file, line and column."""
+    path = Path(path)
+    fh = _open_csv(path)
     with fh:
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -98,12 +103,7 @@ def read_output_csv(path: str | Path) -> dict[str, np.ndarray]:
 
 def _csv_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
     """Yield (line number, cells) of a CSV whose header must equal ``columns``; errors name file and line."""
-    try:
-        fh = path.open(newline="", encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    fh = _open_csv(path)
     with fh:
         reader = csv.reader(fh)
         header = next(reader, None)

@@ -17,7 +17,6 @@ Bottom layer: configs write these files, the bulk federate (:mod:`vppfed.federat
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from vppfed.errors import UserError
+from vppfed.io import load_json
 
 __all__ = ["BulkCase", "DsoBus", "Outage", "BackgroundLoad", "PmaxProfile", "load_pp_case", "case_from_dict"]
 
@@ -252,17 +252,5 @@ def case_from_dict(doc: dict[str, Any], source: str = "<dict>", base_dir: Path |
 def load_pp_case(path: str | Path) -> BulkCase:
     """Read ``<case>_pp.json``; a missing file or a wrong field is a :class:`~vppfed.errors.UserError`."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a folder, expected a PYPOWER case file (_pp.json)") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); expected a PYPOWER case file (_pp.json)") \
-            from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+    doc = load_json(path, "PYPOWER case file (_pp.json)")
     return case_from_dict(doc, source=str(path), base_dir=path.parent)
