@@ -478,6 +478,11 @@ class FederateBase:
             log.warning("%s stopped by %s at t=%s s", self.name, exc, self.time)
             return 143
         except Exception as exc:  # noqa: BLE001 - a federate must report any failure to the federation
+            if self._stop_requested:
+                # the stop signal's exception was raised inside a library call (the GridLAB-D worker pipe) and
+                # re-raised by it as its own error: it is still the requested stop, not a failure
+                log.warning("%s stopped by a signal at t=%s s (interrupting: %s)", self.name, self.time, exc)
+                return 143
             log.exception("%s failed at t=%s s: %s", self.name, self.time, exc)
             self._report_failure(exc)
             if self.fed is not None:
