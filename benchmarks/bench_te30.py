@@ -1,7 +1,9 @@
 """Benchmark: the TE30-style case end to end (GridLAB-D + PYPOWER under HELICS).
 
-Prints one JSON object: simulated hours, wall seconds, federates, steps, feeder period, machine, and per-federate
-wall time; compare ratios within one run (the machine is noisy and has 2 cores).
+Prints one JSON object: simulated hours, wall seconds, federates, steps, feeder period, machine, per-federate wall
+time, and GridLAB-D alone: the same generated GLM run to the same horizon in batch (``load_glm`` then ``run``, no
+HELICS, in a second copy of the case folder) as ``gridlabd_alone_s``, and ``ratio`` = wall_s / gridlabd_alone_s, the
+cost of the coupling (issue 15 asks for <= 2). Compare ratios within one run (the machine is noisy and has 2 cores).
 
     python benchmarks/bench_te30.py --hours 48
     python benchmarks/bench_te30.py --hours 48 --feeder-step 15 --market
@@ -12,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +31,26 @@ def _feeder_step(case_dir: Path, root: str) -> float | None:
     return json.loads(path.read_text())["period"] if path.exists() else None
 
 
+#: GridLAB-D's own batch run of a GLM in its folder, timed inside the process (load_glm + run, not the import)
+_ALONE = ("import sys, time, gridlabd\n"
+          "g = gridlabd.GridLabD()\n"
+          "t0 = time.perf_counter()\n"
+          "assert g.load_glm(sys.argv[1], workdir='.') == 0, 'load_glm failed'\n"
+          "assert g.run() == 0, 'run failed'\n"
+          "print(time.perf_counter() - t0)\n"
+          "g.finalize()\n")
+
+
+def gridlabd_alone_seconds(case_dir: Path, glm_name: str) -> float:
+    """Seconds GridLAB-D takes to run ``glm_name`` in ``case_dir`` to its stop time in batch, in a process of its own
+    (the batch floor of FACTS.md: the generated GLM's clock already stops at the case horizon)."""
+    done = subprocess.run([sys.executable, "-c", _ALONE, glm_name], cwd=case_dir, capture_output=True, text=True,
+                          timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"GridLAB-D alone failed in {case_dir}: {done.stderr.strip()[-400:]}")
+    return float(done.stdout.split()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hours", type=float, default=48.0, help="simulated hours (default 48)")
@@ -37,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--market", action="store_true", help="with the double-auction market")
     parser.add_argument("--case", default="te30", help="built-in case (default te30)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temporary folder)")
+    parser.add_argument("--no-alone", action="store_true", help="skip the GridLAB-D-alone batch run")
     args = parser.parse_args(argv)
     overrides: dict = {"case.hours": args.hours}
     if args.period:
@@ -50,13 +74,21 @@ def main(argv: list[str] | None = None) -> int:
     built = build_case(case_yaml(args.case), out, overrides)
     build_s = time.perf_counter() - t0
     summary = Launcher(built.runner, timeout=3600).run()
-    period = built.settings.period
+    period = built.settings.period_s
+    alone_s = None
+    if not args.no_alone:
+        alone_dir = out.parent / f"{out.name}_gridlabd_alone"
+        alone = build_case(case_yaml(args.case), alone_dir, overrides)
+        alone_s = gridlabd_alone_seconds(alone.directory, f"{alone.settings.root}.glm")
     print(json.dumps({
         "benchmark": "te30", "case": args.case, "market": args.market,
         "simulated_hours": summary.simulated_seconds / 3600.0, "wall_s": round(summary.wall_seconds, 2),
         "build_s": round(build_s, 2), "federates": len(summary.federates), "period_s": period,
         "feeder_step_s": _feeder_step(built.directory, built.settings.root),
         "steps": int(summary.simulated_seconds // period),
+        "gridlabd_alone_s": None if alone_s is None else round(alone_s, 2),
+        "ratio": None if not alone_s else round(summary.wall_seconds / alone_s, 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "federate_wall_s": {f["name"]: round(f["wall_s"], 2) for f in summary.federates},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "run_dir": str(out),
