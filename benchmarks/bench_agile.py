@@ -2,7 +2,7 @@
 
 Prints one JSON line per run: figure, units, steps, ``wall_s`` and ``cpu_s`` (process CPU seconds, the fairer
 figure on a loaded machine) per rule set (dispatch only: the portfolio build and the compile or cache load of the
-order-repair kernel are excluded, the latter printed as ``warmup_s``), microseconds per unit-step, the floor
+numba kernels are excluded, the latter printed as ``warmup_s``), microseconds per unit-step, the floor
 measured in the same run (``argsort_floor_s`` and ``argsort_floor_cpu_s``: one ``np.argsort(kind="stable")`` of
 ``units`` random keys, best of three, so ``steps x floor`` is what one full sort per step costs) and machine info
 with the load average. The portfolio mixes 10 % buckets, 45 % batteries and 45 % bakeries like the 105-unit
@@ -30,7 +30,8 @@ import time
 import numpy as np
 
 from vppfed.federates.agile.fleet import AgileFleet
-from vppfed.federates.agile.ordering import MIN_SIZE, StableOrder
+from vppfed.federates.agile.kernels import warm_up
+from vppfed.federates.agile.ordering import MIN_SIZE
 from vppfed.federates.agile.signal import random_signal
 from vppfed.federates.agile.synthetic import random_portfolio
 
@@ -55,11 +56,7 @@ def main() -> None:
     # phase-2 levels 0/5/10 kW for 105 units, scaled to the portfolio size
     signal = random_signal(args.steps, args.seed + 1) * (args.units / 105.0)
     rule_sets = ("strict", "2015b", "2015a") if args.rules == "all" else (args.rules,)
-    t0 = time.perf_counter()
-    warm = StableOrder(min_size=0)  # numba compile or cache load of both kernels, once per process
-    warm.argsort(np.array([0.0, 1.0, 2.0, 3.0]))
-    warm.argsort(np.array([0.0, 1.0, 3.0, 2.0]))  # one unit out of place: split, sort of the moved, merge
-    warmup = time.perf_counter() - t0
+    warmup = warm_up()  # numba compile or cache load of every agile kernel, once per process
     floor = argsort_floor(args.units, args.seed)
     min_size = args.units + 1 if args.full_sort else MIN_SIZE
     wall, cpu, residual = {}, {}, {}

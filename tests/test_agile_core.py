@@ -112,8 +112,7 @@ def test_agility_of_each_unit_type_follows_the_paper():
     p = make_portfolio([("Bkt-1", 0, 1.0, 2.0, -1, 5.0, -5, -1, -1), ("Bat-1", 0, 1.0, 0.5, 0, 4.0, 0, 20, -1),
                         ("Bak-3", 0, 0.0, 1.0, 0, 3.0, 0, 12, 3)])
     for rules, k_bak in (("strict", 12 - 3 - 2), ("2015b", 12 - 3 - 2 - 3e-9), ("2015a", 12 - 3 - 2)):
-        fleet = AgileFleet(p, rules=rules)
-        fleet._integrate(2)  # P0 = 0: energies unchanged
+        fleet = AgileFleet(p, rules=rules)  # P0 = 0: integrating to step 2 would leave the energies unchanged
         kb, kd = fleet.agility(2)
         assert kb[0] == pytest.approx((5.0 - 1.0) / 2.0)
         assert kd[0] == pytest.approx(20 - 2 - (4.0 - 1.0) / 0.5)

@@ -1,62 +1,29 @@
-"""The vectorised dispatch engine: numpy arrays per unit group, no Python loop over units.
+"""The dispatch engine: per-unit arrays per unit group, compiled passes over them, no Python loop over units.
 
 Units are split into two groups kept in file order: buckets, and *deferrable* units (batteries and bakeries,
-distinguished by a mask because the rules sort them together by agility and break ties by file order). Every
-per-unit quantity is one array expression; the only loop left is inside
-:func:`~vppfed.federates.agile.greedy.greedy_fill`, over skipped bakeries, not units. Results equal
-:class:`~vppfed.federates.agile.reference.LoopEngine` bit for bit (same operations in the same order).
+distinguished by a mask because the rules sort them together by agility and break ties by file order). The
+per-unit arithmetic of a step (integration, headroom, agility, forced power, wants) is one compiled pass per group
+(:mod:`~vppfed.federates.agile.kernels`), the greedy allocation one compiled walk along the agility order, and sums
+stay with ``np.sum`` in file order. Results equal :class:`~vppfed.federates.agile.reference.LoopEngine` and the
+numpy engine before issue 15 (tests/agile_fleet_reference.py) bit for bit (same operations in the same order).
 
-At 10^6 units what costs is not the arithmetic but putting units in agility order: each ordering is repaired from
-the previous step's (:class:`~vppfed.federates.agile.ordering.StableOrder`, the same permutation as a stable
-argsort), and a greedy walk gathers only the part of the order it reaches (:func:`fill_in_order`).
+At 10^6 units what costs is memory traffic and putting units in agility order: each ordering is repaired from the
+previous step's (:class:`~vppfed.federates.agile.ordering.StableOrder`, the same permutation as a stable argsort),
+and the walk reads only the part of the order it reaches.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from vppfed.federates.agile.greedy import greedy_fill, greedy_fill_from
+from vppfed.federates.agile.greedy import greedy_fill
+from vppfed.federates.agile.kernels import RULE_CODE, bucket_pass, deferrable_pass, finish, walk
 from vppfed.federates.agile.ordering import MIN_SIZE, StableOrder
 from vppfed.federates.agile.portfolio import BAKERY, BATTERY, BUCKET, Portfolio
 from vppfed.federates.agile.rules import BAKERY_ID_TIEBREAK, StepSummary, check_rules, summarise_sums
 
-FIRST_CHUNK = 1 << 15
-"""Units of the priority order gathered for the first chunk of a greedy walk (then twice as many each time)."""
-
-
-def fill_in_order(order: np.ndarray, want: np.ndarray, all_or_nothing: np.ndarray, budget: float,
-                  first_chunk: int = FIRST_CHUNK) -> tuple[np.ndarray, np.ndarray]:
-    """``greedy_fill(want[order], all_or_nothing[order], budget)`` without gathering the units the walk never reaches.
-
-    Why: gathering 10^6 values in agility order costs about a sort's worth of cache misses per array, while the
-    walk usually ends within the first tenth of the order. The order is fed in chunks of growing size until the
-    walk ends (:func:`~vppfed.federates.agile.greedy.greedy_fill_from`); the result is the same walk.
-
-    Returns
-    -------
-    units : ndarray of int
-        The prefix of ``order`` the walk reached (later units get exactly +0.0).
-    give : ndarray of float
-        Power given to each of ``units`` [kW].
-    """
-    n = order.size
-    if not budget > 0:  # greedy_fill hands out nothing: every unit gets +0.0
-        return order[:0], np.zeros(0, dtype=np.float64)
-    if n <= first_chunk:
-        return order, greedy_fill(want[order], all_or_nothing[order], budget)
-    parts, start, size, used = [], 0, first_chunk, 0.0
-    while start < n:
-        units = order[start:start + size]
-        give, used, ended = greedy_fill_from(want[units], all_or_nothing[units], budget, used)
-        parts.append(give)
-        start += size
-        size *= 2
-        if ended:
-            break
-    return order[:min(start, n)], np.concatenate(parts)
-
 
 class AgileFleet:
-    """Dispatch a whole portfolio with array operations.
+    """Dispatch a whole portfolio with per-unit arrays and compiled passes over them.
 
     Parameters
     ----------
@@ -70,16 +37,12 @@ class AgileFleet:
         Orderings of at least this many units are repaired from the previous step's order instead of sorted from
         scratch (:class:`~vppfed.federates.agile.ordering.StableOrder`; same result, less time). Tests pass 0 to
         exercise the repair on small portfolios.
-    first_chunk : int
-        Units of the agility order gathered for the first chunk of a greedy walk (:func:`fill_in_order`); tests pass
-        a few units to exercise the chunks on small portfolios.
     """
 
     def __init__(self, portfolio: Portfolio, rules: str = "strict", Ts: float = 1.0,
-                 incremental_min_size: int = MIN_SIZE, first_chunk: int = FIRST_CHUNK) -> None:
+                 incremental_min_size: int = MIN_SIZE) -> None:
         self.rules = check_rules(rules)
         self.Ts = float(Ts)
-        self.first_chunk = int(first_chunk)
         self.portfolio = portfolio
         kind = portfolio.kind
         self.bkt = np.flatnonzero(kind == BUCKET)
@@ -104,6 +67,15 @@ class AgileFleet:
         self._d_TendTrun = self.d_Tend - self.d_Trun
         self._no_aon_d = np.zeros(self.dfr.size, dtype=bool)
         self._no_aon_b = np.zeros(self.bkt.size, dtype=bool)
+        self._code = RULE_CODE[self.rules]
+        self._b_negPmin = -self.b_Pmin
+        self._d_T0 = np.where(self.is_bak, self._d_TendTrun, self.d_Tend)  # the time term of each unit's agility
+        # per-step quantities written in place by the compiled passes (kernels.py); nothing outside keeps them
+        nd, nb = self.dfr.size, self.bkt.size
+        self._room, self._K, self._F, self._want = (np.empty(nd, dtype=np.float64) for _ in range(4))
+        self._b_up, self._b_down, self._kb, self._neg_kb = (np.empty(nb, dtype=np.float64) for _ in range(4))
+        self._bak_out = np.empty(int(np.count_nonzero(self.is_bak)), dtype=np.float64)
+        self._bat_out = np.empty(int(np.count_nonzero(self.is_bat)), dtype=np.float64)
         # state
         self.b_E = portfolio.E0[self.bkt].copy()
         self.b_P = portfolio.P0[self.bkt].copy()
@@ -111,6 +83,8 @@ class AgileFleet:
         self.d_E = portfolio.E0[self.dfr].copy()
         self.d_P = portfolio.P0[self.dfr].copy()
         self.d_last = np.zeros(self.dfr.size, dtype=np.int64)
+        self._last_k = 0  # >= 0: every unit's power was last set at this step (d_last/b_last not kept up to date)
+        self._P_spare: np.ndarray | None = None  # last step's deferrable powers: the buffer for the next step's
         self.running = np.zeros(self.dfr.size, dtype=bool)
         self.ever_on = np.zeros(self.dfr.size, dtype=bool)
         # orderings by agility recur every step and change little: one repairable order per sort site
@@ -134,17 +108,6 @@ class AgileFleet:
         return out
 
     # ----------------------------------------------------------------------------------------------- physics
-    def _integrate(self, k: int) -> None:
-        Ts = self.Ts
-        if self.rules == "strict":
-            self.b_E = np.clip(self.b_E + Ts * self.b_P * (k - self.b_last), self.b_Emin, self.b_Emax)
-            self.d_E = np.clip(self.d_E + Ts * self.d_P * (k - self.d_last), self.d_Emin, self.d_Emax)
-        else:
-            self.b_E = self.b_E + Ts * self.b_P * 1
-            self.d_E = self.d_E + Ts * self.d_P * 1
-        if self.rules != "2015b":
-            self.running &= self.d_E < self.d_Emax
-
     def agility(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Agility K [steps] of (buckets, deferrable units) at step ``k`` with the current energies."""
         kb = (self.b_Emax - self.b_E) / self._b_TsPmax
@@ -176,8 +139,7 @@ class AgileFleet:
     # ----------------------------------------------------------------------------------------------- dispatch
     def step(self, k: int, signal: float) -> StepSummary:
         """Integrate, then dispatch ``signal`` [kW] at step ``k``; returns the step's aggregates."""
-        self._integrate(k)
-        return self.dispatch(k, signal)
+        return self._dispatch(k, signal, integrate=True)
 
     def set_state(self, energy: np.ndarray, power: np.ndarray, running: np.ndarray, last_k: int | np.ndarray) -> None:
         """Overwrite the state (file order): energy [kWh] at the start of the step, power [kW], bakery running flags.
@@ -195,61 +157,65 @@ class AgileFleet:
         last = np.broadcast_to(np.asarray(last_k, dtype=np.int64), (len(self.portfolio),))
         self.b_last = last[self.bkt].copy()
         self.d_last = last[self.dfr].copy()
+        self._last_k = int(last_k) if np.ndim(last_k) == 0 and int(last_k) >= 0 else -1  # -1: read the arrays
+        self._P_spare = None
 
     def dispatch(self, k: int, signal: float) -> StepSummary:
         """Dispatch ``signal`` [kW] at step ``k`` on the current energies (no integration)."""
-        rules, Ts = self.rules, self.Ts
+        return self._dispatch(k, signal, integrate=False)
+
+    def _dispatch(self, k: int, signal: float, integrate: bool) -> StepSummary:
+        """One step: the compiled passes (integration if asked, headroom, agility, forced power, wants), the
+        orderings and greedy walks, then the compiled finish (running flags, each type's powers for its sum). Same
+        operations, same order, as the numpy engine (tests/agile_fleet_reference.py)."""
+        rules, code = self.rules, self._code
         signal = float(signal)
-        room = np.maximum(np.minimum(self.d_Pmax, (self.d_Emax - self.d_E) / Ts), 0.0)
-        b_up = np.maximum(np.minimum(self.b_Pmax, (self.b_Emax - self.b_E) / Ts), 0.0)
-        b_down = np.maximum(np.minimum(-self.b_Pmin, (self.b_E - self.b_Emin) / Ts), 0.0)
-        kb, K = self.agility(k)
-        F = self._forced(K, room)
+        k = int(k)
+        room, K, F = self._room, self._K, self._F
+        b_up, b_down, kb = self._b_up, self._b_down, self._kb
+        # strict: filled with min(F + 0.0, room) by the pass; two buffers in turn (the pass reads last step's)
+        P = self._P_spare if self._P_spare is not None else np.empty(self.dfr.size, dtype=np.float64)
+        deferrable_pass(k, code, self.Ts, integrate, self.d_E, self.d_P, self.d_last, self._last_k, self.d_Emin,
+                        self.d_Emax, self.d_Pmax, self._d_T0, self.d_tiebreak, self.is_bak, self.running,
+                        self.ever_on, room, K, F, self._want, P)
+        bucket_pass(k, code, self.Ts, integrate, self.b_E, self.b_P, self.b_last, self._last_k, self.b_Emin,
+                    self.b_Emax, self.b_Pmax, self._b_negPmin, b_up, b_down, kb, self._neg_kb)
         sum_f = float(np.sum(F))
         if rules == "strict":
-            order = self._d_order.argsort(K)
-            want = np.where(self.is_bak, np.where(self.running | (F > 0), 0.0, room), room - F)
-            units, give = fill_in_order(order, want, self.is_bak, signal - sum_f, self.first_chunk)
-            P = F + 0.0  # what the units the walk did not reach get: their forced power plus +0.0
-            P[units] = F[units] + give
-            P = np.minimum(P, room)  # forced + top-up can round one ulp above the headroom
+            # forced + top-up, capped at the headroom (the sum can round one ulp above it)
+            walk(self._d_order.argsort(K), self._want, self.is_bak, signal - sum_f, 0, P, F, room)
         elif sum_f > signal and rules == "2015b":
-            P = F
+            P[:] = F
         elif sum_f > signal:
             available = signal + float(np.sum(b_down))
             P = greedy_fill(F, self._no_aon_d, available)
         else:
-            order = self._d_order.argsort(K)
-            units, give = fill_in_order(order, room, self.is_bak if rules == "2015b" else self._no_aon_d, signal,
-                                        self.first_chunk)
-            P = np.zeros(self.dfr.size, dtype=np.float64)
-            P[units] = give
+            P[:] = 0.0
+            walk(self._d_order.argsort(K), room, self.is_bak if rules == "2015b" else self._no_aon_d, signal, 1, P,
+                 F, room)
+        finish(P, self.is_bak, self.is_bat, self.running, self.ever_on, self._bak_out, self._bat_out)
         rest = signal - float(np.sum(P))
         Pb = np.zeros(self.bkt.size, dtype=np.float64)
         if rest < 0:
             if rules in ("strict", "2015b"):
                 border = self._b_order_up.argsort(kb)
             else:
-                border = self._b_order_down.argsort(-kb)
-            units, give = fill_in_order(border, b_down, self._no_aon_b, -rest, self.first_chunk)
-            Pb = np.full(self.bkt.size, -0.0)  # minus the walk's +0.0 for the units it did not reach
-            Pb[units] = -give
+                border = self._b_order_down.argsort(self._neg_kb)
+            Pb[:] = -0.0  # minus the walk's +0.0 for the units it gives nothing
+            walk(border, b_down, self._no_aon_b, -rest, 2, Pb, b_down, b_down)
         elif rest > 0:
-            border = self._b_order_down.argsort(-kb)
-            units, give = fill_in_order(border, b_up, self._no_aon_b, rest, self.first_chunk)
-            Pb[units] = give
+            walk(self._b_order_down.argsort(self._neg_kb), b_up, self._no_aon_b, rest, 1, Pb, b_up, b_up)
         p_min = sum_f - float(np.sum(b_down))
         p_max = float(np.sum(room)) + float(np.sum(b_up))
+        self._P_spare = self.d_P if P is not self.d_P and self.d_P.size == P.size else None
         self.d_P = P
         self.b_P = Pb
-        self.d_last[:] = k
-        self.b_last[:] = k
-        on = self.is_bak & (P > 0)
-        self.running |= on
-        self.ever_on |= on
-        return self._summary(k, signal, p_min, p_max)
-
-    def _summary(self, k: int, signal: float, p_min: float, p_max: float) -> StepSummary:
-        # deferrable and bucket powers are each in file order, so these are the sums summarise() would take
-        return summarise_sums(k, signal, float(np.sum(self.d_P[self.is_bak])), float(np.sum(self.d_P[self.is_bat])),
-                              float(np.sum(self.b_P)), p_min, p_max)
+        if k >= 0:
+            self._last_k = k
+        else:
+            self._last_k = -1
+            self.d_last[:] = k
+            self.b_last[:] = k
+        # the bakeries' and batteries' powers in file order, as np.sum(P[is_bak]) would see them
+        return summarise_sums(k, signal, float(np.sum(self._bak_out)), float(np.sum(self._bat_out)), float(np.sum(Pb)),
+                              p_min, p_max)

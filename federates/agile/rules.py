@@ -16,7 +16,7 @@
     increasing K takes what it can (partial power allowed); buckets always emptiest first. One integration step.
 
 The engines (:class:`~vppfed.federates.agile.reference.LoopEngine`, the literal per-unit reference, and
-:class:`~vppfed.federates.agile.fleet.AgileFleet`, the numpy one) give bit-identical results.
+:class:`~vppfed.federates.agile.fleet.AgileFleet`, the array one) give bit-identical results.
 """
 from __future__ import annotations
 
