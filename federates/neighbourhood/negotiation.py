@@ -179,15 +179,16 @@ class Producer:
         x0.append(int(self.rng.integers(count)))
         objective = SlotObjective(self.prediction, free, fixed, self.settings.penalty, self.settings.slot_s)
         x0_arr = np.asarray(x0, dtype=int)
-        tic = time.perf_counter()
-        best = self.scheduler.solve(objective, x0_arr, self.rng)
-        solve_s = time.perf_counter() - tic
         without_new = np.ones(len(free), dtype=bool)
         without_new[-1] = False
         before = objective.overshoot_wh(x0_arr, without_new)
+        allowed = self.settings.max_grid_share * job.profile.energy_wh
+        tic = time.perf_counter()
+        best = self.scheduler.solve(objective, x0_arr, self.rng, accept_below_wh=before + allowed)
+        solve_s = time.perf_counter() - tic
         added = objective.overshoot_wh(best) - before
         value = objective.value(best)
-        accept = added <= self.settings.max_grid_share * job.profile.energy_wh + 1e-9
+        accept = added <= allowed + 1e-9
         if accept and self.scheduler.reject_probability > 0.0:
             accept = bool(self.rng.random() >= self.scheduler.reject_probability)
         if not accept:

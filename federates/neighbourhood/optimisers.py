@@ -4,10 +4,10 @@
   ``minimize`` (L-BFGS-B, SLSQP or TNC) with the user's finite-difference step ``eps`` and tolerance ``tol``. The
   objective is piecewise constant in the start times (starts snap to options), so the gradient-based local step mostly
   stops where it starts and the hops do the searching.
-* :class:`MilpScheduler`: the exact discrete schedule. One binary per (job, start option), one continuous overshoot
-  variable per slot where the jobs could exceed the prediction; minimising the total overshoot minimises the
-  objective (see :mod:`.objective`). Warm-started by a pair descent that is exact for up to two free jobs (HiGHS is
-  then not called) and solved by HiGHS (highspy) under a node limit, so a result never depends on the machine.
+* :class:`MilpScheduler`: the exact discrete schedule: least total overshoot, which minimises the objective (see
+  :mod:`.objective`). By default a branch and bound with a combinatorial bound (:mod:`.exact`, compiled); the MILP
+  form solved by HiGHS (highspy) is the other engine. Both stop at a node limit, so a result never depends on the
+  machine.
 * :class:`FiftyFifty`: PySSMic's coin flip (keeps the proposed starts, rejects half the requests).
 
 Every scheduler returns option indices for :class:`~.objective.SlotObjective`, so their results are evaluated by the
@@ -24,6 +24,7 @@ import highspy
 import numpy as np
 from scipy import optimize, sparse
 
+from vppfed.federates.neighbourhood.exact import branch_and_bound, neighbourhood_search
 from vppfed.federates.neighbourhood.objective import SlotObjective
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,12 @@ class Scheduler(Protocol):
     name: str
     reject_probability: float
 
-    def solve(self, objective: SlotObjective, x0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Option index per free job (``x0`` is the proposal: current schedule plus the new job's random start)."""
+    def solve(self, objective: SlotObjective, x0: np.ndarray, rng: np.random.Generator,
+              accept_below_wh: float | None = None) -> np.ndarray:
+        """Option index per free job (``x0`` is the proposal: current schedule plus the new job's random start).
+
+        ``accept_below_wh`` is the overshoot (Wh) at or below which the producer will accept the new job; a
+        scheduler may use it to stop searching where the answer is decided."""
 
 
 class _BoundedStep:
@@ -90,8 +95,9 @@ class BasinHopping:
         """The method's name as users type it."""
         return self.method
 
-    def solve(self, objective: SlotObjective, x0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Basin-hop from the proposal and return the best option indices found."""
+    def solve(self, objective: SlotObjective, x0: np.ndarray, rng: np.random.Generator,
+              accept_below_wh: float | None = None) -> np.ndarray:
+        """Basin-hop from the proposal and return the best option indices found (``accept_below_wh`` unused)."""
         starts0 = objective.starts_from_indices(x0)
         bounds = [(job.first_s, job.last_s) for job in objective.free]
         kwargs = {"method": self.method, "bounds": bounds, "tol": self.tol, "options": {"eps": self.eps}}
@@ -113,7 +119,8 @@ class FiftyFifty:
     reject_probability: float = 0.5
     name: str = "fifty_fifty"
 
-    def solve(self, objective: SlotObjective, x0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def solve(self, objective: SlotObjective, x0: np.ndarray, rng: np.random.Generator,
+              accept_below_wh: float | None = None) -> np.ndarray:
         """Return the proposal unchanged."""
         return np.asarray(x0, dtype=int)
 
@@ -239,50 +246,77 @@ HIGHS_OPTIONS: dict[str, float | int | bool] = {
 
 @dataclass
 class MilpScheduler:
-    """Exact schedule over the start options as a MILP solved by HiGHS (highspy).
+    """Exact schedule over the start options (the ``milp`` optimiser): least energy drawn above the prediction.
 
-    Variables: a binary per (job, start option), a continuous overshoot per slot where the jobs could exceed the
-    prediction (slots that can never exceed it are left out). Constraints: one option per job; per slot,
-    consumption minus overshoot at most production. Objective: total overshoot, which ranks schedules exactly as
-    :meth:`~.objective.SlotObjective.value` does. HiGHS starts from the :func:`pair_descent` schedule, so a solve cut
-    short by a limit still returns a schedule at least as good as that one. HiGHS is not called when that schedule
-    is optimal already: for one or two free jobs (the pair scan is exhaustive) or when it draws nothing above the
-    prediction (the overshoot cannot be negative).
+    Two engines solve the same problem (one option per job; minimise the total overshoot, which ranks schedules
+    exactly as :meth:`~.objective.SlotObjective.value` does):
 
-    The LP bound of this model is weak (a job split over its options smooths the consumption), so proving
-    optimality can take millions of nodes; the node limit (deterministic) bounds the work, with the HiGHS options
-    of :data:`HIGHS_OPTIONS` that make a node cheap. Measured on 86 producer solves recorded from generated
-    neighbourhoods (2026-12-07, 2 loaded cores): 41 s in all against 425 s with the former settings (500 nodes,
-    HiGHS defaults, 30 s limit), never a worse schedule, 5 better.
+    * ``"search"`` (default): coordinate descent, then :func:`~.exact.neighbourhood_search` (groups of ``group``
+      overlapping jobs re-solved exactly) for an incumbent, then the depth-first branch and bound of
+      :mod:`.exact`, whose combinatorial bound (each unassigned job at its best option alone, and the energy that
+      cannot fit into the free capacity the jobs can reach) is far tighter than the MILP's LP bound. Measured on the
+      25 producer solves recorded from a generated 20-job neighbourhood (2026-12-07, 2 cores at load 10-16): 0.25
+      CPU s in all against about 6 CPU s for HiGHS (1000 nodes); of the 6 solves HiGHS searched, 4 equal, 1 better
+      (0 vs 56 Wh overshoot), 1 worse (1557 vs 1534 Wh; the node limit bound). Whole runs of 20-200 jobs: see
+      ``benchmarks/bench_neighbourhood.py``.
+    * ``"highs"``: a MILP (a binary per job and option, a continuous overshoot per slot that can exceed the
+      prediction) solved by HiGHS (highspy) from the :func:`pair_descent` schedule, with the options of
+      :data:`HIGHS_OPTIONS`. Its LP bound is weak (a job split over its options smooths the consumption), so it
+      rarely proves optimality; kept to cross-check the search.
 
-    ``limits`` counts, over the scheduler's life (one run), the solves skipped as already optimal and the solves a
-    node or time limit stopped; runs report it (``solver_limits``), so a result a limit decided is never silent.
+    The search is skipped when the incumbent is optimal already: for one free job (coordinate descent tried every
+    option) or when it draws nothing above the prediction (the overshoot cannot be negative). A search cut short by
+    the node limit still returns a schedule at least as good as its incumbent.
+
+    ``limits`` counts, over the scheduler's life (one run), the solves skipped as already optimal
+    (``exact_without_milp``), the searches (``milp_solves``, either engine) and the searches a node or time limit
+    stopped; runs report it (``solver_limits``), so a result a limit decided is never silent.
 
     Parameters
     ----------
     max_nodes : int
-        Branch-and-bound node limit per solve. A node limit (unlike a time limit) keeps runs reproducible; when it
-        binds it is counted in ``limits["node_limit"]``.
+        Node limit per solve (search: options tried, 4-25 microseconds each by size; HiGHS: branch-and-bound nodes, a
+        few milliseconds each, so pass about 1000 with ``engine="highs"``). A node limit (unlike a time limit) keeps
+        runs reproducible; when it binds it is counted in ``limits["node_limit"]``.
     time_limit_s : float
-        Wall-clock guard per solve, s (only for pathological instances; with the default node limit a solve takes a
-        few seconds; hitting it makes runs machine-dependent, so it is logged and counted in ``limits``).
+        Wall-clock guard per HiGHS solve, s (the search has none; hitting it makes runs machine-dependent, so it is
+        logged and counted in ``limits``).
     mip_rel_gap : float
-        Relative optimality gap on the overshoot at which HiGHS stops.
+        Relative optimality gap on the overshoot at which the search (or HiGHS) stops.
+    engine : str
+        ``"search"`` or ``"highs"``.
+    group, group_nodes : int
+        Jobs per group and node limit per group of the neighbourhood search (search engine).
     """
 
-    max_nodes: int = 1000
+    max_nodes: int = 20_000
     time_limit_s: float = 30.0
     mip_rel_gap: float = 1e-4
     reject_probability: float = 0.0
     name: str = "milp"
+    engine: str = "search"
+    group: int = 4
+    group_nodes: int = 2000
     limits: dict[str, int] = field(default_factory=lambda: {"milp_solves": 0, "exact_without_milp": 0,
                                                              "node_limit": 0, "time_limit": 0})
     highs_options: dict[str, float | int | bool] = field(default_factory=lambda: dict(HIGHS_OPTIONS))
     """HiGHS options set on every solve (after the ones above); defaults :data:`HIGHS_OPTIONS`."""
 
-    def solve(self, objective: SlotObjective, x0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Best schedule found; the proposal when nothing is better (so contracts move only when it pays)."""
+    def __post_init__(self) -> None:
+        if self.engine not in ("search", "highs"):
+            raise ValueError(f"engine must be 'search' or 'highs', got {self.engine!r}")
+
+    def solve(self, objective: SlotObjective, x0: np.ndarray, rng: np.random.Generator,
+              accept_below_wh: float | None = None) -> np.ndarray:
+        """Best schedule found; the proposal when nothing is better (so contracts move only when it pays).
+
+        ``accept_below_wh`` (search engine): the overshoot at or below which the producer accepts; schedules above
+        it are not searched for, so a decline is proven with little work (the schedule returned then is only known
+        to be above it).
+        """
         x0 = np.asarray(x0, dtype=int)
+        if self.engine == "search":
+            return self._solve_search(objective, x0, accept_below_wh)
         warm = pair_descent(objective, x0)
         if len(objective.free) <= 2:
             # the pair scan is exhaustive for one or two free jobs
@@ -294,6 +328,23 @@ class MilpScheduler:
             return warm if objective.value(warm) < objective.value(x0) else x0
         best = self._solve_milp(objective, warm)
         candidates = [x0, warm] + ([best] if best is not None else [])
+        values = [objective.value(c) for c in candidates]
+        return candidates[int(np.argmin(values))]
+
+    def _solve_search(self, objective: SlotObjective, x0: np.ndarray, cutoff_wh: float | None) -> np.ndarray:
+        """The ``search`` engine: coordinate descent, group re-solves, then the full branch and bound."""
+        warm = coordinate_descent(objective, x0)
+        if len(objective.free) > self.group and objective.overshoot_wh(warm) > 1e-9:
+            warm, _ = neighbourhood_search(objective, warm, self.group, self.group_nodes)
+        if len(objective.free) <= 1 or objective.overshoot_wh(warm) <= 1e-9:
+            # one job: coordinate descent tried every option; no overshoot: nothing can be better
+            self.limits["exact_without_milp"] += 1
+            return warm if objective.value(warm) < objective.value(x0) else x0
+        result = branch_and_bound(objective, warm, self.max_nodes, self.mip_rel_gap, cutoff_wh)
+        self.limits["milp_solves"] += 1
+        if result.node_limit:
+            self.limits["node_limit"] += 1
+        candidates = [x0, warm, result.indices]
         values = [objective.value(c) for c in candidates]
         return candidates[int(np.argmin(values))]
 
@@ -372,7 +423,7 @@ class MilpScheduler:
 
 
 def make_scheduler(name: str, eps: float = 1e-4, tol: float = 100.0, niter: int = 20, stepsize: float = 900.0,
-                   time_limit_s: float = 30.0, max_nodes: int = 1000) -> Scheduler:
+                   time_limit_s: float = 30.0, max_nodes: int = 20_000) -> Scheduler:
     """Scheduler by the name users type (case-insensitive): milp, L-BFGS-B, SLSQP, TNC or fifty_fifty."""
     key = name.strip().lower()
     for method in SCIPY_METHODS:

@@ -33,9 +33,10 @@ class RunSettings:
     eps, tol, niter, stepsize : float, float, int, float
         Basin-hopping options (see :class:`~.optimisers.BasinHopping`).
     time_limit_s : float
-        MILP time limit per solve, s (a guard; ``max_nodes`` is the reproducible limit).
+        Wall-clock guard per HiGHS solve, s (only the ``highs`` engine; ``max_nodes`` is the reproducible limit).
     max_nodes : int
-        MILP branch-and-bound node limit per solve.
+        Node limit per exact solve (options tried by the branch and bound, see :mod:`.exact`); a solve it stops is
+        counted in the run's ``solver_limits``.
     penalty, max_grid_share, slot_s, step_s : float
         Producer settings (see :class:`~.negotiation.ProducerSettings`).
     grid_start : str
@@ -49,7 +50,7 @@ class RunSettings:
     niter: int = 20
     stepsize: float = 900.0
     time_limit_s: float = 30.0
-    max_nodes: int = 1000
+    max_nodes: int = 20_000
     penalty: float = 1.0
     max_grid_share: float = 0.5
     slot_s: float = 300.0
