@@ -245,6 +245,9 @@ class CaseContext:
         self.federates: list[FederateEntry] = []
         self._configs: dict[str, Callable[[], dict[str, Any]] | dict[str, Any]] = {}
         self._finalizers: list[Callable[[], None]] = []
+        #: parent of each sub-broker that is not under the root (a deeper HELICS broker hierarchy); runner.json
+        #: carries it as ``vppfed.broker_parents`` only when set, so two-level cases keep their bytes
+        self.broker_parents: dict[str, str] = {}
         self.rng_streams: dict[str, int] = {}
         #: sections whose YAML another section took over (section -> claiming section); their builders are skipped
         self.claimed: dict[str, str] = {}
@@ -374,6 +377,8 @@ class CaseContext:
                 "brokers": {f.name: f.broker for f in self.federates if f.broker},
             },
         }
+        if self.broker_parents:
+            runner["vppfed"]["broker_parents"] = dict(self.broker_parents)
         self.write_json(RUNNER_FILE, runner)
         return runner
 

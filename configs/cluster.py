@@ -21,6 +21,11 @@ Output (:func:`cluster_files`), beside ``runner.json`` in the case folder:
 - ``launch.slurm``: ``sbatch launch.slurm`` asks for one node per host, finds the root node's address and runs
   ``host_start.sh`` once per node with ``srun``.
 
+Three levels (root, region brokers, feeder-group brokers): the runner's ``vppfed.broker_parents`` maps a group to its
+region broker. Groups are placed as above; a region broker goes to the host that carries most of its groups' weight and
+registers with the root; each group broker registers with its region broker. A parent on another host is reached
+through ``VPPFED_HOST_ADDRS`` (the hosts' addresses in index order; ``launch.slurm`` exports it).
+
 The integration test runs ``host_start.sh`` for two hosts in two network namespaces, so the script that a cluster
 runs is the script that was tested.
 """
@@ -32,11 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from vppfed.io import load_json, require
+from vppfed.io import atomic_write_text, load_json, require
 from vppfed.errors import UserError
 
 __all__ = ["ClusterOptions", "BrokerPlan", "HostPlan", "ClusterPlan", "plan_cluster", "cluster_files", "write_cluster",
-           "ROOT_BROKER"]
+           "set_regions", "ROOT_BROKER"]
 
 #: Name of the root broker in plans, scripts and logs.
 ROOT_BROKER = "root"
@@ -132,6 +137,18 @@ class ClusterPlan:
     options: ClusterOptions
     broker_of: dict[str, BrokerPlan] = field(default_factory=dict)   # federate -> the broker it connects to
 
+    @property
+    def levels(self) -> int:
+        """Levels of the broker hierarchy: 1 (root only), 2 (root + sub-brokers) or 3 (root, regions, groups)."""
+        brokers = {b.name: b for h in self.hosts for b in h.brokers}
+        depth = 1
+        for b in brokers.values():
+            d, p = 1, b
+            while p.parent is not None:
+                p, d = brokers[p.parent], d + 1
+            depth = max(depth, d)
+        return depth
+
     def broker(self, name: str) -> BrokerPlan:
         for host in self.hosts:
             for b in host.brokers:
@@ -188,18 +205,34 @@ def plan_cluster(runner: Mapping[str, Any], options: ClusterOptions | None = Non
     hosts[0].load = sum(weight(n) for n in root_members)
     by_name = {f["name"]: f for f in feds}
     broker_of: dict[str, BrokerPlan] = {n: root for n in root_members}
-    order = sorted(groups, key=lambda g: (-sum(weight(n) for n in groups[g]), g))
-    for g in order:
-        host = min(hosts, key=lambda h: (h.load, h.index))
+    parents = dict((runner.get("vppfed") or {}).get("broker_parents") or {})
+    bad = sorted(g for g in parents if g not in groups) + sorted(r for r in parents.values() if r in groups)
+    if bad or ROOT_BROKER in parents.values():
+        raise UserError(f"runner: vppfed.broker_parents: '{bad[0] if bad else ROOT_BROKER}': only feeder-group "
+                        "brokers of vppfed.brokers may have a parent, and it must be a region broker")
+
+    def next_port(host: HostPlan) -> int:
         k = sum(1 for b in host.brokers if b.parent is not None)
         port = options.sub_port + 2 * k
         if host.index == 0 and abs(port - options.root_port) < 2:
             port += 2
-        plan = BrokerPlan(g, port, host.index, list(groups[g]), ROOT_BROKER, len(groups[g]))
+        return port
+
+    order = sorted(groups, key=lambda g: (-sum(weight(n) for n in groups[g]), g))
+    for g in order:
+        host = min(hosts, key=lambda h: (h.load, h.index))
+        plan = BrokerPlan(g, next_port(host), host.index, list(groups[g]), parents.get(g, ROOT_BROKER),
+                          len(groups[g]))
         host.brokers.append(plan)
         host.load += sum(weight(n) for n in groups[g])
         for n in groups[g]:
             broker_of[n] = plan
+    for region in sorted(set(parents.values())):  # on the host with most of its groups' weight
+        children = [b for h in hosts for b in h.brokers if b.parent == region]
+        carried = {h.index: sum(weight(n) for b in children if b.host == h.index for n in b.members) for h in hosts}
+        host = hosts[max(carried, key=lambda i: (carried[i], -i))]
+        host.brokers.append(BrokerPlan(region, next_port(host), host.index, [], ROOT_BROKER,
+                                       sum(b.federation_size for b in children)))
     for host in hosts:
         members = {n for b in host.brokers for n in b.members}
         host.federates = [by_name[n] for n in names if n in members]
@@ -223,10 +256,21 @@ def host_runner(plan: ClusterPlan, host: HostPlan) -> dict[str, Any]:
                                    for b in host.brokers]}}
 
 
+def _parent_addr(plan: ClusterPlan, b: BrokerPlan) -> str:
+    """Shell expression of the address of ``b``'s parent broker as host ``b.host`` reaches it."""
+    parent = plan.broker(b.parent) if b.parent else plan.root
+    if parent.host == 0 and parent.parent is None:
+        return "$ROOT_ADDR"
+    if parent.host == b.host:
+        return "$ADDR"
+    return f"$(host_addr {parent.host})"
+
+
 def _broker_line(plan: ClusterPlan, b: BrokerPlan) -> str:
     args = [f"-f {b.federation_size}", f"--port={b.port}"]
     if b.parent is not None:
-        args.append(f'--broker_address="tcp://$ROOT_ADDR:{plan.root.port}"')
+        port = plan.broker(b.parent).port if b.parent != ROOT_BROKER else plan.root.port
+        args.append(f'--broker_address="tcp://{_parent_addr(plan, b)}:{port}"')
     return f"start_broker {b.name} {' '.join(args)}"
 
 
@@ -273,8 +317,27 @@ def host_script(plan: ClusterPlan) -> str:
         "  done",
         "}",
         "trap stop_brokers EXIT",
-        'case "$HOST" in',
     ]
+    deep = plan.levels > 2
+    if deep:
+        lines += [
+            "host_addr() {  # address of host $1: this host, host 0 (the root's), or VPPFED_HOST_ADDRS (index order)",
+            '  if [ "$1" = "$HOST" ]; then echo "$ADDR"; return; fi',
+            '  if [ "$1" = 0 ]; then echo "$ROOT_ADDR"; return; fi',
+            '  local addrs=(${VPPFED_HOST_ADDRS:-}); local a="${addrs[$1]:-}"',
+            '  if [ -z "$a" ]; then echo "host $HOST: address of host $1 unknown (set VPPFED_HOST_ADDRS)" >&2; '
+            'exit 3; fi',
+            '  echo "$a"',
+            "}",
+            "wait_for() {  # ADDR PORT: a parent broker must listen before its children register",
+            f"  for _ in $(seq 1 {o.broker_timeout_s * 5}); do",
+            '    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0',
+            "    sleep 0.2",
+            "  done",
+            '  echo "host $HOST: broker at $1:$2 not reachable" >&2; return 1',
+            "}",
+        ]
+    lines.append('case "$HOST" in')
     for host in plan.hosts:
         lines.append(f"  {host.index})")
         for b in host.brokers:
@@ -282,9 +345,17 @@ def host_script(plan: ClusterPlan) -> str:
                 lines.append(f"    {_broker_line(plan, b)}")
         if any(b.parent is not None for b in host.brokers):
             lines.append("    wait_for_root || exit 3")
-        for b in host.brokers:
-            if b.parent is not None:
+        if deep:  # region brokers first, then each group after its region listens
+            for b in sorted((b for b in host.brokers if b.parent is not None),
+                            key=lambda b: (b.parent != ROOT_BROKER, b.name)):
+                if b.parent != ROOT_BROKER:
+                    parent = plan.broker(b.parent)
+                    lines.append(f'    wait_for "{_parent_addr(plan, b)}" {parent.port} || exit 3')
                 lines.append(f"    {_broker_line(plan, b)}")
+        else:
+            for b in host.brokers:
+                if b.parent is not None:
+                    lines.append(f"    {_broker_line(plan, b)}")
         lines.append(f"    RUNNER=runner_host{host.index}.json ;;")
     lines += [
         f'  *) echo "host index $HOST: case {plan.case} has hosts 0..{len(plan.hosts) - 1}" >&2; exit 2 ;;',
@@ -327,6 +398,16 @@ def slurm_script(plan: ClusterPlan) -> str:
         "# the root's address as the other nodes see it",
         'ROOT_ADDR="${VPPFED_ROOT_ADDR:-$(srun --nodes=1 --ntasks=1 -w "${NODES[0]}" hostname -I | awk \'{print $1}\')}"',
         'echo "root broker on ${NODES[0]} ($ROOT_ADDR)"',
+    ]
+    if plan.levels > 2:  # region brokers may sit on another node than their groups: every node's address
+        body += [
+            "ADDRS=()",
+            f"for i in $(seq 0 {len(plan.hosts) - 1}); do",
+            '  ADDRS+=("$(srun --nodes=1 --ntasks=1 -w "${NODES[$i]}" hostname -I | awk \'{print $1}\')")',
+            "done",
+            'export VPPFED_HOST_ADDRS="${VPPFED_HOST_ADDRS:-${ADDRS[*]}}"',
+        ]
+    body += [
         "STEPS=()",
         f"for i in $(seq 0 {len(plan.hosts) - 1}); do",
         '  srun --nodes=1 --ntasks=1 -w "${NODES[$i]}" --export=ALL,VPPFED_ROOT_ADDR="$ROOT_ADDR" \\',
@@ -359,15 +440,40 @@ def cluster_files(runner: Mapping[str, Any], options: ClusterOptions | None = No
     return files
 
 
+def set_regions(runner: dict[str, Any], regions: int) -> dict[str, str]:
+    """Put the runner's sub-broker groups under ``regions`` region brokers (contiguous, nearly equal sets in the
+    order the groups first appear among the federates): a three-level hierarchy. 0 removes the region level.
+    Returns the new ``vppfed.broker_parents`` (also set in ``runner``)."""
+    if regions < 0:
+        raise UserError("vppfed cluster: --regions must be >= 0 (0 = sub-brokers under the root)")
+    extra = runner.setdefault("vppfed", {})
+    placement = extra.get("brokers") or {}
+    groups = list(dict.fromkeys(placement[f["name"]] for f in runner.get("federates") or [] if f["name"] in placement))
+    if regions and not groups:
+        raise UserError("vppfed cluster: --regions: the case has no sub-broker groups (feeders.sub_brokers = 0)")
+    r = min(regions, len(groups))
+    parents = {g: f"region{i * r // len(groups) + 1}" for i, g in enumerate(groups)} if r else {}
+    if parents:
+        extra["broker_parents"] = parents
+    else:
+        extra.pop("broker_parents", None)
+    return parents
+
+
 def write_cluster(case_dir: str | Path, options: ClusterOptions | None = None,
-                  weights: Mapping[str, float] | None = None) -> list[Path]:
+                  weights: Mapping[str, float] | None = None, regions: int | None = None) -> list[Path]:
     """Write :func:`cluster_files` for the built case in ``case_dir`` (reads its ``runner.json``; without
-    ``weights``, those of an earlier ``cluster_plan.json`` are kept). Old ``runner_host<i>.json`` files go first."""
+    ``weights``, those of an earlier ``cluster_plan.json`` are kept). Old ``runner_host<i>.json`` files go first.
+    ``regions`` (not None) first rewrites the runner's region level (:func:`set_regions`), so ``vppfed run`` on the
+    folder uses the same three-level hierarchy on one machine."""
     case_dir = Path(case_dir)
     runner_path = case_dir / "runner.json"
     if not runner_path.exists():
         raise UserError(f"{case_dir}: no runner.json (build the case first: vppfed config CASE --out DIR)")
     runner = load_json(runner_path, "helics runner JSON")
+    if regions is not None:
+        set_regions(runner, regions)
+        atomic_write_text(runner_path, json.dumps(runner, indent=2) + "\n")
     old_plan = case_dir / "cluster_plan.json"
     if weights is None and old_plan.exists():
         try:

@@ -33,10 +33,11 @@ from typing import Any
 import numpy as np
 
 from vppfed.io import require
-from vppfed.federates.feeder.inventory import (CLIMATE_NAME, HEARTBEAT_NAME, SUBSTATION_NAME,  # noqa: F401
+from vppfed.federates.feeder.inventory import (CLIMATE_NAME, HEARTBEAT_NAME, SUBSTATION_NAME,
                                                SUBSTATION_TRANSFORMER_NAME, FeederInventory)
-from vppfed.formats.gridlabd import GLD_TIMEZONES  # noqa: F401
+from vppfed.formats.gridlabd import GLD_TIMEZONES
 from vppfed.io import atomic_write_text
+from vppfed.configs.residential_loads import END_USES, ResidentialDraws, draw_residential, residential_schedules_text
 
 #: Feeder primary line-to-neutral voltage (12.47 kV line-to-line), V.
 PRIMARY_VLN = 7200.0
@@ -83,9 +84,25 @@ class FeederSpec:
     #: unresponsive commercial load at the feeder head (TE30's school and its player-driven ``load``), peak kW;
     #: 0 leaves it out. Weekday shape ``commercial_shape`` (school/office hours), 60 % of it at weekends.
     commercial_peak_kw: float = 0.0
+    #: more of the same commercial load per house (kW of peak per house, added to ``commercial_peak_kw``), so a
+    #: template keeps its commercial share when the house count changes (ercot8's ``--houses-per-feeder``)
+    commercial_kw_per_house: float = 0.0
+    #: unresponsive industrial load at the feeder head (three shifts: pumping, refining, manufacturing), kW of peak
+    #: per house; 0 leaves it out. Shape ``industrial_shape``: near flat, a day-shift rise, 85 % of it at weekends
+    industrial_kw_per_house: float = 0.0
     #: a second ZIPload ``<house>_jobs`` per house, constant power at unity power factor with ``base_power`` 0 kW,
     #: for a co-simulated agent (the neighbourhood's shiftable jobs) to write the house's job power into; no heat gain
     job_loads: bool = False
+    #: house load model: ``te30`` (one plug/lighting ZIP load, fixed setpoints, one hot-water draw shape) or
+    #: ``residential`` (TESP-style: lights, plugs, refrigeration, cooking and laundry ZIP loads on daily schedules,
+    #: cooling setpoints that follow an occupancy schedule, one of several household hot-water profiles; data and
+    #: values in :mod:`vppfed.configs.residential_loads`). ``residential`` ignores ``plug_load_kw`` and
+    #: ``cooling_setpoint_f``; ``te30`` keeps the bytes of earlier versions.
+    load_model: str = "te30"
+    #: ``residential`` only: cooling setpoints follow the occupancy schedules. False writes each house's fixed
+    #: home-and-awake setpoint instead, for a controller that writes the setpoints itself (a market's HVAC bidders:
+    #: GridLAB-D re-applies a schedule transform at every step and would overwrite their writes)
+    thermostat_schedules: bool = True
 
     def validate(self) -> None:
         """Range checks (called by ``parse_dataclass``); raises ``ValueError("field: reason")``."""
@@ -97,6 +114,9 @@ class FeederSpec:
                     "minimum_timestep_s", f"must divide or be a multiple of the period ({self.period_s} s)")
         require(self.houses_per_transformer >= 1, "houses_per_transformer", "must be at least 1")
         require(self.commercial_peak_kw >= 0.0, "commercial_peak_kw", "must be >= 0 kW")
+        require(self.commercial_kw_per_house >= 0.0, "commercial_kw_per_house", "must be >= 0 kW")
+        require(self.industrial_kw_per_house >= 0.0, "industrial_kw_per_house", "must be >= 0 kW")
+        require(self.load_model in LOAD_MODELS, "load_model", f"must be one of {', '.join(LOAD_MODELS)}")
         require(self.transmission_kv > 0, "transmission_kv", "must be > 0")
         require(self.prefix.replace("_", "").isalnum(), "prefix", "letters, digits and '_' only")
         for name in ("pv_fraction", "battery_fraction", "water_heater_fraction", "ev_fraction"):
@@ -111,9 +131,27 @@ class FeederSpec:
         _iana_zone(self.timezone)  # raises ValueError for an unknown zone
 
 
+#: Values of ``FeederSpec.load_model``.
+LOAD_MODELS = ("te30", "residential")
+
 #: Weekday hourly shape of a school/office load (pu of peak): closed at night, open 7-17 h.
 _COMMERCIAL_SHAPE = (0.35, 0.33, 0.32, 0.32, 0.33, 0.38, 0.50, 0.70, 0.88, 0.96, 1.00, 1.00,
                      0.98, 0.98, 0.97, 0.94, 0.85, 0.70, 0.55, 0.48, 0.44, 0.41, 0.38, 0.36)
+
+
+#: Weekday hourly shape of a three-shift industrial load (pu of peak): the night shift runs, the day shift adds
+#: offices, lighting and its cooling.
+_INDUSTRIAL_SHAPE = (0.86, 0.85, 0.85, 0.85, 0.85, 0.86, 0.89, 0.93, 0.96, 0.98, 0.99, 1.00,
+                     1.00, 1.00, 1.00, 0.99, 0.97, 0.94, 0.91, 0.89, 0.88, 0.87, 0.87, 0.86)
+
+
+def _industrial_schedule(name: str) -> str:
+    """GridLAB-D schedule: the weekday shape Monday-Friday, 85 % of it at weekends."""
+    lines = [f"schedule {name} {{"]
+    lines += [f"  * {hour} * * 1-5 {value:.3f};" for hour, value in enumerate(_INDUSTRIAL_SHAPE)]
+    lines += [f"  * {hour} * * 6,0 {0.85 * value:.3f};" for hour, value in enumerate(_INDUSTRIAL_SHAPE)]
+    lines.append("}")
+    return "\n".join(lines)
 
 
 def _hhmm(minutes: int) -> int:
@@ -198,6 +236,52 @@ _HOTWATER_GPM = [0.02, 0.01, 0.01, 0.01, 0.02, 0.08, 0.25, 0.30, 0.20, 0.12, 0.0
                  0.06, 0.05, 0.05, 0.06, 0.08, 0.14, 0.20, 0.22, 0.18, 0.14, 0.08, 0.04]
 
 
+def _fixed_thermostat(cool: float, heat: float, t_air: float) -> list[tuple[str, str]]:
+    """``te30`` model: constant setpoints, air and mass start inside the cooling deadband."""
+    return [("cooling_setpoint", _f(cool, 2)), ("heating_setpoint", _f(heat, 2)),
+            ("air_temperature", _f(t_air, 2)), ("mass_temperature", _f(t_air, 2))]
+
+
+def _scheduled_thermostat(res: ResidentialDraws, i: int, heat: float, deadband: float,
+                          scheduled: bool = True) -> list[tuple[str, str]]:
+    """``residential`` model: cooling setpoint = occupancy level (0 asleep, 1 home, 2 away) x offset + night setpoint,
+    a GridLAB-D schedule transform as TESP's ``cooling<k>*<diff>+<base>``; the heating setpoint stays below the
+    coldest cooling setpoint by more than the deadband; the house starts at its night setpoint (the run starts at
+    midnight). Not ``scheduled``: the fixed home-and-awake setpoint (night + offset)."""
+    night = float(res.night_cooling_f[i])
+    heat = min(heat, night - deadband - 2.0)
+    offset = float(res.setpoint_offset_f[i])
+    cooling = (f"res_occupancy_{int(res.occupancy[i])}*{_f(offset, 2)}+{_f(night, 2)}" if scheduled else
+               _f(night + offset, 2))
+    return [("cooling_setpoint", cooling),
+            ("heating_setpoint", _f(heat, 2)), ("air_temperature", _f(night, 2)), ("mass_temperature", _f(night, 2)),
+            ("total_thermal_mass_per_floor_area", _f(res.mass_per_floor[i], 3))]
+
+
+def _end_use_loads(house: str, res: ResidentialDraws, i: int, skew: int) -> list[str]:
+    """``residential`` model: one ZIPload per end use of :data:`~vppfed.configs.residential_loads.END_USES`, named
+    ``<house>_<end use>``, on schedule ``res_<end use>`` times the house's mean power of it."""
+    loads = []
+    for use in END_USES:
+        loads.append(_obj("ZIPload", [
+            ("name", f"{house}_{use.name}"), ("schedule_skew", str(skew)),
+            ("base_power", f"res_{use.name}*{_f(use.mean_kw * float(res.end_use_scale[i]), 4)}"),
+            ("heatgain_fraction", _f(use.heatgain_fraction, 2)), ("power_fraction", _f(use.p, 2)),
+            ("impedance_fraction", _f(use.z, 2)), ("current_fraction", _f(use.i, 2)),
+            ("power_pf", _f(use.pf, 2)), ("current_pf", _f(use.pf, 2)), ("impedance_pf", _f(use.pf, 2)),
+        ], indent="  "))
+    return loads
+
+
+def _residential_water_heater(res: ResidentialDraws, i: int) -> list[tuple[str, str]]:
+    """``residential`` model: TESP-like tank parameters and the household's draw profile (gpm for 60 gal/day x its
+    gallons / 60); the tank starts at its setpoint."""
+    return [("tank_UA", _f(res.tank_ua[i], 2)), ("heating_element_capacity", f"{_f(res.element_kw[i], 1)} kW"),
+            ("tank_setpoint", _f(res.tank_setpoint_f[i], 1)), ("thermostat_deadband", _f(res.wh_deadband_f[i], 1)),
+            ("temperature", _f(res.tank_setpoint_f[i], 2)), ("location", "INSIDE"), ("heat_mode", "ELECTRIC"),
+            ("water_demand", f"res_hotwater_{int(res.hot_water_profile[i])}*{_f(res.hot_water_gal[i] / 60.0, 3)}")]
+
+
 def _pick(rng: np.random.Generator, n: int, fraction: float) -> np.ndarray:
     """Boolean mask choosing round(fraction*n) of n houses without replacement."""
     count = int(round(fraction * n))
@@ -259,6 +343,8 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
     ev_home_arrive = rng.integers(16 * 60 + 30, 19 * 60 + 31, size=n)     # minutes after midnight
     ev_home_leave = rng.integers(6 * 60, 8 * 60 + 31, size=n)
     ev_miles = rng.uniform(15.0, 45.0, size=n)
+    # drawn last, so the te30 model's houses (and bytes) do not depend on it
+    res = draw_residential(rng, floor) if spec.load_model == "residential" else None
     phases = "ABC"
 
     out: list[str] = []
@@ -275,10 +361,17 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
     out.append("module generators;")
     out.append("module climate;")
     out.append("module tape;")
-    out.append(_hourly_schedule("plug_shape", _PLUG_SHAPE))
-    out.append(_hourly_schedule("hotwater_gpm", _HOTWATER_GPM))
-    if spec.commercial_peak_kw > 0:
+    if res is None:
+        out.append(_hourly_schedule("plug_shape", _PLUG_SHAPE))
+        out.append(_hourly_schedule("hotwater_gpm", _HOTWATER_GPM))
+    else:
+        out.append(residential_schedules_text())
+    commercial_kw = spec.commercial_peak_kw + spec.commercial_kw_per_house * n
+    industrial_kw = spec.industrial_kw_per_house * n
+    if commercial_kw > 0:
         out.append(_commercial_schedule("commercial_shape"))
+    if industrial_kw > 0:
+        out.append(_industrial_schedule("industrial_shape"))
 
     out.append(_obj("climate", [
         ("name", CLIMATE_NAME), ("latitude", _f(spec.latitude_deg, 4)), ("longitude", _f(spec.longitude_deg, 4)),
@@ -332,12 +425,14 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
                                     ("configuration", "xfcfg_substation")]))
     inv.links.setdefault("transformer", []).append(SUBSTATION_TRANSFORMER_NAME)
 
-    if spec.commercial_peak_kw > 0:
+    for kind, peak_kw in (("commercial", commercial_kw), ("industrial", industrial_kw)):
+        if peak_kw <= 0:
+            continue
         # three-phase constant-power load at the feeder head, one third of the peak per phase (base_power in VA)
-        per_phase_va = spec.commercial_peak_kw * 1000.0 / 3.0
-        out.append(_obj("load", [("name", f"{p}_commercial"), ("parent", f"{p}_feeder_head"), ("phases", "ABCN"),
+        per_phase_va = peak_kw * 1000.0 / 3.0
+        out.append(_obj("load", [("name", f"{p}_{kind}"), ("parent", f"{p}_feeder_head"), ("phases", "ABCN"),
                                  ("nominal_voltage", _f(PRIMARY_VLN, 1))]
-                        + [(f"base_power_{ph}", f"commercial_shape*{_f(per_phase_va, 1)}") for ph in phases]
+                        + [(f"base_power_{ph}", f"{kind}_shape*{_f(per_phase_va, 1)}") for ph in phases]
                         + [(f"power_pf_{ph}", "0.95") for ph in phases]
                         + [(f"power_fraction_{ph}", "1.0") for ph in phases]))
 
@@ -375,12 +470,15 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
         inv.billing_meters.append(meter)
         children_names = [house]
         # House with a ZIP plug load and, optionally, a water heater and an EV charger as children.
-        house_children = [_obj("ZIPload", [
-            ("name", f"{house}_plugs"), ("schedule_skew", str(int(skew[i]))),
-            ("base_power", f"plug_shape*{_f(plug_kw[i], 3)}"), ("heatgain_fraction", "0.9"),
-            ("power_fraction", "0.8"), ("impedance_fraction", "0.1"), ("current_fraction", "0.1"),
-            ("power_pf", "0.95"), ("current_pf", "0.95"), ("impedance_pf", "0.95"),
-        ], indent="  ")]
+        if res is None:
+            house_children = [_obj("ZIPload", [
+                ("name", f"{house}_plugs"), ("schedule_skew", str(int(skew[i]))),
+                ("base_power", f"plug_shape*{_f(plug_kw[i], 3)}"), ("heatgain_fraction", "0.9"),
+                ("power_fraction", "0.8"), ("impedance_fraction", "0.1"), ("current_fraction", "0.1"),
+                ("power_pf", "0.95"), ("current_pf", "0.95"), ("impedance_pf", "0.95"),
+            ], indent="  ")]
+        else:
+            house_children = _end_use_loads(house, res, i, int(skew[i]))
         if spec.job_loads:
             house_children.append(_obj("ZIPload", [
                 ("name", f"{house}_jobs"), ("base_power", "0"), ("heatgain_fraction", "0"),
@@ -389,12 +487,16 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
             ], indent="  "))
         if has_wh[i]:
             wh = f"{p}_wh_B{i}"
+            if res is None:
+                wh_props = [("tank_UA", "2.4"), ("heating_element_capacity", "4.5 kW"), ("tank_setpoint", "120.0"),
+                            ("thermostat_deadband", "4.0"), ("temperature", _f(wh_temp0[i], 2)),
+                            ("location", "INSIDE"), ("heat_mode", "ELECTRIC"),
+                            ("water_demand", f"hotwater_gpm*{_f(wh_gal[i] / 50.0, 3)}")]
+            else:
+                wh_props = _residential_water_heater(res, i)
             house_children.append(_obj("waterheater", [
                 ("name", wh), ("schedule_skew", str(int(skew[i]))), ("tank_volume", _f(wh_gal[i], 1)),
-                ("tank_UA", "2.4"), ("heating_element_capacity", "4.5 kW"), ("tank_setpoint", "120.0"),
-                ("thermostat_deadband", "4.0"), ("temperature", _f(wh_temp0[i], 2)), ("location", "INSIDE"),
-                ("heat_mode", "ELECTRIC"), ("water_demand", f"hotwater_gpm*{_f(wh_gal[i] / 50.0, 3)}"),
-            ], indent="  "))
+            ] + wh_props, indent="  "))
             inv.water_heaters.append(wh)
             inv.device_house[wh] = house
         if has_ev[i]:
@@ -425,9 +527,9 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
             ("auxiliary_system_type", "NONE"), ("cooling_COP", _f(cop[i], 3)), ("over_sizing_factor", "0.1"),
             ("hvac_power_factor", "0.97"), ("breaker_amps", "1000"), ("hvac_breaker_rating", "1000"),
             ("thermostat_deadband", _f(spec.thermostat_deadband_f, 2)),
-            ("cooling_setpoint", _f(cool_sp[i], 2)), ("heating_setpoint", _f(heat_sp[i], 2)),
-            ("air_temperature", _f(t_air0[i], 2)), ("mass_temperature", _f(t_air0[i], 2)),
-        ], children=house_children))
+        ] + (_fixed_thermostat(cool_sp[i], heat_sp[i], t_air0[i]) if res is None else
+             _scheduled_thermostat(res, i, heat_sp[i], spec.thermostat_deadband_f, spec.thermostat_schedules)),
+            children=house_children))
         inv.houses.append(house)
         inv.house_meter[house] = meter
         glm_houses[house] = {"feeder_id": SUBSTATION_NAME, "billingmeter_id": meter, "sqft": round(float(floor[i]), 1),

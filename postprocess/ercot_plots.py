@@ -6,6 +6,10 @@ a ``*_pp.json`` grid model) it draws
 - ``ercot_lmp_by_bus``: the LMP at every feeder bus ($/MWh);
 - ``ercot_generation_by_fuel``: bulk generation stacked by fuel (GW), from ``gen_`` metrics and ``model_dict.json``;
 - ``ercot_feeder_load``: each simulated feeder's load (kW) and what it stands for at its bus (MW, × DSO scale);
+- ``ercot_feeder_shape``: each feeder's daily load shape against its zone's (both divided by their daily peak),
+  one panel per bus, with the night/peak ratios (:func:`load_shape_table`: night = mean of 03:00-05:00, peak = the
+  largest hourly mean; the feeder's last complete day, so a 48 h run skips the first day as warm-up; the zone's shape
+  from the grid's background-load CSV, which is the zone load times its daily shape);
 - ``ercot_bus_diagram``: buses placed like the ERCOT zones on a map (networkx spring layout for other grids), node
   colour = LMP, node size = load, arrows = line flows at the hour of peak load. Flows come from a DC power flow of
   the metrics' injections (``Pgen`` of each unit, ``PD`` of feeder buses, background load of the others); the AC
@@ -30,7 +34,8 @@ from vppfed.formats.metrics import find_metrics, read_metrics
 
 log = logging.getLogger(__name__)
 
-__all__ = ["plot_run", "plot_scaling", "read_bench", "dc_flows", "feeder_buses", "is_multi_feeder_run"]
+__all__ = ["plot_run", "plot_scaling", "read_bench", "dc_flows", "feeder_buses", "is_multi_feeder_run", "day_profile",
+           "night_peak_ratio", "load_shape_table", "NIGHT_HOURS"]
 
 #: Approximate map position (longitude, latitude) of each ERCOT-style zone of configs/bulk_ercot8.py.
 ZONE_LONLAT = {1: (-98.5, 33.9), 2: (-97.0, 32.8), 3: (-95.4, 29.8), 4: (-98.5, 29.4), 5: (-97.7, 30.3),
@@ -146,6 +151,110 @@ def feeder_loads(run_dir: Path, out_dir: Path) -> list[Path]:
         ax1.legend(frameon=False, ncol=4, loc="upper left", fontsize=6)
         _hours_axis(ax2, hours, start)
         return save(fig, out_dir, "ercot_feeder_load")
+
+
+#: Hours of day whose mean is "night" in the night/peak ratio (03:00-05:00, the zones' trough).
+NIGHT_HOURS = (3, 4)
+
+
+def day_profile(times_s: np.ndarray, values: np.ndarray, start_hour: float = 0.0) -> np.ndarray | None:
+    """Hourly means (24 values, index = local hour) of the last complete local day of an interval series.
+
+    ``times_s`` are the interval ends (seconds after the run start, which is ``start_hour`` local time); an interval
+    belongs to the hour of its midpoint. None when no local day is complete. The last day rather than the first:
+    the first day of a run is its warm-up (houses start at their setpoints, water heaters full).
+    """
+    times_s, values = np.asarray(times_s, dtype=float), np.asarray(values, dtype=float)
+    ok = np.isfinite(values) & (times_s > 0)
+    times_s, values = times_s[ok], values[ok]
+    if times_s.size < 24:
+        return None
+    dt = float(np.median(np.diff(times_s))) if times_s.size > 1 else 3600.0
+    mid_h = start_hour + (times_s - dt / 2.0) / 3600.0
+    day, hour = np.floor(mid_h / 24.0).astype(int), np.floor(mid_h % 24.0).astype(int)
+    for d in sorted(set(day.tolist()), reverse=True):
+        sel = day == d
+        if len(set(hour[sel].tolist())) == 24:
+            return np.array([values[sel & (hour == h)].mean() for h in range(24)])
+    return None
+
+
+def night_peak_ratio(profile: np.ndarray) -> float:
+    """Mean of :data:`NIGHT_HOURS` over the largest hourly mean of a 24-value daily profile."""
+    profile = np.asarray(profile, dtype=float)
+    return float(profile[list(NIGHT_HOURS)].mean() / profile.max())
+
+
+def _zone_profiles(run_dir: Path, pp: dict[str, Any]) -> dict[int, np.ndarray]:
+    """Hourly zone shape per bus from the grid's background-load CSV (one day, ``CSVInterval`` s rows)."""
+    csv_name, buses = pp.get("CSVFile"), pp.get("CSVBuses") or []
+    if not csv_name or not (run_dir / csv_name).is_file():
+        return {}
+    rows = np.loadtxt(run_dir / csv_name, delimiter=",", ndmin=2)
+    interval = float(pp.get("CSVInterval", 300))
+    hour = (np.arange(rows.shape[0]) * interval // 3600).astype(int) % 24
+    out = {}
+    for j, b in enumerate(buses[:rows.shape[1]]):
+        out[int(b)] = np.array([rows[hour == h, j].mean() for h in range(24)])
+    return out
+
+
+def load_shape_table(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Per feeder bus: the feeder's and its zone's daily profile (kW and MW), their night/peak ratios and peak hours.
+
+    A bus without a complete day of feeder metrics or without a zone column is left out.
+    """
+    run_dir = Path(run_dir)
+    zones = _zone_profiles(run_dir, _pp_json(run_dir))
+    rows = []
+    for b in feeder_buses(run_dir):
+        m = read_metrics(find_metrics(run_dir / f"Bus{b}", "substation"))
+        start = m.start_time[11:16] if len(m.start_time) >= 16 else "00:00"
+        start_hour = int(start[:2]) + int(start[3:5]) / 60.0 if start[:2].isdigit() else 0.0
+        feeder = day_profile(m.times, np.nansum(m.column("real_power_avg"), axis=1) / 1000.0, start_hour) \
+            if len(m.times) else None
+        zone = zones.get(b)
+        if feeder is None or zone is None:
+            continue
+        rows.append({"bus": b, "zone_ratio": round(night_peak_ratio(zone), 3),
+                     "feeder_ratio": round(night_peak_ratio(feeder), 3), "zone_peak_hour": int(np.argmax(zone)),
+                     "feeder_peak_hour": int(np.argmax(feeder)), "feeder_peak_kw": round(float(feeder.max()), 2),
+                     "feeder_kw": [round(float(v), 3) for v in feeder], "zone_mw": [round(float(v), 3) for v in zone]})
+    return rows
+
+
+def feeder_shape(run_dir: Path, out_dir: Path) -> list[Path]:
+    """Each feeder's daily shape against its zone's, normalised to their peaks, one panel per bus."""
+    from vppfed.postprocess.figures import plt
+
+    rows = load_shape_table(run_dir)
+    if not rows:
+        return []
+    cols = min(4, len(rows))
+    nrows = int(np.ceil(len(rows) / cols))
+    hours = np.arange(24) + 0.5
+    with paper_style():
+        fig, axes = plt.subplots(nrows, cols, figsize=(2 * COLUMN_WIDTH_IN, 1.5 * nrows + 0.4), sharex=True,
+                                 sharey=True, squeeze=False)
+        for ax, row in zip(axes.flat, rows):
+            feeder, zone = np.array(row["feeder_kw"]), np.array(row["zone_mw"])
+            ax.plot(hours, zone / zone.max(), color="0.3", lw=1.2, label="zone")
+            ax.plot(hours, feeder / feeder.max(), color="#d95f02", lw=1.2, label="feeder")
+            ax.axvspan(NIGHT_HOURS[0], NIGHT_HOURS[-1] + 1, color="0.9", lw=0)
+            ax.set_title(f"bus {row['bus']}: night/peak {row['feeder_ratio']:.2f}, zone {row['zone_ratio']:.2f}",
+                         fontsize=6)
+            ax.set_xticks([0, 6, 12, 18, 24])
+            ax.set_xlim(0, 24)
+            ax.set_ylim(0, 1.05)
+        for ax in list(axes.flat)[len(rows):]:
+            ax.axis("off")
+        for ax in axes[-1]:
+            ax.set_xlabel("hour of day")
+        for ax in axes[:, 0]:
+            ax.set_ylabel("load / daily peak")
+        axes.flat[0].legend(frameon=False, fontsize=6, loc="lower right")
+        fig.tight_layout()
+        return save(fig, out_dir, "ercot_feeder_shape")
 
 
 def dc_flows(pp: dict[str, Any], injections_mw: dict[int, float]) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -337,8 +446,9 @@ def plot_scaling(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> list[Pa
         for ax in axes:
             ax.set_xlabel("feeders (one per bus)")
             ax.set_xscale("log", base=2)
-            ax.set_xticks([1, 2, 4, 8])
-            ax.set_xticklabels(["1", "2", "4", "8"])
+            ticks = sorted({int(r["feeders"]) for r in timing + profiled}) or [1, 2, 4, 8]
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([str(t) for t in ticks])
         return save(fig, out_dir, "ercot_scaling")
 
 
@@ -347,7 +457,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path) -> list[Path]:
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     written: list[Path] = []
     if is_multi_feeder_run(run_dir):
-        for figure in (lmp_by_bus, generation_by_fuel, feeder_loads, bus_diagram):
+        for figure in (lmp_by_bus, generation_by_fuel, feeder_loads, feeder_shape, bus_diagram):
             try:
                 written += figure(run_dir, out_dir)
             except (KeyError, ValueError, IndexError) as exc:

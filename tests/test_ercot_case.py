@@ -54,13 +54,13 @@ def test_buses_option_keeps_the_first_buses_each_with_its_feeder_folder(tmp_path
 def test_each_feeder_is_scaled_to_its_bus_load_with_its_own_load_factor(tmp_path):
     built = build_case(ERCOT, tmp_path / "c", small(**{"bulk.buses": 2}))
     raw = load_yaml(ERCOT)
-    per_kw = raw["feeders"]["peak_kw_per_house"]
+    per_kw = {b["bus"]: b.get("peak_kw_per_house", raw["feeders"]["peak_kw_per_house"]) for b in raw["feeders"]["buses"]}
     share = raw["bulk"]["feeder_share"]
     factor = {b["bus"]: b["load_factor"] for b in raw["feeders"]["buses"]}
     case = load_pp_case(built.directory / "ercot8_pp.json")
     for d in case.dso:
         zone_peak = ZONES[d.bus][1] * factor[d.bus]
-        assert d.scale == pytest.approx(share * zone_peak * 1000 / (per_kw * 3), rel=1e-4)
+        assert d.scale == pytest.approx(share * zone_peak * 1000 / (per_kw[d.bus] * 3), rel=1e-4)
     assert case.dso[0].scale != case.dso[1].scale
 
 
@@ -116,7 +116,7 @@ def test_same_seed_gives_the_same_bytes(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"bulk.buses": 9}, "bulk.buses: 9 buses asked"),
+    ({"bulk.buses": 0}, "bulk.buses: must be >= 1"),  # more than listed: tests/test_ercot_scale.py
     ({"bulk.buses": [2, 42]}, "bus 42 is not in feeders.buses"),
     ({"feeders.sub_brokers": -1}, "feeders.sub_brokers: must be >= 0"),
     ({"feeder.bus": 3}, "feeder.bus: set per bus"),

@@ -319,6 +319,39 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def broker_parents(runner: dict[str, Any], placement: dict[str, str], where: Path) -> dict[str, str]:
+    """``vppfed.broker_parents`` of a runner: sub-broker -> its parent sub-broker (absent: under the root), for a
+    hierarchy deeper than root + sub-brokers (e.g. root, region brokers, feeder-group brokers). Checked: names are
+    strings, no broker is its own ancestor."""
+    raw = (runner.get("vppfed") or {}).get("broker_parents") or {}
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) and k and v
+                                            for k, v in raw.items()):
+        raise UserError(f"{where}: vppfed.broker_parents: expected a mapping of sub-broker names to parent names")
+    for start in raw:
+        seen, b = {start}, raw[start]
+        while b in raw:
+            if b in seen:
+                raise UserError(f"{where}: vppfed.broker_parents: {start} is its own ancestor")
+            seen.add(b)
+            b = raw[b]
+    return dict(raw)
+
+
+def _depth(broker: str, parents: dict[str, str]) -> int:
+    depth = 0
+    while broker in parents:
+        broker, depth = parents[broker], depth + 1
+    return depth
+
+
+def _below(broker: str, ancestor: str, parents: dict[str, str]) -> bool:
+    while broker in parents:
+        broker = parents[broker]
+        if broker == ancestor:
+            return True
+    return False
+
+
 class Launcher:
     """Start a broker and the federates of a runner JSON, watch them, and always clean up.
 
@@ -436,14 +469,21 @@ class Launcher:
         unknown = sorted(set(placement) - {f["name"] for f in feds})
         if unknown:
             raise UserError(f"{self.runner_path}: vppfed.brokers names unknown federates {unknown}")
+        parents = broker_parents(self.runner, placement, self.runner_path)
         self.broker, self.port = self._spawn_broker("broker", len(feds))
         ports: dict[str, int] = {}
-        for sub in sorted(set(placement.values())):
-            members = [name for name, b in placement.items() if b == sub]
-            record, port = self._spawn_broker(sub, len(members), parent_port=self.port)
+        broker_ports: dict[str, int] = {}
+        for sub in sorted(set(placement.values()) | set(parents.values()), key=lambda b: (_depth(b, parents), b)):
+            # -f: every federate below this broker (through its own sub-brokers too), as the root counts all
+            members = [name for name, b in placement.items() if b == sub or _below(b, sub, parents)]
+            parent = parents.get(sub)
+            record, port = self._spawn_broker(sub, len(members),
+                                              parent_port=broker_ports[parent] if parent else self.port)
             self.sub_brokers.append(record)
-            for name in members:
-                ports[name] = port
+            broker_ports[sub] = port
+            for name, b in placement.items():
+                if b == sub:
+                    ports[name] = port
         return {f["name"]: ports.get(f["name"], self.port) for f in feds}
 
     # ------------------------------------------------------------- teardown

@@ -26,6 +26,8 @@ YAML::
       peak_kw_per_house: 6.0       # expected diversified feeder peak per house, sets each feeder's DSO scale
       sub_brokers: 2               # HELICS sub-brokers; buses split into contiguous groups, a feeder and its
                                    # agents under the same one (0: every federate on the root broker)
+      region_brokers: 0            # > 0: a third level, region brokers between the root and the sub-brokers
+                                   # (contiguous sets of sub-broker groups; 0: sub-brokers under the root)
       cluster: {hosts: 0, core_type: zmq, time_limit: "02:00:00"}   # configs.cluster.ClusterOptions
     feeder:   {houses: 10, pv_fraction: 0.2, ...}   # template of every feeder (configs/sections/feeder.py)
     bulk:     {model: ercot8, buses: 8, feeder_share: 0.05, ...}  # the grid over all buses (GridTemplate)
@@ -33,7 +35,8 @@ YAML::
     battery:  {policy: threshold, ...}  # template of battery_<bus> (needs feeder.battery_fraction > 0)
 
 Per bus: ``market`` (null = ``market.enabled`` of the template, false without a ``market:`` section), ``battery``,
-``load_factor`` (multiplies the zone's load; the feeder's DSO scale follows) and ``feeder`` (overrides of the
+``load_factor`` (multiplies the zone's load; the feeder's DSO scale follows), ``peak_kw_per_house`` (this bus's
+feeder peak per house when its load mix differs; default the section's) and ``feeder`` (overrides of the
 template for this bus, e.g. ``{ev_fraction: 0.3}``; not ``houses``, which ``--houses-per-feeder`` sets for all).
 
 Files: ``Bus<N>/`` with the feeder's ``Bus<N>.glm``, dictionaries, ``weather.dat`` and HELICS JSONs; the grid model
@@ -84,10 +87,13 @@ class BusFeeder:
     market: bool | None = None
     battery: bool = False
     feeder: dict[str, Any] = field(default_factory=dict)
+    #: this bus's feeder peak per house (kW) when its load mix differs from the others; None: the section's
+    peak_kw_per_house: float | None = None
 
     def validate(self) -> None:
         require(self.bus >= 1, "bus", "must be a bus number >= 1")
         require(self.load_factor > 0, "load_factor", "must be > 0")
+        require(self.peak_kw_per_house is None or self.peak_kw_per_house > 0, "peak_kw_per_house", "must be > 0 kW")
         bad = [k for k in self.feeder if k in _PER_BUS_FEEDER_FIELDS + ("houses",)]
         require(not bad, f"feeder.{bad[0] if bad else ''}",
                 "set per bus by the feeders: section (houses: feeder.houses / --houses-per-feeder for every feeder)")
@@ -101,6 +107,7 @@ class FeedersSection:
     regions: dict[str, dict[str, Any]] = field(default_factory=dict)
     peak_kw_per_house: float = 6.0
     sub_brokers: int = 1
+    region_brokers: int = 0
     cluster: ClusterOptions = field(default_factory=ClusterOptions)
 
     def validate(self) -> None:
@@ -113,6 +120,9 @@ class FeedersSection:
                     f"unknown region {b.region!r} (regions: {', '.join(self.regions) or 'none'})")
         require(self.peak_kw_per_house > 0, "peak_kw_per_house", "must be > 0 kW")
         require(self.sub_brokers >= 0, "sub_brokers", "must be >= 0 (0 = no sub-brokers)")
+        require(self.region_brokers >= 0, "region_brokers", "must be >= 0 (0 = sub-brokers under the root)")
+        require(self.region_brokers == 0 or self.sub_brokers > 0, "region_brokers",
+                "needs sub_brokers > 0 (region brokers group the sub-brokers)")
 
 
 @dataclass
@@ -120,8 +130,8 @@ class GridTemplate(GridOptions):
     """The ``bulk:`` section of a multi-feeder case: one bulk grid over every feeder bus.
 
     ``model`` is ``ercot8`` (our 8-bus grid, :mod:`vppfed.configs.bulk_ercot8`) or a path to a ``_pp.json`` whose
-    ``DSO`` rows include the buses. ``buses``: how many of ``feeders.buses`` (first N) or which ones (a list); null =
-    all. ``feeder_share``: fraction of each zone's load the scaled feeder stands for (ercot8). ``load_factor``
+    ``DSO`` rows include the buses. ``buses``: how many of ``feeders.buses`` (first N; with ``ercot8``, more than
+    listed adds generated substation buses 9..N, see :func:`extra_buses`) or which ones (a list); null = all. ``feeder_share``: fraction of each zone's load the scaled feeder stands for (ercot8). ``load_factor``
     multiplies every zone's load (ercot8). ``outage_gen`` (0-based generator row, null = none) is out from
     ``outage_start_h`` to ``outage_end_h``. ``slack_sharing`` and ``loss_compensation`` as in the single-bus
     ``bulk:`` section (false/false: TESP's dispatch, where the slack unit takes all losses and drift); those shared
@@ -253,12 +263,38 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def extra_buses(sec: FeedersSection, count: int) -> list[BusFeeder]:
+    """``count`` generated substation buses of the ercot8 grid beyond ``feeders.buses`` (bus 9, 10, ...), dealt
+    round-robin over the listed zone buses in their order; each takes its zone bus's region, load factor, agents and
+    feeder overrides (:func:`vppfed.configs.bulk_ercot8.substation_buses`)."""
+    from vppfed.configs.bulk_ercot8 import substation_buses
+
+    by_bus = {b.bus: b for b in sec.buses}
+    return [dataclasses.replace(copy.deepcopy(by_bus[zone]), bus=bus)
+            for bus, zone in substation_buses(count, [b.bus for b in sec.buses]).items()]
+
+
+def generated_substations(sec: FeedersSection, grid: GridTemplate) -> dict[int, int]:
+    """Substation bus -> zone bus of the buses :func:`select_buses` generates (empty when it generates none)."""
+    from vppfed.configs.bulk_ercot8 import substation_buses
+
+    if (grid.model != "ercot8" or not isinstance(grid.buses, int) or grid.buses <= len(sec.buses)
+            or not all(1 <= b.bus <= 8 for b in sec.buses)):
+        return {}
+    return substation_buses(grid.buses - len(sec.buses), [b.bus for b in sec.buses])
+
+
 def select_buses(sec: FeedersSection, grid: GridTemplate, where: str) -> list[BusFeeder]:
-    """The buses of the case: all of ``feeders.buses``, the first ``bulk.buses`` of them, or the listed ones."""
+    """The buses of the case: all of ``feeders.buses``, the first ``bulk.buses`` of them, or the listed ones.
+
+    With the ercot8 grid and more buses asked than listed (``--buses 32``), the rest are generated substation buses
+    (:func:`extra_buses`): TESP's 200-bus layout of many feeders spread over many buses of one grid."""
     if grid.buses is None:
         return list(sec.buses)
     if isinstance(grid.buses, int):
         if grid.buses > len(sec.buses):
+            if generated_substations(sec, grid):
+                return list(sec.buses) + extra_buses(sec, grid.buses - len(sec.buses))
             raise UserError(f"{where}: bulk.buses: {grid.buses} buses asked, feeders.buses lists {len(sec.buses)}")
         return list(sec.buses[:grid.buses])
     listed = {b.bus: b for b in sec.buses}
@@ -275,6 +311,17 @@ def broker_groups(buses: list[int], sub_brokers: int) -> dict[int, str | None]:
     if k <= 0:
         return {b: None for b in buses}
     return {b: f"subbroker{i * k // n + 1}" for i, b in enumerate(buses)}
+
+
+def region_groups(groups: Mapping[int, str | None], region_brokers: int) -> dict[str, str]:
+    """Parent of each sub-broker in a three-level hierarchy (root, region, feeder group): ``region_brokers``
+    contiguous, nearly equal sets of the sub-broker groups ``region1..r`` (empty: two levels)."""
+    subs = list(dict.fromkeys(g for g in groups.values() if g))
+    n = len(subs)
+    r = min(region_brokers, n)
+    if r <= 0:
+        return {}
+    return {g: f"region{i * r // n + 1}" for i, g in enumerate(subs)}
 
 
 def _feeder_raw(template: Mapping[str, Any], bus: BusFeeder, region: Mapping[str, Any], base_kv: float,
@@ -298,7 +345,7 @@ def _feeder_raw(template: Mapping[str, Any], bus: BusFeeder, region: Mapping[str
 
 
 def _grid_model(ctx: Any, grid: GridTemplate, buses: list[BusFeeder], peak_kw: dict[int, float],
-                where: str) -> tuple[str, dict[int, float]]:
+                where: str, substations: dict[int, int] | None = None) -> tuple[str, dict[int, float]]:
     """Write the bulk model into the case folder; returns its file name and each bus's base kV."""
     s = ctx.settings
     if grid.model == "ercot8":
@@ -311,7 +358,8 @@ def _grid_model(ctx: Any, grid: GridTemplate, buses: list[BusFeeder], peak_kw: d
                               load_factor=grid.load_factor,
                               wind_seed=ctx.seed_for("wind") if grid.wind_seed is None else grid.wind_seed,
                               opf_dc=grid.opf_dc, units_out=outage,
-                              bus_load_factor={b.bus: b.load_factor for b in buses}, bus_feeder_peak_kw=peak_kw)
+                              bus_load_factor={b.bus: b.load_factor for b in buses}, bus_feeder_peak_kw=peak_kw,
+                              substations=dict(substations or {}))
         try:
             path = write_ercot8_model(params, ctx.directory, "ercot8")
         except ValueError as exc:
@@ -367,18 +415,20 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
     template_sec = parse_dataclass(feeder_section.FeederSection, feeder_template, ctx.where("feeder"))
     buses = select_buses(sec, grid, where)
     numbers = [b.bus for b in buses]
+    substations = generated_substations(sec, grid)
     if grid.model == "ercot8":
         from vppfed.configs.bulk_ercot8 import ZONES
 
-        unknown = [n for n in numbers if n not in ZONES]
+        unknown = [n for n in numbers if n not in ZONES and n not in substations]
         if unknown:
             raise UserError(f"{where}.buses: bus {unknown[0]} is not in the ercot8 model (buses 1-8)")
     groups = broker_groups(numbers, sec.sub_brokers)
+    ctx.broker_parents.update(region_groups(groups, sec.region_brokers))
     default_region = next(iter(sec.regions), "")
     market_default = bool((templates["market"] or {}).get("enabled", False)) if templates["market"] else False
     # every feeder has feeder.houses houses (BusFeeder.validate rejects a per-bus count)
-    peak_kw = {b.bus: sec.peak_kw_per_house * template_sec.houses for b in buses}
-    pp_name, base_kv = _grid_model(ctx, grid, buses, peak_kw, where)
+    peak_kw = {b.bus: (b.peak_kw_per_house or sec.peak_kw_per_house) * template_sec.houses for b in buses}
+    pp_name, base_kv = _grid_model(ctx, grid, buses, peak_kw, where, substations)
     handle = FeedersHandle(buses=numbers, bulk_federate=grid.federate, pp_json=pp_name)
     ctx.handles[SECTION] = handle
     weights: dict[str, float] = {grid.federate: 1.0}
@@ -389,8 +439,10 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
         view.handles["bulk"] = bus_grid
         feeder_raw = _feeder_raw(feeder_template, b, sec.regions.get(region, {}), base_kv.get(b.bus, 345.0),
                                  view.where("feeder"))
-        feeder_section.build(view, feeder_raw)
         use_market = market_default if b.market is None else b.market
+        if use_market:  # the HVAC bidders write the setpoints; a GLM setpoint schedule would overwrite them
+            feeder_raw["spec"].setdefault("thermostat_schedules", False)
+        feeder_section.build(view, feeder_raw)
         if use_market:
             market_raw = dict(templates["market"] or {})
             market_raw["enabled"] = True
@@ -416,6 +468,8 @@ def build(ctx: CaseContext, raw: dict[str, Any]) -> None:
                   "federates": [{"name": f.name, "directory": f.directory, "exec": f.exec, "env": f.env}
                                 for f in ctx.federates],
                   "vppfed": {"brokers": {f.name: f.broker for f in ctx.federates if f.broker}}}
+        if ctx.broker_parents:
+            runner["vppfed"]["broker_parents"] = dict(ctx.broker_parents)
         for rel, text in cluster_files(runner, sec.cluster, weights).items():
             path = ctx.write_text(rel, text)
             if rel.endswith((".sh", ".slurm")):
