@@ -12,7 +12,9 @@ engine; ``cohda-python`` (cold start on the Python agents that also run on HELIC
 ``--python-max-agents``); ``one_opt`` and
 ``milp`` (HiGHS, time limit) as baselines. A negotiation that exceeds ``--cpu-limit`` CPU seconds stops with an
 anytime result (``terminated: false``). The machine is shared: every line carries ``cpu_seconds`` (this process)
-next to wall ``seconds`` and the load average when the line was written.
+next to wall ``seconds`` and the load average when the line was written. Message counts: ``messages`` is COHDA's
+own step messages, ``refine.messages`` the token's, ``messages_total`` both: the one to set beside mango's
+``messages`` (mango-library's COHDA has no refinement).
 
 ``--family`` picks the instance distribution: ``own`` (the generator above) or one of the planted-target families of
 ``benchmarks/cohda_families.py`` (``blocks``, ``walks``, ``mixed``). ``mango`` runs mango-library's COHDA on the same

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,30 @@ _ALONE = ("import sys, time, gridlabd\n"
           "assert g.run() == 0, 'run failed'\n"
           "print(time.perf_counter() - t0)\n"
           "g.finalize()\n")
+
+
+_CPU_LINE = re.compile(r": ([\d.]+) CPU s in this process, ([\d.]+) in its child processes")
+_GLD_LINE = re.compile(r"GridLAB-D (\d+) steps, solve ([\d.]+) s, reads ([\d.]+) s \((\d+)\), writes ([\d.]+) s "
+                       r"\((\d+)\), (\d+) worker round trips with ([\d.]+) s in the pipe")
+
+
+def where_the_time_goes(run_dir: Path, names: list[str]) -> dict[str, dict[str, float]]:
+    """Per federate, from its log's closing lines: CPU seconds of its process and of its children (GridLAB-D's
+    worker), and for a feeder GridLAB-D's solve, read, write and pipe seconds and its worker round trips."""
+    out: dict[str, dict[str, float]] = {}
+    for name in names:
+        log = run_dir / f"{name}.log"
+        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        row: dict[str, float] = {}
+        cpu = _CPU_LINE.search(text)
+        if cpu:
+            row.update(cpu_s=float(cpu[1]), child_cpu_s=float(cpu[2]))
+        gld = _GLD_LINE.search(text)
+        if gld:
+            row.update(steps=int(gld[1]), solve_s=float(gld[2]), read_s=float(gld[3]), reads=int(gld[4]),
+                       write_s=float(gld[5]), round_trips=int(gld[7]), pipe_s=float(gld[8]))
+        out[name] = row
+    return out
 
 
 def gridlabd_alone_seconds(case_dir: Path, glm_name: str) -> float:
@@ -90,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio": None if not alone_s else round(summary.wall_seconds / alone_s, 2),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "federate_wall_s": {f["name"]: round(f["wall_s"], 2) for f in summary.federates},
+        "federate_time": where_the_time_goes(built.directory, [f["name"] for f in summary.federates]),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "run_dir": str(out),
     }))

@@ -29,11 +29,10 @@ import numpy as np
 
 from vppfed.formats.gridlabd import GLD_TIMEZONES
 from vppfed.io import require
-from vppfed.formats.weather import _TIME_FORMAT, WEATHER_COLUMNS, WeatherSeries, read_weather
+from vppfed.formats.weather import _TIME_FORMAT, WEATHER_COLUMNS
 from vppfed.io import atomic_write_text
 
-__all__ = ["WeatherSpec", "WEATHER_COLUMNS", "generate_weather", "weather_text", "write_weather", "read_weather", "WeatherSeries",
-           "W_PER_M2_TO_W_PER_FT2"]
+__all__ = ["WeatherSpec", "generate_weather", "weather_text", "write_weather", "W_PER_M2_TO_W_PER_FT2"]
 
 #: 1 W/m² in W/ft²
 W_PER_M2_TO_W_PER_FT2 = 0.09290304

@@ -21,19 +21,14 @@ import numpy as np
 
 from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, plt, save
 from vppfed.formats.metrics import Metrics, load_if_present
+from vppfed.formats.neighbourhood import RECORD_FILE, SETUP_FILE, job_power_series_kw, read_run_record
 
 log = logging.getLogger(__name__)
-
-RECORD_NAME = "neighbourhood_run.json"
-SETUP_NAME = "neighbourhood_setup.json"
 
 
 def _job_power(record: dict, households: list[str], metrics: Metrics, step_s: float) -> np.ndarray:
     """Job power per household (rows) averaged like the metrics rows (columns), kW."""
-    from vppfed.federates.neighbourhood.feeder_link import job_power_series_kw
-    from vppfed.federates.neighbourhood.model import Contract
-
-    contracts = [Contract.from_dict(c) for c in record["contracts"] + record.get("pending_contracts", [])]
+    contracts = record["contracts"] + record.get("pending_contracts", [])
     times = metrics.times.astype(float)
     interval = float(np.diff(times).min()) if times.size > 1 else step_s
     # samples at T - interval + step ... T, each holding for one step: [T - interval + step, T + step)
@@ -111,17 +106,14 @@ def feeder_houses(record: dict, setup: dict, run_dir: Path, out_dir: Path) -> li
 
 def plot_run(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
     """Hook of ``vppfed plot``: the feeder figures of a neighbourhood run beside a feeder (else nothing)."""
-    from vppfed.federates.neighbourhood.protocol import assemble_run_record
-
     run_dir = Path(run_dir)
-    setup_path = run_dir / SETUP_NAME
+    setup_path = run_dir / SETUP_FILE
     if not setup_path.exists():
         return []
     setup = json.loads(setup_path.read_text(encoding="utf-8"))
     if not setup.get("feeder"):
         return []
-    path = run_dir / RECORD_NAME
-    record = json.loads(path.read_text(encoding="utf-8")) if path.exists() else assemble_run_record(run_dir)
+    record = read_run_record(run_dir)
     if not record or "feeder" not in record:
         return []
     out = Path(out_dir) if out_dir else run_dir / "figures"

@@ -12,24 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
+from vppfed.formats.neighbourhood import RECORD_FILE
 from vppfed.postprocess.figures import COLUMN_WIDTH_IN, paper_style, plt, save
 
 log = logging.getLogger(__name__)
 
-RECORD_NAME = "neighbourhood_run.json"
-
 
 def load_runs(run_dir: Path) -> list[dict]:
     """Every neighbourhood run record under ``run_dir`` (``run_*.json``, ``neighbourhood_run.json``, and the
-    latter in ``run_*/`` subfolders), in name order; other JSON files are ignored."""
-    from vppfed.federates.neighbourhood.protocol import assemble_run_record
-
+    latter in ``run_*/`` subfolders), in name order; other JSON files are ignored. A co-simulated run's record is
+    joined from the federates' parts by ``vppfed run`` (or ``vppfed plot``) before this reads it."""
     run_dir = Path(run_dir)
-    for folder in [run_dir] + sorted(p for p in run_dir.glob("run_*") if p.is_dir()):
-        if not (folder / RECORD_NAME).exists():
-            assemble_run_record(folder)  # a co-simulated run whose parts were not joined yet
-    paths = sorted(run_dir.glob("run_*.json")) + sorted(run_dir.glob(RECORD_NAME)) + \
-        sorted(run_dir.glob(f"run_*/{RECORD_NAME}"))
+    paths = sorted(run_dir.glob("run_*.json")) + sorted(run_dir.glob(RECORD_FILE)) + \
+        sorted(run_dir.glob(f"run_*/{RECORD_FILE}"))
     records = []
     for path in paths:
         try:

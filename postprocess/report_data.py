@@ -357,9 +357,9 @@ def _cohda(run: RunData) -> list[KeyFigure]:
 def _neighbourhood(run: RunData) -> list[KeyFigure]:
     if "neighbourhood" not in run.families:
         return []
-    from vppfed.federates.neighbourhood.protocol import assemble_run_record
+    from vppfed.formats.neighbourhood import read_run_record
 
-    record = assemble_run_record(run.run_dir, write=False)
+    record = read_run_record(run.run_dir)   # joined from the federates' parts by vppfed run / report
     if record is None:
         return []
     t = record["totals"]

@@ -79,3 +79,18 @@ def test_benchmark_families_are_planted_exactly_and_seeded():
         assert not np.array_equal(a.schedules, make(family, 30, 5, 24, seed=3).schedules)
         # not the project's generator: other values than its CHP / PV / shiftable rows
         assert not np.array_equal(a.schedules, generate(30, 5, 24, seed=2).schedules)
+
+
+def test_messages_total_adds_the_tokens_messages_to_cohdas():
+    inst = generate(30, 6, 24, seed=3)
+    # GIVEN the same negotiation with and without the token
+    plain = solve(inst, seed=0, refine=False)
+    res = solve(inst, seed=0)
+    # THEN ``messages`` stays COHDA's own count and the total adds every token message (walk, revert tour, greedy
+    # tours), whose bytes are the refinement's bytes
+    assert res.messages == plain.messages and plain.messages_total == plain.messages
+    r = res.refine
+    assert r["messages"] >= r["hops"] + inst.agents + r["tour_hops"]   # the revert tour visits every agent
+    assert res.messages_total == res.messages + r["messages"] > res.messages
+    assert r["bytes"] == r["messages"] * (8 * inst.schedules.shape[2] + 40)
+    assert res.to_json()["messages_total"] == res.messages_total

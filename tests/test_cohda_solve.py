@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from vppfed.errors import UserError
+from vppfed.commands.cohda import run_federation
+from vppfed.errors import CosimError, UserError
 from vppfed.federates.cohda.agent import CohdaAgent
 from vppfed.federates.cohda.baselines import milp, one_opt
 from vppfed.federates.cohda.controller import CohdaController, Member
@@ -186,7 +187,8 @@ def test_cli_generate_then_solve_prints_one_json_object(tmp_path, capsys):
 @pytest.mark.slow
 def test_helics_transport_runs_the_same_agents_to_termination(tmp_path):
     inst = generate(24, 5, 24, seed=4)
-    res = solve(inst, transport="helics", seed=0, helics_options={"federates": 2, "folder": tmp_path / "fed"})
+    res = solve(inst, transport="helics", seed=0, run_federation=run_federation,
+                helics_options={"federates": 2, "folder": tmp_path / "fed"})
     assert res.terminated and len(res.selection) == 24
     assert is_one_opt(inst, res.selection)
     assert res.messages > 0 and res.bytes > 0
@@ -225,8 +227,8 @@ def test_helics_link_delay_slows_the_rounds_and_termination_still_holds(tmp_path
     import json
 
     inst = generate(16, 5, 24, seed=4)
-    plain = solve(inst, transport="helics", seed=0, helics_options={"federates": 2})
-    slow = solve(inst, transport="helics", seed=0,
+    plain = solve(inst, transport="helics", seed=0, run_federation=run_federation, helics_options={"federates": 2})
+    slow = solve(inst, transport="helics", seed=0, run_federation=run_federation,
                  helics_options={"federates": 2, "delay": 3.0, "folder": tmp_path / "fed"})
     runner = json.loads((tmp_path / "fed" / "runner.json").read_text())
     # GIVEN every agent message stamped 3 s (rounds) after its send time, no HELICS filter federate involved
@@ -246,7 +248,7 @@ def test_helics_loss_drops_steps_seeded_and_the_anytime_stop_still_delivers_a_re
     inst = generate(16, 5, 24, seed=4)
     # GIVEN 30 % of the agents' step messages dropped at the sending host (seeded), and an anytime stop at round 40
     options = {"federates": 2, "loss": 0.3}
-    lossy = solve(inst, transport="helics", seed=0, config=InprocConfig(stop_at=40),
+    lossy = solve(inst, transport="helics", seed=0, run_federation=run_federation, config=InprocConfig(stop_at=40),
                   helics_options={**options, "folder": tmp_path / "fed"})
     runner = json.loads((tmp_path / "fed" / "runner.json").read_text())
     hosts = [f["exec"] for f in runner["federates"] if f["name"].startswith("cohda_agents")]
@@ -258,7 +260,8 @@ def test_helics_loss_drops_steps_seeded_and_the_anytime_stop_still_delivers_a_re
     assert not lossy.terminated and lossy.sim_time >= 40
     assert len(lossy.selection) == 16 and lossy.D == pytest.approx(inst.distance(np.array(lossy.selection)))
     # ... and the same seed gives the same run over real HELICS
-    again = solve(inst, transport="helics", seed=0, config=InprocConfig(stop_at=40), helics_options=options)
+    again = solve(inst, transport="helics", seed=0, run_federation=run_federation, config=InprocConfig(stop_at=40),
+                  helics_options=options)
     assert (again.selection, again.messages, again.delivered_messages) == (
         lossy.selection, lossy.messages, lossy.delivered_messages)
 
@@ -274,6 +277,20 @@ def test_helics_loss_without_an_anytime_stop_is_refused(capsys, tmp_path):
     assert "--stop-at" in capsys.readouterr().err
     with pytest.raises(ValueError, match="anytime stop"):
         solve(inst, transport="helics", helics_options={"loss": 0.1})
+
+
+def test_the_helics_transport_runs_through_the_runner_it_is_given(tmp_path):
+    inst = generate(6, 3, 12, seed=1)
+    # GIVEN no runner: the federates layer cannot start a federation on its own (the launcher sits above it)
+    with pytest.raises(ValueError, match="federation runner"):
+        solve(inst, transport="helics", helics_options={"folder": tmp_path / "none"})
+    # GIVEN a runner that only records the runner JSON it was handed (and writes no result)
+    seen = []
+    with pytest.raises(CosimError, match="cohda_result.json was not written"):
+        solve(inst, transport="helics", run_federation=lambda runner, timeout: seen.append((runner, timeout)),
+              helics_options={"folder": tmp_path / "fed", "timeout": 42.0})
+    # THEN it got the runner written for it, with the timeout
+    assert seen == [(tmp_path / "fed" / "runner.json", 42.0)]
 
 
 def test_resending_the_working_memory_repairs_what_lost_messages_broke():
@@ -302,7 +319,7 @@ def test_resending_the_working_memory_repairs_what_lost_messages_broke():
 def test_with_resending_a_lossy_helics_negotiation_ends_near_the_lossless_quality():
     inst = generate(16, 5, 24, seed=4)
     # GIVEN 30 % of the step messages lost and every agent re-sending its working memory every 10 rounds
-    r = solve(inst, transport="helics", seed=0, config=InprocConfig(stop_at=60),
+    r = solve(inst, transport="helics", seed=0, run_federation=run_federation, config=InprocConfig(stop_at=60),
               helics_options={"federates": 2, "loss": 0.3, "resend": 10})
     # THEN the result is within a few percent of the target (measured 0.1-0.3 % over 5 runs with HELICS's own drop
     # filter; lossless 1.0 %; the deltas alone ended 2-16 % away)

@@ -142,23 +142,7 @@ def wrong_way_imports(root: Path) -> list[str]:
 
 #: Wrong-way imports not yet turned round, each with why and what would fix it: (file, imported module) -> reason.
 #: The test fails on any other wrong-way import AND on an entry here that no longer occurs, so the list only shrinks.
-PENDING: dict[tuple[str, str], str] = {
-    ("federates/cohda/helics_run.py", "vppfed.launcher"):
-        "solve.py's 'helics' backend runs a whole federation through the launcher; fix: move solve_helics to "
-        "vppfed/commands (or inject the runner) so the cohda cores stay below the launcher",
-    ("postprocess/neighbourhood_plots.py", "vppfed.federates.neighbourhood.protocol"):
-        "assemble_run_record joins the federates' parts and computes the run metrics when neighbourhood_run.json is "
-        "missing; fix: write the record at the end of every run (summaries) and only read it here",
-    ("postprocess/neighbourhood_feeder_plots.py", "vppfed.federates.neighbourhood.protocol"):
-        "same as neighbourhood_plots.py (assemble_run_record as a fallback)",
-    ("postprocess/neighbourhood_feeder_plots.py", "vppfed.federates.neighbourhood.feeder_link"):
-        "job_power_series_kw integrates contract load profiles; fix: move it with Contract/Profile's dict form to "
-        "vppfed/formats/neighbourhood.py",
-    ("postprocess/neighbourhood_feeder_plots.py", "vppfed.federates.neighbourhood.model"):
-        "Contract.from_dict of the run record; same fix as feeder_link",
-    ("postprocess/report_data.py", "vppfed.federates.neighbourhood.protocol"):
-        "assemble_run_record(write=False) recomputes the record's totals; same fix as neighbourhood_plots.py",
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 def test_layers_point_one_way() -> None:

@@ -10,9 +10,9 @@ import pytest
 from vppfed.configs.case import build_case
 from vppfed.federates.neighbourhood.inputs import load_neighbourhood
 from vppfed.errors import UserError
-from vppfed.federates.neighbourhood.feeder_link import (
-    MeasuredProduction, household_job_power_kw, job_power_series_kw, map_households)
+from vppfed.federates.neighbourhood.feeder_link import MeasuredProduction, household_job_power_kw, map_households
 from vppfed.federates.neighbourhood.model import Contract, Profile
+from vppfed.formats.neighbourhood import job_power_series_kw
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 
@@ -32,13 +32,13 @@ def test_job_power_is_the_energy_of_each_interval_over_its_length():
                  _contract("2", 0.0, [60.0, 60.0], job="c")]
     # WHEN the power is taken minute by minute
     edges = 60.0 * np.arange(6)
-    series = job_power_series_kw(contracts, ["1", "2", "3"], edges)
+    series = job_power_series_kw([c.to_dict() for c in contracts], ["1", "2", "3"], edges)  # the record's form
     # THEN each interval holds the energy drawn in it (time-linear inside a load minute), in kW
     assert series[0] == pytest.approx(np.array([5.0, 15.0, 25.0 + 5.0, 15.0, 0.0]) * 0.06)
     assert series[1] == pytest.approx([3.6, 3.6, 0.0, 0.0, 0.0])
     assert not series[2].any()
     # ... energy is conserved on any grid, and the single-interval form gives the same numbers
-    fine = job_power_series_kw(contracts, ["1", "2"], np.arange(0.0, 400.0, 7.0))
+    fine = job_power_series_kw([c.to_dict() for c in contracts], ["1", "2"], np.arange(0.0, 400.0, 7.0))
     assert (fine * 7.0 / 3.6).sum() == pytest.approx(60.0 + 5.0 + 120.0)
     assert household_job_power_kw(contracts, ["1", "2", "3"], 120.0, 180.0) == pytest.approx(
         {"1": series[0, 2], "2": 0.0, "3": 0.0})
@@ -210,7 +210,7 @@ def test_job_loads_appear_in_the_feeder_house_loads_and_pv_is_measured_at_the_in
     record = json.loads((d / "neighbourhood_run.json").read_text())
     setup = json.loads((d / "neighbourhood_setup.json").read_text())
     households = setup["houses"]
-    contracts = [Contract.from_dict(c) for c in record["contracts"] + record["pending_contracts"]]
+    contracts = record["contracts"] + record["pending_contracts"]
     houses = load_if_present(d, "house")
     times = houses.times.astype(float)
     assert np.all(np.diff(times) == 60.0)
@@ -225,7 +225,7 @@ def test_job_loads_appear_in_the_feeder_house_loads_and_pv_is_measured_at_the_in
         # THEN the house's load without its HVAC is its job power at every step (no plug loads in this feeder) ...
         assert np.all(np.abs(without_hvac - expected[i]) <= tol(expected[i])), h
         # ... and at each contract start the house's load rises by the job's power, in the step after the start
-        for c in (c for c in contracts if c.house == h and 120.0 <= c.start_s < times[-1] - 120.0):
+        for c in (c for c in map(Contract.from_dict, contracts) if c.house == h and 120.0 <= c.start_s < times[-1] - 120.0):
             before = int(np.searchsorted(times, np.floor(c.start_s / 60.0) * 60.0 - 60.0))
             after = before + 2
             rise = without_hvac[after] - without_hvac[before]
@@ -250,6 +250,6 @@ def test_job_loads_appear_in_the_feeder_house_loads_and_pv_is_measured_at_the_in
     assert f["pv_wh"] + f["grid_wh"] == pytest.approx(record["totals"]["consumption_wh"], abs=1e-3)
     assert "feeder PV" in line and "predicted PV" in line
     # no contract starts before its consumer could have told the feeder (one step after it was agreed)
-    assert all(c.start_s >= c.agreed_s + 60.0 - 1e-9 for c in contracts)
+    assert all(c.start_s >= c.agreed_s + 60.0 - 1e-9 for c in map(Contract.from_dict, contracts))
     names = {p.name for p in plot_run(d)}
     assert {"neighbourhood_feeder_load.png", "neighbourhood_feeder_houses.png"} <= names

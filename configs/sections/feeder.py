@@ -44,7 +44,7 @@ to the model's player/climate input files. The generation-only fields (houses, t
 cannot be combined with ``glm``.
 
 Handle for other sections, ``ctx.handles["feeder"]`` (:class:`FeederHandle`): ``name``/``federate``, ``bus``,
-``inventory`` (:class:`~vppfed.configs.feeder_glm.FeederInventory`), ``glm``, ``publish(obj, prop, type, key=None)``
+``inventory`` (:class:`~vppfed.federates.feeder.inventory.FeederInventory`), ``glm``, ``publish(obj, prop, type, key=None)``
 (returns the global name to subscribe to) and ``subscribe(target, obj, prop, type)``. Requests are collected until
 finalize, when the JSON is written; the bulk grid's voltage subscription is added then from ``ctx.handles["bulk"]``.
 """

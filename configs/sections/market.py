@@ -17,7 +17,7 @@ YAML::
 
 What it asks of the other sections (through ``ctx.handles``), the contract it relies on:
 
-- ``handles["feeder"]``: ``.name`` (federate), ``.inventory`` (:class:`~vppfed.configs.feeder_glm.FeederInventory`:
+- ``handles["feeder"]``: ``.name`` (federate), ``.inventory`` (:class:`~vppfed.federates.feeder.inventory.FeederInventory`:
   ``houses``, ``house_meter``, ``substation``, optional ``meter_class``), ``.publish(obj, prop, type, key=None)`` (the
   feeder publishes an object property under ``<obj><sep><prop>`` or ``key``) and ``.subscribe(target, obj, prop,
   type)`` (the feeder writes a received value into an object property);

@@ -26,7 +26,8 @@ core already runs; what TESP's loop hard-wires to the TE30 layout is read here f
     other columns go, in bus order, to the other buses with a non-zero ``Pd`` (TE30: buses 5 and 9). The CSV value
     replaces the bus's ``Pd``; ``Qd`` stays as given (TESP does not change it). Our key ``CSVBuses`` (bus of each
     column) overrides this mapping. Resolved relative to the JSON's folder (TESP resolves it relative to its
-    working folder, which is the case folder).
+    working folder, which is the case folder). Read by :func:`vppfed.formats.ppcase.read_load_csv`, the reader of our
+    own ``_pp.json`` CSVs too (an empty cell is an error; an optional header line is skipped).
 ``StartTime``, ``Tmax``, ``Period``, ``dt``, ``opf_dc``, ``pf_dc``
     Start, horizon (s), OPF period (s, run at T − dt), power-flow step (s), DC OPF and DC power flow switches.
 
@@ -39,7 +40,6 @@ Bad input is one :class:`~vppfed.errors.UserError` line naming the file and the 
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ import numpy as np
 from vppfed.errors import UserError
 from vppfed.io import load_json
 
-from vppfed.formats.ppcase import BackgroundLoad, BulkCase, Outage, case_from_dict
+from vppfed.formats.ppcase import BackgroundLoad, BulkCase, Outage, case_from_dict, read_load_csv
 
 __all__ = ["load_tesp_case", "tesp_case_from_dict", "dispatchable_load_rows", "csv_buses"]
 
@@ -77,36 +77,6 @@ def csv_buses(bus: np.ndarray, dso_buses: list[int], ncols: int) -> list[int]:
     first = dso_buses[0] if dso_buses else (loaded[0] if loaded else None)
     order = ([first] if first is not None else []) + [b for b in loaded if b != first]
     return order[:ncols]
-
-
-def _read_csv(path: Path, where: str) -> np.ndarray:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"{where}: field 'CSVFile': cannot read {path} ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a text file (field 'CSVFile' of {where})") from None
-    rows: list[list[float]] = []
-    for n, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n")):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            values = [float(v) for v in line.split(",")]
-        except ValueError:
-            raise UserError(f"{path}: line {n + 1}: expected comma-separated MW values (field 'CSVFile' of "
-                            f"{where})") from None
-        if not all(math.isfinite(v) for v in values):
-            raise UserError(f"{path}: line {n + 1}: values must be finite (field 'CSVFile' of {where})")
-        if rows and len(values) != len(rows[0]):
-            raise UserError(f"{path}: line {n + 1}: {len(values)} columns, the first row has {len(rows[0])} "
-                            f"(field 'CSVFile' of {where})")
-        rows.append(values)
-    if not rows:
-        raise UserError(f"{path}: no rows (field 'CSVFile' of {where})")
-    return np.array(rows, dtype=float)
 
 
 def _remap_outages(outages: list[Outage], removed: set[int], key: str, where: str) -> list[Outage]:
@@ -167,7 +137,7 @@ def tesp_case_from_dict(doc: Any, source: str = "<dict>", base_dir: Path | None 
         csv_path = Path(str(doc["CSVFile"]))
         if not csv_path.is_absolute():
             csv_path = (base_dir or Path.cwd()) / csv_path
-        mw = _read_csv(csv_path, where)
+        mw = read_load_csv(csv_path, where)
         bus_ids = set(int(b) for b in case.bus[:, 0])
         if "CSVBuses" in doc:
             try:

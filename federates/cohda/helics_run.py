@@ -1,7 +1,10 @@
 """``--transport helics``: run one negotiation as a real HELICS federation and collect its result.
 
-Writes the instance, one config per federate and a runner JSON into a temporary folder and runs them with the
-project launcher (private broker port, process groups, teardown on any failure or timeout).
+Writes the instance, one config per federate and a runner JSON into a temporary folder and hands the runner to
+``run_federation``, which the caller supplies: the command line passes
+:func:`vppfed.commands.cohda.run_federation` (the project launcher: private broker port, process groups, teardown on
+any failure or timeout). The launcher sits above the federates (it starts them), so this module takes it as an
+argument instead of importing it.
 """
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import json
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -18,6 +21,10 @@ from vppfed.federates.cohda.adapter import CONTROLLER_ENDPOINT, agent_host_confi
 from vppfed.federates.cohda.instance import Instance
 
 log = logging.getLogger(__name__)
+
+#: Runs a runner JSON to the end within ``timeout`` seconds; raises (e.g. :class:`~vppfed.errors.CosimError`) when the
+#: federation fails.
+FederationRunner = Callable[[Path, float], None]
 
 
 def write_federation(instance: Instance, folder: Path, federates: int = 2, seed: int = 0,
@@ -73,20 +80,22 @@ def write_federation(instance: Instance, folder: Path, federates: int = 2, seed:
     return path
 
 
-def solve_helics(instance: Instance, seed: int = 0, federates: int = 2, folder: str | Path | None = None,
-                 timeout: float = 600.0, stop_round: float | None = None,
+def solve_helics(instance: Instance, run_federation: FederationRunner | None, seed: int = 0, federates: int = 2,
+                 folder: str | Path | None = None, timeout: float = 600.0, stop_round: float | None = None,
                  warm_start: bool = False, delay: float = 0.0, loss: float = 0.0,
                  resend: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
-    """Run the federation; returns the selection and the counts (summed over federates)."""
-    from vppfed.launcher import Launcher
-
+    """Write the federation and run it with ``run_federation``; returns the selection and the counts (summed over
+    federates)."""
     with tempfile.TemporaryDirectory(prefix="cohda_helics_") as tmp:
         base = Path(folder) if folder is not None else Path(tmp)
         runner = write_federation(instance, base, federates, seed, stop_round=stop_round, timeout=timeout,
                                   warm_start=warm_start, delay=delay, loss=loss, resend=resend)
-        summary = Launcher(runner, timeout=timeout).run()
-        if not summary.ok:
-            raise CosimError(f"COHDA federation failed: {summary.failed}: {summary.reason}")
+        if run_federation is None:
+            raise ValueError("COHDA on HELICS needs a federation runner (run_federation=, e.g. "
+                             "vppfed.commands.cohda.run_federation)")
+        run_federation(runner, timeout)
+        if not (base / "cohda_result.json").exists():
+            raise CosimError(f"COHDA federation: {base / 'cohda_result.json'} was not written")
         result = json.loads((base / "cohda_result.json").read_text())
         counts = {"messages": 0, "bytes": 0, "control_messages": 0, "control_bytes": 0, "max_message_bytes": 0,
                   "delivered_messages": 0}

@@ -33,7 +33,9 @@ from numba import njit
 @dataclass
 class RefineStats:
     """What the token did: hops of the annealing walk and of the greedy tours, accepted moves, distances (kW)
-    before and after, token bytes (every hop is one message: walk, the revert tour and the greedy tours), seconds."""
+    before and after, token bytes (every hop is one message: walk, the revert tour and the greedy tours), seconds,
+    and ``messages``, the token messages those bytes are made of (walk + revert tour + greedy tours), so a total of
+    messages can add them to COHDA's own."""
 
     hops: int
     tour_hops: int
@@ -42,6 +44,7 @@ class RefineStats:
     after: float
     bytes: int
     seconds: float
+    messages: int = 0
 
 
 @njit(cache=True)
@@ -228,9 +231,9 @@ def token_refine(schedules: np.ndarray, target: np.ndarray, selection: np.ndarra
     if after > before:  # cannot happen (best state, then only improving moves); keep the guarantee explicit
         sel, after = sel0, before
     token_bytes = 8 * nt + 40
-    return sel, RefineStats(hops, tour_hops, int(accepted), before, after,
-                            (hops + len(order) + tour_hops) * token_bytes,
-                            time.perf_counter() - t0)
+    messages = hops + len(order) + tour_hops
+    return sel, RefineStats(hops, tour_hops, int(accepted), before, after, messages * token_bytes,
+                            time.perf_counter() - t0, messages)
 
 
 def warm_up() -> float:

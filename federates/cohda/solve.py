@@ -5,7 +5,7 @@ import logging
 import platform
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from vppfed.federates.cohda.improve import pairwise_improve
 from vppfed.federates.cohda.inproc import InprocConfig, run_inproc
 from vppfed.federates.cohda.instance import Instance
 from vppfed.federates.cohda.objectives import objective_by_name
+
+if TYPE_CHECKING:
+    from vppfed.federates.cohda.helics_run import FederationRunner
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,9 @@ class SolveResult:
     candidates created, entries delivered, aggregate rows folded, ...). ``setup_seconds`` is the one-off loading (or
     first compilation) of the compiled kernels in this process, not included in ``seconds``.
     ``refine`` describes the token refinement after COHDA (:mod:`.refine`; its hops are token messages counted
-    there, not in ``messages``), ``None`` when it did not run.
+    there, not in ``messages``), ``None`` when it did not run. ``messages_total`` is ``messages`` plus the
+    refinement's token messages (``refine["messages"]``): the number to compare with another COHDA's message count
+    (mango-library's has no refinement, so its count is all there is).
     ``delivered_messages`` counts the step messages that reached their receiver (``helics`` and the Python engine):
     fewer than ``messages`` when a seeded ``loss`` (at the sending agent federate, or in the simulator) dropped some. ``config.loss``
     or ``config.resend_every`` on ``inproc`` run the Python engine (the compiled one has no loss model).
@@ -64,6 +69,7 @@ class SolveResult:
     setup_seconds: float = 0.0
     work: dict[str, int] = field(default_factory=dict)
     delivered_messages: int | None = None
+    messages_total: int = 0
     trace: list[dict[str, float]] = field(default_factory=list)
 
     def to_json(self, with_trace: bool = False) -> dict[str, Any]:
@@ -87,7 +93,7 @@ def build_agents(instance: Instance) -> tuple[CohdaController, list[CohdaAgent]]
 def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve: bool = False,
           config: InprocConfig | None = None, helics_options: dict | None = None,
           warm_start: bool = False, engine: str = "compiled", progress=None, refine: bool = True,
-          refine_hops: int | None = None) -> SolveResult:
+          refine_hops: int | None = None, run_federation: FederationRunner | None = None) -> SolveResult:
     """Negotiate a selection for ``instance`` on the chosen transport (``inproc`` or ``helics``).
 
     The instance's own overlay (``edges``) is used. ``improve`` adds the pairwise exchange rounds after COHDA;
@@ -97,7 +103,8 @@ def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve:
     ``progress(events, messages, best_perf)`` is called every few thousand events on the compiled engine.
     ``refine`` (default on) lets the annealing token of :mod:`.refine` walk the overlay after a terminated in-process
     negotiation (``refine_hops`` hops, default :func:`.refine.default_hops`); it never worsens the result and ends
-    1-opt. It does not run after an anytime stop or on the ``helics`` transport.
+    1-opt. It does not run after an anytime stop or on the ``helics`` transport, which needs ``run_federation``
+    (:data:`.helics_run.FederationRunner`; the command line's is :func:`vppfed.commands.cohda.run_federation`).
     """
     setup_seconds = 0.0
     if transport == "inproc" and config is not None and (config.loss > 0 or config.resend_every is not None):
@@ -140,7 +147,7 @@ def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve:
         options = dict(helics_options or {})
         if config is not None and config.stop_at is not None:
             options.setdefault("stop_round", config.stop_at)  # the anytime stop, in rounds
-        selection, counts = solve_helics(instance, seed, warm_start=warm_start, **options)
+        selection, counts = solve_helics(instance, run_federation, seed, warm_start=warm_start, **options)
         trace = []
     else:
         raise ValueError(f"unknown transport {transport!r} (inproc or helics)")
@@ -166,7 +173,8 @@ def solve(instance: Instance, transport: str = "inproc", seed: int = 0, improve:
                        seconds=seconds, cpu_seconds=time.process_time() - c0, activations=activations,
                        agents=instance.agents, transport=transport, seed=seed,
                        bytes_per_message=counts["bytes"] / msgs if msgs else 0.0, cohda_D=cohda_d,
-                       improve=improve_info, refine=refine_info, trace=trace, setup_seconds=setup_seconds, **counts)
+                       improve=improve_info, refine=refine_info, trace=trace, setup_seconds=setup_seconds,
+                       messages_total=msgs + (refine_info["messages"] if refine_info else 0), **counts)
 
 
 def machine_info() -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from vppfed.federates.feeder.gld_metrics import FeederMetrics
 from vppfed.io import format_complex, normalize_key, parse_complex, parse_float
+from vppfed.formats.gld_strings import parse_complex_many
 from vppfed.federates.feeder.session import GridlabdError, GridlabdSession
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,23 @@ def _convert_out(raw: str, typ: str) -> Any:
     return value.real if value.imag == 0.0 else abs(value)
 
 
+_NUMERIC = ("double", "complex", "vector")
+
+
+def _convert_all(raws: Sequence[str], points: Sequence[Point]) -> list[Any]:
+    """:func:`_convert_out` of every publication, the numeric ones parsed together (:func:`parse_complex_many`)."""
+    out: list[Any] = [None] * len(raws)
+    numeric = [i for i, p in enumerate(points) if p.type in _NUMERIC]
+    for i, c in zip(numeric, parse_complex_many([raws[i] for i in numeric])):
+        typ = points[i].type
+        out[i] = c if typ == "complex" else [c.real, c.imag] if typ == "vector" else (
+            c.real if c.imag == 0.0 else abs(c))
+    for i, p in enumerate(points):
+        if p.type not in _NUMERIC:
+            out[i] = _convert_out(raws[i], p.type)
+    return out
+
+
 def _convert_in(value: Any) -> Any:
     """A received value as text/number for ``set_property``."""
     if isinstance(value, complex):
@@ -256,6 +274,7 @@ class FeederCore:
         self._last_pub: dict[str, Any] = {}
         self._last_weather: dict[str, float] = {}
         self._cache: dict[tuple[str, str], Mapping[str, str]] = {}
+        self._objects: dict[tuple[str, str], str] = {}   # single properties read with this step's exchange
         self._last_metrics_t = 0.0
         # group publications by (class, property) for batch reads
         groups: dict[tuple[str, str], list[Point]] = {}
@@ -263,6 +282,11 @@ class FeederCore:
             cls = self.object_class.get(p.obj)
             groups.setdefault((cls or f"#{p.obj}", p.prop), []).append(p)
         self._batch = {k: v for k, v in groups.items() if not k[0].startswith("#") and len(v) >= 2}
+        #: publications read one by one (not in a class batch, not the SWING head's computed power)
+        self._object_reads = list(dict.fromkeys(
+            (p.obj, p.prop) for p in config.publications
+            if not (head is not None and p.obj == head.name and p.prop == HEAD_POWER)
+            and (self.object_class.get(p.obj), p.prop) not in self._batch))
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -329,12 +353,21 @@ class FeederCore:
         for link in self.head.links:
             self._head_sign[link] = 1.0 if self.session.get(link, "from").strip() == self.head.name else -1.0
 
+    def _head_reads(self) -> list[tuple[str, str]]:
+        """The (link, property) pairs :meth:`head_power` reads."""
+        return [(link, "power_in" if sign > 0 else "power_out") for link, sign in self._head_sign.items()]
+
     def head_power(self) -> complex:
         """Power into the feeder at a SWING head, VA (see :class:`SwingHead`)."""
         total = 0j
-        for link, sign in self._head_sign.items():
-            total += sign * parse_complex(self.session.get(link, "power_in" if sign > 0 else "power_out"))
+        for (link, prop), sign in zip(self._head_reads(), self._head_sign.values()):
+            total += sign * parse_complex(self._object_text(link, prop))
         return total
+
+    def _object_text(self, obj: str, prop: str) -> str:
+        """``obj.prop`` as read with this step's exchange, or read now if the step did not ask for it."""
+        text = self._objects.get((obj, prop))
+        return text if text is not None else self.session.get(obj, prop)
 
     def _read_class(self, cls: str, prop: str) -> Mapping[str, str]:
         if self.head is not None and cls == "substation" and prop == HEAD_POWER:
@@ -355,41 +388,58 @@ class FeederCore:
             values = self._read_class(cls, p.prop)
             if p.obj in values:
                 return values[p.obj]
-        return self.session.get(p.obj, p.prop)
+        return self._object_text(p.obj, p.prop)
 
     def step(self, t: float) -> dict[str, Any]:
-        """Apply weather and pending inputs, advance GridLAB-D to ``t`` seconds, return publications ``{key: value}``."""
-        if self.weather is not None:
-            # once per weather row (5 min), held in between as TESP's weather agent publishes it: writing an
-            # interpolated value every step cost six worker round trips per step
-            for param, value in self.weather.held(t).items():
-                if self._last_weather.get(param) != value:
-                    self.session.set(self.climate_name, param, value)
-                    self._last_weather[param] = value
-        for (obj, prop), value in self._pending.items():
-            if self.head is not None and self._is_head_point(obj, prop) and prop == HEAD_VOLTAGE:
-                for phase_prop, volts in self.head.phase_voltages(value).items():
-                    self.session.set(obj, phase_prop, volts)
-                continue
-            sub = self.substation_scale
-            if sub is not None and obj == sub.name and prop == HEAD_VOLTAGE:
-                value = sub.scaled(value)
-            self.session.set(obj, prop, _convert_in(value))
-        self._pending.clear()
-        self.session.step_to(t)
-        self._cache.clear()
+        """Apply weather and pending inputs, advance GridLAB-D to ``t`` seconds, return publications ``{key: value}``.
+
+        Everything GridLAB-D is asked at ``t`` (the writes, the step, the publications' and the metrics sample's
+        reads) goes to its worker in one round trip (:meth:`GridlabdSession.exchange`).
+        """
+        sampling = self.metrics is not None and (_is_multiple(t, self.sample_every_s)
+                                                 or _is_multiple(t, self.metrics_interval_s))
+        class_reads = list(self._batch)
+        if sampling:
+            assert self.metrics is not None
+            class_reads += [r for r in self.metrics.reads() if r not in self._batch]
+        if self.head is not None:   # the SWING head's power is the sum over its links, read as single properties
+            class_reads = [r for r in class_reads if r != ("substation", HEAD_POWER)]
+        self._cache, self._objects = self.session.exchange(t, self._step_writes(t), class_reads,
+                                                           self._object_reads + self._head_reads())
         out: dict[str, Any] = {}
-        for p in self.config.publications:
-            value = _convert_out(self._raw(p), p.type)
+        for p, value in zip(self.config.publications, _convert_all([self._raw(p) for p in self.config.publications],
+                                                                   self.config.publications)):
             if not self.only_changed or self._last_pub.get(p.key, _MISSING) != value:
                 out[p.key] = value
                 self._last_pub[p.key] = value
-        if self.metrics is not None:
+        if sampling:
+            assert self.metrics is not None
             if _is_multiple(t, self.sample_every_s) or _is_multiple(t, self.metrics_interval_s):
                 self.metrics.sample(t, self._read_class)
             if _is_multiple(t, self.metrics_interval_s):
                 self._write_metrics(t)
         return out
+
+    def _step_writes(self, t: float) -> list[tuple[str, str, Any]]:
+        """What GridLAB-D is written before the step to ``t``: changed weather, then the inputs received since."""
+        writes: list[tuple[str, str, Any]] = []
+        if self.weather is not None:
+            # once per weather row (5 min), held in between as TESP's weather agent publishes it: writing an
+            # interpolated value every step cost six worker round trips per step
+            for param, value in self.weather.held(t).items():
+                if self._last_weather.get(param) != value:
+                    writes.append((self.climate_name, param, value))
+                    self._last_weather[param] = value
+        for (obj, prop), value in self._pending.items():
+            if self.head is not None and self._is_head_point(obj, prop) and prop == HEAD_VOLTAGE:
+                writes += [(obj, phase_prop, volts) for phase_prop, volts in self.head.phase_voltages(value).items()]
+                continue
+            sub = self.substation_scale
+            if sub is not None and obj == sub.name and prop == HEAD_VOLTAGE:
+                value = sub.scaled(value)
+            writes.append((obj, prop, _convert_in(value)))
+        self._pending.clear()
+        return writes
 
     def _write_metrics(self, t: float) -> None:
         """Write the interval ending at ``t`` to every writer: a prefix without objects gets an empty row set
@@ -403,6 +453,7 @@ class FeederCore:
     def publish_all(self) -> dict[str, Any]:
         """Every publication's current value (for a federate that must publish at t = 0)."""
         self._cache.clear()
+        self._objects.clear()
         out = {p.key: _convert_out(self._raw(p), p.type) for p in self.config.publications}
         self._last_pub.update(out)
         return out
@@ -421,7 +472,7 @@ def object_class_map(inventory: Mapping[str, Sequence[str]]) -> dict[str, str]:
 
 
 def build_metrics(inventory: Any) -> FeederMetrics:
-    """A :class:`FeederMetrics` for a :class:`~vppfed.configs.feeder_glm.FeederInventory`.
+    """A :class:`FeederMetrics` for a :class:`~vppfed.federates.feeder.inventory.FeederInventory`.
 
     The losses are read from the inventory's link classes only (a class the model lacks is not read); regulators
     listed apart from ``links`` are links too and join them. An inventory without ``links`` (written before the

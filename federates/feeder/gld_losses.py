@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from vppfed.formats.gld_strings import parse_complex
+from vppfed.formats.gld_strings import parse_complex_many
 
 __all__ = ["LOSS_CLASSES", "LOSS_PROPERTY", "loss_classes", "link_losses"]
 
@@ -55,7 +55,6 @@ def link_losses(values: Mapping[str, str]) -> complex:
         Real losses [W] + j reactive losses [VAr].
     """
     total = 0j
-    for text in values.values():
-        loss = parse_complex(text)
+    for loss in parse_complex_many(values.values()):
         total += complex(abs(loss.real), loss.imag)
     return total

@@ -49,7 +49,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from vppfed.federates.feeder.gld_losses import LOSS_PROPERTY, link_losses, loss_classes
-from vppfed.formats.gld_strings import parse_complex, parse_float
+from vppfed.formats.gld_strings import parse_complex_many, parse_float
 
 __all__ = ["HOUSE_COLUMNS", "BILLING_METER_COLUMNS", "INVERTER_COLUMNS", "SUBSTATION_COLUMNS", "CAPACITOR_COLUMNS",
            "REGULATOR_COLUMNS", "SYSTEM_MODE_CODES", "FeederMetrics", "REQUIRED_READS"]
@@ -122,10 +122,11 @@ def _floats(raw: Mapping[str, str], names: Sequence[str]) -> np.ndarray:
 
 
 def _complexes(raw: Mapping[str, str], names: Sequence[str]) -> np.ndarray:
-    try:
-        return np.array([complex(raw[n].partition(" ")[0]) for n in names], dtype=complex)
+    texts = [raw[n] for n in names]
+    try:   # rectangular texts: the builtin (keeps a "-0j" part's sign, as these files always had it)
+        return np.array([complex(t.partition(" ")[0]) for t in texts], dtype=complex)
     except (ValueError, AttributeError):
-        return np.array([parse_complex(raw[n]) for n in names], dtype=complex)
+        return np.array(parse_complex_many(texts), dtype=complex)
 
 
 @dataclass

@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from vppfed.federates.feeder.clock import GldClock
 from vppfed.formats.gld_strings import format_complex
@@ -77,6 +77,8 @@ class SessionStats:
     steps: int = 0
     reads: int = 0
     writes: int = 0
+    round_trips: int = 0      # batched steps (:meth:`GridlabdSession.exchange`): one pipe round trip each
+    pipe_s: float = 0.0       # their wall time outside GridLAB-D's own calls (pipe, JSON, waiting for a core)
 
     def as_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
@@ -118,7 +120,8 @@ class GridlabdSession:
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> "GridlabdSession":
         """Start the worker and load the model; raise :class:`GridlabdError` with GridLAB-D's messages on failure."""
-        import gridlabd  # the worker process is the heavy part; importing here keeps the core importable without it
+        # the worker process is the heavy part; importing here keeps the core importable without the bindings
+        from vppfed.federates.feeder.gld_client import BatchingGridLabD
 
         if not self.glm.is_file():
             raise GridlabdError(f"{self.glm}: GLM file not found")
@@ -135,7 +138,7 @@ class GridlabdSession:
             saved_env = {k: os.environ.get(k) for k in self.env}
             os.environ.update(self.env)
             try:
-                self._gld = gridlabd.GridLabD(verbose=True)
+                self._gld = BatchingGridLabD(verbose=True)
             finally:
                 sys.stderr = saved
                 for k, v in saved_env.items():
@@ -391,6 +394,101 @@ class GridlabdSession:
                                 + self._diagnostics())
         self.time_s = float(seconds)
 
+    def exchange(self, seconds: float, writes: Sequence[tuple[str, str, Any]] = (),
+                 class_reads: Sequence[tuple[str, str]] = (), object_reads: Sequence[tuple[str, str]] = ()
+                 ) -> tuple[dict[tuple[str, str], dict[str, str]], dict[tuple[str, str], str]]:
+        """One co-simulation step in one worker round trip: write, step to ``seconds``, read.
+
+        Why: each worker call is a pipe round trip (two context switches; on a loaded two-core machine each waits for
+        a core), and a TESP feeder step made twenty and more of them. The checks are those of :meth:`set`,
+        :meth:`step_to`, :meth:`get_class` and :meth:`get`, with the same messages; the worker stops at the first
+        write that fails, so GridLAB-D never steps on half of a step's writes.
+
+        Parameters
+        ----------
+        seconds : float
+            HELICS time to reach; the time already reached only writes and reads (GridLAB-D does not re-solve).
+        writes : sequence of (object, property, value)
+            Applied in order before the step (complex values in rectangular form).
+        class_reads : sequence of (class, property)
+            Raw text of ``property`` for every object of ``class`` after the step.
+        object_reads : sequence of (object, property)
+            Raw text of single properties after the step.
+
+        Returns
+        -------
+        (dict, dict)
+            ``{(class, property): {object: text}}`` and ``{(object, property): text}``.
+        """
+        gld = self._require_open()
+        assert self.clock is not None
+        if self.time_s is not None and seconds < self.time_s:
+            raise GridlabdError(f"{self.glm.name}: cannot step back from t={self.time_s} s to t={seconds} s")
+        step = self.time_s is None or seconds != self.time_s
+        target = self.clock.to_local(seconds) if step else None
+        calls: list[dict[str, Any]] = [
+            {"command": "set_property",
+             "args": {"object_name": o, "property_name": p, "value": _property_text(v), "detailed": False}}
+            for o, p, v in writes]
+        if step:
+            calls.append({"command": "step_to", "args": {"target_time": target}})
+        calls += [{"command": "get_properties_by_class", "args": {"class_name": c, "property_name": p, "typed": False}}
+                  for c, p in class_reads]
+        calls += [{"command": "get_property", "args": {"object_name": o, "property_name": p, "typed": False}}
+                  for o, p in object_reads]
+        t0 = time.perf_counter()
+        try:
+            replies = gld.batch(calls)
+        except RuntimeError as exc:   # the worker died (inside the step, most likely)
+            raise GridlabdError(f"{self.glm.name}: the GridLAB-D worker died at t={seconds:g} s ({target}): "
+                                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}\n"
+                                + self._diagnostics()) from None
+        elapsed = time.perf_counter() - t0
+        worked = sum(float(r.get("seconds", 0.0)) for r in replies)
+        self.stats.round_trips += 1
+        self.stats.pipe_s += max(0.0, elapsed - worked)
+        answers = iter(replies)
+        for obj, prop, value in writes:
+            reply = next(answers)
+            self.stats.writes += 1
+            self.stats.write_s += float(reply.get("seconds", 0.0))
+            if not reply.get("success") or _reply_code(reply) != 0:
+                raise GridlabdError(f"{self.glm.name}: cannot write {obj}.{prop} = {value!r} "
+                                    f"(code {_reply_code(reply)}{'; ' + str(reply.get('error')) if reply.get('error') else ''})")
+        if step:
+            reply = next(answers)
+            self.stats.solve_s += float(reply.get("seconds", 0.0))
+            self.stats.steps += 1
+            if not reply.get("success"):
+                raise GridlabdError(f"{self.glm.name}: step to t={seconds:g} s ({target}) failed: {reply.get('error')}\n"
+                                    + self._diagnostics())
+            code, reached = _reply_code(reply), reply["result"].get("time")
+            if code != 0:
+                raise GridlabdError(f"{self.glm.name}: step to t={seconds:g} s ({target}) failed (code {code}):\n"
+                                    + self._diagnostics())
+            if reached is None or abs(self.clock.to_seconds(reached) - seconds) > 0.5:
+                raise GridlabdError(f"{self.glm.name}: asked for t={seconds:g} s ({target}), GridLAB-D is at "
+                                    f"{reached}:\n" + self._diagnostics())
+            self.time_s = float(seconds)
+        classes: dict[tuple[str, str], dict[str, str]] = {}
+        for cls, prop in class_reads:
+            reply = next(answers)
+            self.stats.reads += 1
+            self.stats.read_s += float(reply.get("seconds", 0.0))
+            if not reply.get("success") or not isinstance(reply.get("result"), dict):
+                raise GridlabdError(f"{self.glm.name}: cannot read {cls}.{prop} ({reply.get('error')})")
+            classes[(cls, prop)] = {str(k): str(v) for k, v in reply["result"].items()}
+        objects: dict[tuple[str, str], str] = {}
+        for obj, prop in object_reads:
+            reply = next(answers)
+            self.stats.reads += 1
+            self.stats.read_s += float(reply.get("seconds", 0.0))
+            if not reply.get("success") or _reply_code(reply) != 0:
+                raise GridlabdError(f"{self.glm.name}: cannot read {obj}.{prop} (code {_reply_code(reply)}; unknown "
+                                    "object or property)")
+            objects[(obj, prop)] = str(reply["result"].get("value"))
+        return classes, objects
+
     # -------------------------------------------------------------- properties
     def get(self, obj: str, prop: str) -> str:
         """Raw text of ``obj.prop`` (units included, e.g. ``'+119.8-0.2d V'``); parse with gld_strings."""
@@ -432,6 +530,23 @@ class GridlabdSession:
         """Write several (object, property, value) triples."""
         for obj, prop, value in items:
             self.set(obj, prop, value)
+
+
+def _property_text(value: Any) -> str:
+    """``value`` as the text ``set_property`` takes (the bindings' rules; complex in rectangular form)."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, complex):
+        return format_complex(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _reply_code(reply: Mapping[str, Any]) -> int:
+    """The GridLAB-D return code of one batch reply (``set_property`` answers an int, the others a dict)."""
+    result = reply.get("result")
+    if isinstance(result, dict):
+        return int(result.get("code", 0) or 0)
+    return int(result) if isinstance(result, int) else (0 if reply.get("success") else -1)
 
 
 class _FinishTimeout(Exception):

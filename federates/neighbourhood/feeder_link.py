@@ -116,20 +116,6 @@ def household_job_power_kw(contracts: Iterable[Contract], households: Iterable[s
     return power
 
 
-def job_power_series_kw(contracts: Iterable[Contract], households: Sequence[str], edges_s: np.ndarray) -> np.ndarray:
-    """Mean job power per household (rows, in ``households`` order) in each interval between ``edges_s``, kW."""
-    edges = np.asarray(edges_s, dtype=float)
-    index = {h: i for i, h in enumerate(households)}
-    out = np.zeros((len(households), max(edges.size - 1, 0)))
-    widths = np.diff(edges)
-    for c in contracts:
-        i = index.get(c.house)
-        if i is None:
-            continue
-        out[i] += np.diff(c.profile.at(edges - c.start_s)) * 3.6 / widths
-    return out
-
-
 class MeasuredProduction:
     """Cumulative energy of a power signal that is held between updates (a feeder's published PV output).
 

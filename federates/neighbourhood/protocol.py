@@ -17,7 +17,9 @@ Sequence for one job (each hop takes one federate period of co-simulation time):
 PySSMic's inputs repeat.
 
 Each federate writes its part of the result in the case folder when it finishes; :func:`assemble_run_record` joins
-them into ``neighbourhood_run.json`` (the same record as an in-process run). Beside a feeder the consumers federate
+them into ``neighbourhood_run.json`` (the same record as an in-process run). ``vppfed run`` joins them at the end of
+the run, ``vppfed plot`` and ``vppfed report`` before they read the folder (:mod:`vppfed.summaries.neighbourhood`);
+postprocess only reads the record (:mod:`vppfed.formats.neighbourhood`). Beside a feeder the consumers federate
 also writes the PV the feeder measured (``neighbourhood_feeder_pv.json``) and the record gets a ``feeder`` part: the
 same metrics with that PV as production instead of the predictions.
 """
@@ -29,13 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from vppfed.federates.neighbourhood.model import Contract, Job, Profile
+from vppfed.formats.neighbourhood import RECORD_FILE, SETUP_FILE  # the record's names live where postprocess reads it
 
 MANAGER = "nb/manager"
 CONTRACTS_FILE = "neighbourhood_contracts.json"
 PRODUCERS_FILE = "neighbourhood_producers.json"
 SCORES_PART = "neighbourhood_scores.json"
-RECORD_FILE = "neighbourhood_run.json"
-SETUP_FILE = "neighbourhood_setup.json"
 FEEDER_PV_FILE = "neighbourhood_feeder_pv.json"
 
 

@@ -92,6 +92,17 @@ def _progress(instance, enabled: bool):
     return update, bar.close
 
 
+def run_federation(runner: Path, timeout: float) -> None:
+    """Run a COHDA runner JSON with the project launcher (``--transport helics``); a failed federation is a
+    :class:`~vppfed.errors.CosimError` naming the federate that failed first."""
+    from vppfed.errors import CosimError
+    from vppfed.launcher import Launcher
+
+    summary = Launcher(runner, timeout=timeout).run()
+    if not summary.ok:
+        raise CosimError(f"COHDA federation failed: {summary.failed}: {summary.reason}")
+
+
 def _solve(args: argparse.Namespace) -> int:
     from vppfed.federates.cohda.inproc import InprocConfig
     from vppfed.federates.cohda.instance import load_instance
@@ -122,7 +133,7 @@ def _solve(args: argparse.Namespace) -> int:
         result = solve(instance, args.transport, args.seed, improve=args.improve, config=config,
                        helics_options={"federates": args.federates, "delay": args.helics_delay,
                                        "loss": args.loss, "resend": int(resend or 0)},
-                       warm_start=args.warm_start,
+                       warm_start=args.warm_start, run_federation=run_federation,
                        refine=not args.no_refine,
                        engine=args.engine, progress=progress)
     finally:
@@ -136,7 +147,8 @@ def _solve(args: argparse.Namespace) -> int:
         print(json.dumps(data))
     else:
         print(f"agents {data['agents']}  D {data['D']:.3f} kW ({100 * data['rel_D']:.2f}% of |target|)  "
-              f"messages {data['messages']}  bytes {data['bytes']}  {data['seconds']:.2f} s")
+              f"messages {data['messages']} ({data['messages_total']} with the token's)  bytes {data['bytes']}  "
+              f"{data['seconds']:.2f} s")
     return 0
 
 

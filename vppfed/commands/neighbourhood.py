@@ -174,9 +174,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from vppfed.postprocess.neighbourhood_plots import compare_optimisers, load_runs, plot_runs
+    from vppfed.summaries.neighbourhood import join_run_records
 
     written = []
     for folder in args.folders:
+        join_run_records(folder)   # a co-simulated run's parts, joined before the figures read the record
         runs = load_runs(folder)
         if not runs:
             raise UserError(f"{folder}: no neighbourhood runs (run_NNN.json or neighbourhood_run.json)")

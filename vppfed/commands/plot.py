@@ -21,9 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from vppfed.postprocess.figures import plot_run
+    from vppfed.summaries.neighbourhood import join_run_records
 
     if not args.run_dir.is_dir():
         raise UserError(f"{args.run_dir}: not a folder")
+    join_run_records(args.run_dir)   # figures read run records only
     targets = [args.run_dir]
     sub_runs = sorted(p for p in args.run_dir.glob("run_[0-9]*") if p.is_dir())
     written = plot_run(args.run_dir, args.out)

@@ -27,10 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from vppfed.postprocess.report import REPORT_NAME, build_report
+    from vppfed.summaries.neighbourhood import join_run_records
 
     missing = [str(r) for r in args.runs if not r.is_dir()]
     if missing:
         raise UserError(f"{missing[0]}: not a folder (expected a run folder written by 'vppfed run')")
+    for run in args.runs:
+        join_run_records(run)   # the report reads run records only
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
     out = args.out or (args.runs[0] / REPORT_NAME if len(args.runs) == 1 else Path(REPORT_NAME))
     if out.exists() and out.is_dir():

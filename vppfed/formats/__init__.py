@@ -8,7 +8,9 @@ every import):
   reader);
 - :mod:`.agile`: the agile VPP's signal, params and output CSVs;
 - :mod:`.battery`: the battery case's reference loads CSV;
-- :mod:`.ppcase`: TESP-style ``<case>_pp.json`` bulk-grid cases;
+- :mod:`.ppcase`: TESP-style ``<case>_pp.json`` bulk-grid cases and their background-load CSV (one reader for
+  ours and TESP's);
+- :mod:`.neighbourhood`: the neighbourhood run record (``neighbourhood_run.json``);
 - :mod:`.weather`: TESP ``weather.dat``;
 - :mod:`.gridlabd`: GridLAB-D time zones; :mod:`.gld_strings`: GridLAB-D/HELICS value text (``parse_complex``).
 """

@@ -14,8 +14,9 @@ from __future__ import annotations
 import cmath
 import math
 import re
+from typing import Iterable
 
-__all__ = ["parse_complex", "parse_float", "split_unit", "UNIT_SCALE", "format_complex"]
+__all__ = ["parse_complex", "parse_complex_many", "parse_float", "split_unit", "UNIT_SCALE", "format_complex"]
 
 #: unit -> factor to the base unit (VA, W, VAr, V, A, Wh). Units not listed are returned unscaled.
 UNIT_SCALE: dict[str, float] = {}
@@ -103,6 +104,37 @@ def parse_complex(value: object, convert_units: bool = False) -> complex:
     if m:
         return complex(0.0, float(m["b"]) * factor)
     raise ValueError(f"cannot parse {raw!r} as a GridLAB-D number")
+
+
+def parse_complex_many(texts: Iterable[str]) -> list[complex]:
+    """:func:`parse_complex` of many raw GridLAB-D texts (no unit conversion), bit for bit, about twice as fast.
+
+    Why: a feeder step parses hundreds of values (publications, the metrics sample, every link's losses), and the
+    general parser's checks cost as much as GridLAB-D's solve. The forms GridLAB-D writes (``'+120.1-0.2d V'``,
+    ``'+35.1+63.3j VA'``, ``'+77.9 degF'``) take a short path; anything else goes through :func:`parse_complex`.
+    """
+    out: list[complex] = []
+    append, match, rect, radians = out.append, _COMPLEX_RE.match, cmath.rect, math.radians
+    for text in texts:
+        number = text.partition(" ")[0] if isinstance(text, str) else ""
+        last = number[-1:]
+        try:
+            if last == "d":
+                m = match(number)
+                if m is not None:
+                    # "* 1.0" as parse_complex scales: the complex product can turn a -0.0 part into +0.0
+                    append(rect(float(m["a"]), radians(float(m["b"]))) * 1.0)
+                    continue
+            elif last == "j":
+                append(complex(number) * 1.0)
+                continue
+            elif last.isdigit():
+                append(complex(float(number), 0.0))
+                continue
+        except ValueError:
+            pass
+        append(parse_complex(text))
+    return out
 
 
 def parse_float(value: object, convert_units: bool = False) -> float:

@@ -17,6 +17,7 @@ Bottom layer: configs write these files, the bulk federate (:mod:`vppfed.federat
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ import numpy as np
 from vppfed.errors import UserError
 from vppfed.io import load_json
 
-__all__ = ["BulkCase", "DsoBus", "Outage", "BackgroundLoad", "PmaxProfile", "load_pp_case", "case_from_dict"]
+__all__ = ["BulkCase", "DsoBus", "Outage", "BackgroundLoad", "PmaxProfile", "load_pp_case", "case_from_dict",
+           "read_load_csv"]
 
 # MATPOWER column counts (minimum) per array
 _MIN_COLS = {"bus": 13, "gen": 10, "branch": 11}
@@ -151,25 +153,58 @@ def _outages(doc: dict[str, Any], key: str, n: int, where: str) -> list[Outage]:
     return out
 
 
-def _read_csv(path: Path, where: str) -> np.ndarray:
+def read_load_csv(path: Path, where: str) -> np.ndarray:
+    """The MW table of a background-load CSV (``CSVFile``): one row per line, comma-separated, one column per bus.
+
+    The one reader of these files, for our ``_pp.json`` and for TESP's own case JSON (``NonGLDLoad.txt``) alike, so
+    a file that one of them accepts the other accepts too. Any line ending (TESP's uses CR); blank lines are skipped;
+    the first non-blank line may be a header (it is skipped when it is not all numbers). Every cell of a data row must
+    be a finite number: an **empty cell is an error**, wherever it is (a trailing comma included), because dropping
+    it would silently move the values after it onto the next bus. All rows must have the first row's column count.
+    ``where`` is the JSON that names the file; each error is one :class:`~vppfed.errors.UserError` line naming the
+    CSV, the line and the field ``CSVFile`` of ``where``.
+    """
+    of = f"(field 'CSVFile' of {where})"
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        raise UserError(f"{where}: field 'CSVFile': cannot read {path}") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{where}: field 'CSVFile': cannot read {path} ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file {of}") from None
     rows: list[list[float]] = []
+    seen_line = False
     for n, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n")):
         line = line.strip()
         if not line:
             continue
+        first, seen_line = not seen_line, True
+        cells = [c.strip() for c in line.split(",")]
         try:
-            rows.append([float(v) for v in line.split(",") if v.strip() != ""])
+            values = [float(c) for c in cells]
         except ValueError:
-            if rows or n > 0:
-                raise UserError(f"{path}: line {n + 1}: expected comma-separated MW values") from None
-            continue  # header
-    if not rows or len({len(r) for r in rows}) != 1:
-        raise UserError(f"{path}: expected rows of equal length")
+            if first and all(cells) and not any(_is_number(c) for c in cells):
+                continue  # header row
+            if "" in cells:
+                raise UserError(f"{path}: line {n + 1}: empty cell in column {cells.index('') + 1} {of}") from None
+            raise UserError(f"{path}: line {n + 1}: expected comma-separated MW values {of}") from None
+        if not all(math.isfinite(v) for v in values):
+            raise UserError(f"{path}: line {n + 1}: values must be finite {of}")
+        if rows and len(values) != len(rows[0]):
+            raise UserError(f"{path}: line {n + 1}: {len(values)} columns, the first row has {len(rows[0])} {of}")
+        rows.append(values)
+    if not rows:
+        raise UserError(f"{path}: no rows {of}")
     return np.array(rows, dtype=float)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def case_from_dict(doc: dict[str, Any], source: str = "<dict>", base_dir: Path | None = None) -> BulkCase:
@@ -210,7 +245,7 @@ def case_from_dict(doc: dict[str, Any], source: str = "<dict>", base_dir: Path |
         csv_path = Path(str(doc["CSVFile"]))
         if not csv_path.is_absolute():
             csv_path = (base_dir or Path.cwd()) / csv_path
-        mw = _read_csv(csv_path, where)
+        mw = read_load_csv(csv_path, where)
         if "CSVBuses" in doc:
             buses = [int(b) for b in doc["CSVBuses"]]
         else:

@@ -4,15 +4,33 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vppfed.federates.neighbourhood.metrics import summarise
-from vppfed.federates.neighbourhood.protocol import RECORD_FILE, assemble_run_record
-from vppfed.federates.neighbourhood.runs import write_json
+from vppfed.formats.neighbourhood import RECORD_FILE, SETUP_FILE
 
-__all__ = ["summarize"]
+__all__ = ["summarize", "join_run_records"]
+
+
+def join_run_records(run_dir: Path) -> None:
+    """Join the co-simulated federates' parts into ``neighbourhood_run.json`` wherever it is missing (``run_dir``
+    and its ``run_*/`` folders), so figures and reports only read records (postprocess imports no federate core).
+
+    ``vppfed run`` does it at the end of every run (:func:`summarize`); ``vppfed plot`` and ``vppfed report`` call
+    this first for a folder whose federation was started some other way. Folders without the parts are left alone;
+    the neighbourhood code (scipy, HiGHS) is imported only when a record is to be joined, not for every plot.
+    """
+    run_dir = Path(run_dir)
+    for folder in [run_dir] + sorted(p for p in run_dir.glob("run_*") if p.is_dir()):
+        if (folder / SETUP_FILE).exists() and not (folder / RECORD_FILE).exists():
+            from vppfed.federates.neighbourhood.protocol import assemble_run_record
+
+            assemble_run_record(folder)
 
 
 def summarize(run_dir: Path) -> str | None:
     """One line for ``vppfed run``: the run's energy split, or mean ± std over ``run_NN/`` runs of a batch."""
+    from vppfed.federates.neighbourhood.metrics import summarise
+    from vppfed.federates.neighbourhood.protocol import assemble_run_record
+    from vppfed.federates.neighbourhood.runs import write_json
+
     run_dir = Path(run_dir)
     record = assemble_run_record(run_dir)
     if record is not None:
