@@ -46,7 +46,6 @@ import math
 import os
 import platform
 import pstats
-import re
 import resource
 import shutil
 import subprocess
@@ -59,6 +58,7 @@ from typing import Any
 
 from vppfed.cases import case_yaml
 from vppfed.configs.case import build_case
+from vppfed.federates.feeder.session import SessionStats
 from vppfed.launcher import Launcher
 
 #: layout -> (feeders.sub_brokers, feeders.region_brokers) for F feeders
@@ -69,7 +69,6 @@ LAYOUTS = {"root": lambda n: (0, 0), "one_sub": lambda n: (1, 0), "groups": lamb
 FULL_FEEDERS, FULL_HOUSES = "1,2,4,8,16,32", "10,30,100,300,1000"
 _CLK = os.sysconf("SC_CLK_TCK")
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2 ** 20
-_GLD_LINE = re.compile(r"GridLAB-D (\d+) steps, solve ([\d.]+) s, reads ([\d.]+) s \((\d+)\), writes ([\d.]+) s")
 
 
 def _proc_stat(pid: int) -> tuple[float, float] | None:
@@ -164,18 +163,14 @@ def gridlabd_seconds(log_dir: Path) -> dict[str, Any]:
     steps = feeders = reads = 0
     solve = read_s = write_s = 0.0
     for path in sorted(log_dir.glob("gld_*.log")):
-        found = None
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            m = _GLD_LINE.search(line)
-            if m:
-                found = m
+        found = SessionStats.parse_summary(path.read_text(encoding="utf-8", errors="replace"))
         if found:
             feeders += 1
-            steps += int(found.group(1))
-            solve += float(found.group(2))
-            read_s += float(found.group(3))
-            reads += int(found.group(4))
-            write_s += float(found.group(5))
+            steps += found.steps
+            solve += found.solve_s
+            read_s += found.read_s
+            reads += found.reads
+            write_s += found.write_s
     if not feeders:
         return {}
     return {"gld_feeders_logged": feeders, "gld_steps": steps, "gld_solve_s": round(solve, 2),

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from vppfed.cases import case_yaml
 from vppfed.configs.case import build_case
+from vppfed.federates.feeder.session import SessionStats
 from vppfed.launcher import Launcher
 
 
@@ -43,8 +44,6 @@ _ALONE = ("import sys, time, gridlabd\n"
 
 
 _CPU_LINE = re.compile(r": ([\d.]+) CPU s in this process, ([\d.]+) in its child processes")
-_GLD_LINE = re.compile(r"GridLAB-D (\d+) steps, solve ([\d.]+) s, reads ([\d.]+) s \((\d+)\), writes ([\d.]+) s "
-                       r"\((\d+)\), (\d+) worker round trips with ([\d.]+) s in the pipe")
 
 
 def where_the_time_goes(run_dir: Path, names: list[str]) -> dict[str, dict[str, float]]:
@@ -58,10 +57,10 @@ def where_the_time_goes(run_dir: Path, names: list[str]) -> dict[str, dict[str, 
         cpu = _CPU_LINE.search(text)
         if cpu:
             row.update(cpu_s=float(cpu[1]), child_cpu_s=float(cpu[2]))
-        gld = _GLD_LINE.search(text)
+        gld = SessionStats.parse_summary(text)
         if gld:
-            row.update(steps=int(gld[1]), solve_s=float(gld[2]), read_s=float(gld[3]), reads=int(gld[4]),
-                       write_s=float(gld[5]), round_trips=int(gld[7]), pipe_s=float(gld[8]))
+            row.update({k: gld.as_dict()[k] for k in ("steps", "solve_s", "read_s", "reads", "write_s", "round_trips",
+                                                      "pipe_s")})
         out[name] = row
     return out
 

@@ -181,9 +181,7 @@ class FeederFederate(FederateBase):
             self.core.finish(failed=failed)
         else:
             self.session.close(failed=failed)
-        log.info("%s: GridLAB-D %d steps, solve %.2f s, reads %.2f s (%d), writes %.2f s (%d), %d worker round "
-                 "trips with %.2f s in the pipe%s", self.name, stats.steps, stats.solve_s, stats.read_s, stats.reads,
-                 stats.write_s, stats.writes, stats.round_trips, stats.pipe_s, " (failed)" if failed else "")
+        log.info("%s: %s%s", self.name, stats.summary(), " (failed)" if failed else "")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -282,6 +282,12 @@ class FeederCore:
             cls = self.object_class.get(p.obj)
             groups.setdefault((cls or f"#{p.obj}", p.prop), []).append(p)
         self._batch = {k: v for k, v in groups.items() if not k[0].startswith("#") and len(v) >= 2}
+        # what a step reads from the worker (the SWING head's power is the sum over its links, read as single
+        # properties in :meth:`_head_reads`, so it is never a class read)
+        not_head = (lambda r: r != ("substation", HEAD_POWER)) if head is not None else (lambda r: True)
+        self._class_reads = [r for r in self._batch if not_head(r)]
+        self._sample_reads = [r for r in (metrics.reads() if metrics is not None else [])
+                              if r not in self._batch and not_head(r)]
         #: publications read one by one (not in a class batch, not the SWING head's computed power)
         self._object_reads = list(dict.fromkeys(
             (p.obj, p.prop) for p in config.publications
@@ -398,27 +404,25 @@ class FeederCore:
         """
         sampling = self.metrics is not None and (_is_multiple(t, self.sample_every_s)
                                                  or _is_multiple(t, self.metrics_interval_s))
-        class_reads = list(self._batch)
-        if sampling:
-            assert self.metrics is not None
-            class_reads += [r for r in self.metrics.reads() if r not in self._batch]
-        if self.head is not None:   # the SWING head's power is the sum over its links, read as single properties
-            class_reads = [r for r in class_reads if r != ("substation", HEAD_POWER)]
+        class_reads = self._class_reads + (self._sample_reads if sampling else [])
         self._cache, self._objects = self.session.exchange(t, self._step_writes(t), class_reads,
                                                            self._object_reads + self._head_reads())
         out: dict[str, Any] = {}
-        for p, value in zip(self.config.publications, _convert_all([self._raw(p) for p in self.config.publications],
-                                                                   self.config.publications)):
-            if not self.only_changed or self._last_pub.get(p.key, _MISSING) != value:
-                out[p.key] = value
-                self._last_pub[p.key] = value
+        for key, value in self._publications().items():
+            if not self.only_changed or self._last_pub.get(key, _MISSING) != value:
+                out[key] = value
+                self._last_pub[key] = value
         if sampling:
             assert self.metrics is not None
-            if _is_multiple(t, self.sample_every_s) or _is_multiple(t, self.metrics_interval_s):
-                self.metrics.sample(t, self._read_class)
+            self.metrics.sample(t, self._read_class)
             if _is_multiple(t, self.metrics_interval_s):
                 self._write_metrics(t)
         return out
+
+    def _publications(self) -> dict[str, Any]:
+        """Every publication's value from what the step read (the numeric ones parsed together)."""
+        points = self.config.publications
+        return {p.key: value for p, value in zip(points, _convert_all([self._raw(p) for p in points], points))}
 
     def _step_writes(self, t: float) -> list[tuple[str, str, Any]]:
         """What GridLAB-D is written before the step to ``t``: changed weather, then the inputs received since."""
@@ -454,7 +458,7 @@ class FeederCore:
         """Every publication's current value (for a federate that must publish at t = 0)."""
         self._cache.clear()
         self._objects.clear()
-        out = {p.key: _convert_out(self._raw(p), p.type) for p in self.config.publications}
+        out = self._publications()
         self._last_pub.update(out)
         return out
 

@@ -83,6 +83,29 @@ class SessionStats:
     def as_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
 
+    def summary(self) -> str:
+        """The feeder federate's closing log line about GridLAB-D (:meth:`parse_summary` reads it back)."""
+        return (f"GridLAB-D {self.steps} steps, solve {self.solve_s:.2f} s, reads {self.read_s:.2f} s ({self.reads}), "
+                f"writes {self.write_s:.2f} s ({self.writes}), {self.round_trips} worker round trips with "
+                f"{self.pipe_s:.2f} s in the pipe")
+
+    @classmethod
+    def parse_summary(cls, text: str) -> "SessionStats | None":
+        """The stats of the last :meth:`summary` line in ``text`` (a federate log), None if there is none; the
+        benchmarks read a run's GridLAB-D time this way."""
+        found = None
+        for found in _SUMMARY_RE.finditer(text):
+            pass
+        if found is None:
+            return None
+        g = found.groups()
+        return cls(solve_s=float(g[1]), read_s=float(g[2]), write_s=float(g[4]), steps=int(g[0]), reads=int(g[3]),
+                   writes=int(g[5]), round_trips=int(g[6]), pipe_s=float(g[7]))
+
+
+_SUMMARY_RE = re.compile(r"GridLAB-D (\d+) steps, solve ([\d.]+) s, reads ([\d.]+) s \((\d+)\), writes ([\d.]+) s "
+                         r"\((\d+)\), (\d+) worker round trips with ([\d.]+) s in the pipe")
+
 
 class GridlabdSession:
     """One GridLAB-D model in its own worker process.
@@ -371,28 +394,7 @@ class GridlabdSession:
         Values set before this call are used in the solve that reaches ``seconds``. Stepping to the time already
         reached is a no-op (GridLAB-D does not re-solve; FACTS.md).
         """
-        gld = self._require_open()
-        assert self.clock is not None
-        if self.time_s is not None and seconds < self.time_s:
-            raise GridlabdError(f"{self.glm.name}: cannot step back from t={self.time_s} s to t={seconds} s")
-        if self.time_s is not None and seconds == self.time_s:
-            return
-        target = self.clock.to_local(seconds)
-        t0 = time.perf_counter()
-        try:
-            code, reached = gld.step_to(target)
-        except RuntimeError as exc:   # the bindings raise when the worker died inside the step
-            raise GridlabdError(f"{self.glm.name}: the GridLAB-D worker died stepping to t={seconds:g} s ({target}): "
-                                f"{str(exc).splitlines()[0]}\n" + self._diagnostics()) from None
-        self.stats.solve_s += time.perf_counter() - t0
-        self.stats.steps += 1
-        if code != 0:
-            raise GridlabdError(f"{self.glm.name}: step to t={seconds:g} s ({target}) failed (code {code}):\n"
-                                + self._diagnostics())
-        if reached is None or abs(self.clock.to_seconds(reached) - seconds) > 0.5:
-            raise GridlabdError(f"{self.glm.name}: asked for t={seconds:g} s ({target}), GridLAB-D is at {reached}:\n"
-                                + self._diagnostics())
-        self.time_s = float(seconds)
+        self.exchange(seconds)
 
     def exchange(self, seconds: float, writes: Sequence[tuple[str, str, Any]] = (),
                  class_reads: Sequence[tuple[str, str]] = (), object_reads: Sequence[tuple[str, str]] = ()
@@ -401,8 +403,8 @@ class GridlabdSession:
 
         Why: each worker call is a pipe round trip (two context switches; on a loaded two-core machine each waits for
         a core), and a TESP feeder step made twenty and more of them. The checks are those of :meth:`set`,
-        :meth:`step_to`, :meth:`get_class` and :meth:`get`, with the same messages; the worker stops at the first
-        write that fails, so GridLAB-D never steps on half of a step's writes.
+        :meth:`get_class` and :meth:`get`, with the same messages (:meth:`step_to` is this call with nothing else
+        asked); the worker stops at the first write that fails, so GridLAB-D never steps on half of a step's writes.
 
         Parameters
         ----------
@@ -432,6 +434,8 @@ class GridlabdSession:
             for o, p, v in writes]
         if step:
             calls.append({"command": "step_to", "args": {"target_time": target}})
+        elif not (writes or class_reads or object_reads):
+            return {}, {}   # the time already reached, nothing asked: no round trip
         calls += [{"command": "get_properties_by_class", "args": {"class_name": c, "property_name": p, "typed": False}}
                   for c, p in class_reads]
         calls += [{"command": "get_property", "args": {"object_name": o, "property_name": p, "typed": False}}
