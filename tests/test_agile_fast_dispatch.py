@@ -118,6 +118,44 @@ def test_stable_order_equals_numpy_stable_argsort(seed):
         assert np.array_equal(got, np.argsort(keys, kind="stable")), keys
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_negated_order_equals_numpy_stable_argsort_of_minus_keys(seed):
+    """One order serves both directions: the stable argsort of -keys derived from the repaired order of keys (ties
+    back in index order; NaN, which numpy puts last either way, falls back to numpy)."""
+    order = StableOrder(min_size=0)
+    for keys in _key_sequences(seed):
+        if seed % 2:
+            assert np.array_equal(order.argsort(keys), np.argsort(keys, kind="stable"))
+        got = order.argsort_negated(keys)
+        assert np.array_equal(got, np.argsort(-keys, kind="stable")), keys
+
+
+def _block_moves(seed: int):
+    """Large key arrays where a block of units moves together each step (the units given power), a few keys fall
+    far, and half the keys tie: the repair splits the moved units again instead of sorting them."""
+    rng = np.random.default_rng(seed)
+    n = 20_000
+    k = np.where(rng.random(n) < 0.5, rng.integers(0, 50, n).astype(float), rng.uniform(0, 50, n))
+    for _ in range(12):
+        k = k - 1.0
+        block = rng.random(n) < rng.choice([0.05, 0.2, 0.4])
+        k[block] += rng.choice([0.5, 1.0, 3.0])
+        fall = rng.integers(0, n, size=int(rng.integers(0, 4)))
+        k[fall] -= rng.uniform(0, 60, fall.size)
+        yield k.copy()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_stable_order_repairs_block_moves_by_splitting_them_again(seed):
+    order = StableOrder(min_size=0)
+    depths = 0
+    for keys in _block_moves(seed):
+        got = order.argsort(keys)
+        assert np.array_equal(got, np.argsort(keys, kind="stable"))
+        depths = max(depths, len(order._work))
+    assert depths >= 2, "the moved units were never split again (the path this test is for)"
+
+
 def test_stable_order_returns_read_only_orders():
     order = StableOrder(min_size=0)
     order.argsort(np.arange(10.0))

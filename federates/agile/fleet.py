@@ -74,8 +74,10 @@ class AgileFleet:
         nd, nb = self.dfr.size, self.bkt.size
         self._room, self._K, self._F, self._want = (np.empty(nd, dtype=np.float64) for _ in range(4))
         self._b_up, self._b_down, self._kb, self._neg_kb = (np.empty(nb, dtype=np.float64) for _ in range(4))
-        self._bak_out = np.empty(int(np.count_nonzero(self.is_bak)), dtype=np.float64)
-        self._bat_out = np.empty(int(np.count_nonzero(self.is_bat)), dtype=np.float64)
+        # each type's powers in file order, plus the one spare slot the branch-free finish pass writes
+        self._n_bak, self._n_bat = int(np.count_nonzero(self.is_bak)), int(np.count_nonzero(self.is_bat))
+        self._bak_out = np.empty(self._n_bak + 1, dtype=np.float64)
+        self._bat_out = np.empty(self._n_bat + 1, dtype=np.float64)
         # state
         self.b_E = portfolio.E0[self.bkt].copy()
         self.b_P = portfolio.P0[self.bkt].copy()
@@ -89,8 +91,9 @@ class AgileFleet:
         self.ever_on = np.zeros(self.dfr.size, dtype=bool)
         # orderings by agility recur every step and change little: one repairable order per sort site
         self._d_order = StableOrder(incremental_min_size)
-        self._b_order_up = StableOrder(incremental_min_size)     # buckets by kb (giving back, strict/2015b)
-        self._b_order_down = StableOrder(incremental_min_size)   # buckets by -kb
+        self._b_order_up = StableOrder(incremental_min_size)     # buckets by kb (giving back, strict/2015b), and
+        #                                                          by -kb derived from it (taking, strict/2015b)
+        self._b_order_down = StableOrder(incremental_min_size)   # buckets by -kb (2015a, both ways)
 
     # ----------------------------------------------------------------------------------------------- views
     def unit_power(self) -> np.ndarray:
@@ -204,7 +207,11 @@ class AgileFleet:
             Pb[:] = -0.0  # minus the walk's +0.0 for the units it gives nothing
             walk(border, b_down, self._no_aon_b, -rest, 2, Pb, b_down, b_down)
         elif rest > 0:
-            walk(self._b_order_down.argsort(self._neg_kb), b_up, self._no_aon_b, rest, 1, Pb, b_up, b_up)
+            if rules in ("strict", "2015b"):
+                border = self._b_order_up.argsort_negated(kb)  # kb's order serves both ways: repaired every step
+            else:
+                border = self._b_order_down.argsort(self._neg_kb)
+            walk(border, b_up, self._no_aon_b, rest, 1, Pb, b_up, b_up)
         p_min = sum_f - float(np.sum(b_down))
         p_max = float(np.sum(room)) + float(np.sum(b_up))
         self._P_spare = self.d_P if P is not self.d_P and self.d_P.size == P.size else None
@@ -217,5 +224,6 @@ class AgileFleet:
             self.d_last[:] = k
             self.b_last[:] = k
         # the bakeries' and batteries' powers in file order, as np.sum(P[is_bak]) would see them
-        return summarise_sums(k, signal, float(np.sum(self._bak_out)), float(np.sum(self._bat_out)), float(np.sum(Pb)),
+        return summarise_sums(k, signal, float(np.sum(self._bak_out[:self._n_bak])),
+                              float(np.sum(self._bat_out[:self._n_bat])), float(np.sum(Pb)),
                               p_min, p_max)

@@ -17,6 +17,7 @@ Rule codes: 0 strict, 1 2015b, 2 2015a (see :mod:`~vppfed.federates.agile.rules`
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 RULE_CODE = {"strict": 0, "2015b": 1, "2015a": 2}
@@ -163,20 +164,25 @@ def walk(order, want, aon, budget, mode, out, F, room):  # pragma: no cover - co
 @njit(cache=True, error_model="numpy")
 def finish(P, is_bak, is_bat, running, ever_on, bak_out, bat_out):  # pragma: no cover - compiled
     """Mark bakeries given power as running and copy the bakeries' and batteries' powers, in file order, to
-    ``bak_out`` / ``bat_out`` (for ``np.sum``, as ``np.sum(P[is_bak])`` sees them); returns how many of each."""
+    ``bak_out`` / ``bat_out`` (for ``np.sum``, as ``np.sum(P[is_bak])`` sees them); returns how many of each.
+
+    Without branches (the unit types are mixed, so a branch on the type mispredicts about every other unit): every
+    power is written to the next slot of both outputs and only the count of its own type advances, so each output
+    needs one slot more than its type has units (one output array with a computed slot measured slower: the store
+    address then waits on the type).
+    """
     nb = 0
     nt = 0
     for i in range(P.size):
         p = P[i]
-        if is_bak[i]:
-            bak_out[nb] = p
-            nb += 1
-            if p > 0:
-                running[i] = True
-                ever_on[i] = True
-        if is_bat[i]:
-            bat_out[nt] = p
-            nt += 1
+        b = is_bak[i]
+        bak_out[nb] = p
+        nb += np.int64(b)
+        bat_out[nt] = p
+        nt += np.int64(is_bat[i])
+        on = b & (p > 0)
+        running[i] = running[i] | on
+        ever_on[i] = ever_on[i] | on
     return nb, nt
 
 
