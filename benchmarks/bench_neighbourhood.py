@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--optimizers", default="milp,L-BFGS-B,SLSQP,TNC,fifty_fifty")
     parser.add_argument("--pyssmic-times", type=Path, help="JSON {jobs: PySSMic seconds per run} to print beside")
     parser.add_argument("--keep", type=Path, help="write the generated folders here instead of a temporary folder")
+    parser.add_argument("--max-nodes", type=int, default=RunSettings.max_nodes,
+                        help="node limit per exact search (default: the runs' default)")
     args = parser.parse_args(argv)
     pyssmic = json.loads(args.pyssmic_times.read_text(encoding="utf-8")) if args.pyssmic_times else {}
     warm_up()
@@ -85,14 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.optimizers.split(","):
                 out = Path(tmp) / f"o{jobs}{name}"
                 tic, cpu0 = time.perf_counter(), time.process_time()
-                summary = run_many(nb, RunSettings(optimizer=name), args.runs, args.seed, out)
+                summary = run_many(nb, RunSettings(optimizer=name, max_nodes=args.max_nodes), args.runs, args.seed, out)
                 wall, cpu = time.perf_counter() - tic, time.process_time() - cpu0
                 t = summary["totals"]
                 print(json.dumps({
                     "figure": "neighbourhood_optimiser",
                     "size": {"jobs": len(nb.jobs), "houses": houses,
                              "producers": len({e.producer_id for e in nb.producer_events})},
-                    "optimizer": name, "runs": args.runs, "seed": args.seed,
+                    "optimizer": name, "runs": args.runs, "seed": args.seed, "max_nodes": args.max_nodes,
                     "wall_s_per_run": wall / args.runs, "cpu_s_per_run": cpu / args.runs,
                     "pyssmic_s_per_run": pyssmic.get(str(jobs)),
                     "solver_limits": solver_limits(out),

@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+from vppfed.federates.neighbourhood.exact import _search, descent, packed, twins
 from vppfed.federates.neighbourhood.model import Profile
 from vppfed.federates.neighbourhood.objective import FreeJob, SlotObjective
 from vppfed.federates.neighbourhood.optimisers import (
@@ -138,3 +139,79 @@ def test_cutoff_gives_the_same_decision_and_accepted_schedule_as_the_full_search
             assert obj.overshoot_wh(cut) == pytest.approx(obj.overshoot_wh(full), rel=1e-9, abs=1e-9)
         outcomes.add(accepted)
     assert outcomes == {True, False}, "the instances never (or always) fit: the test would not see a wrong cutoff"
+
+
+def _twin_problem(rng: np.random.Generator, copies: tuple[int, ...], pv_wh: float) -> SlotObjective:
+    """Jobs in classes of identical copies (same load, window and options), as PySSMic's inputs repeat devices."""
+    pred = Profile(3600.0 * np.arange(13), np.concatenate([[0], np.cumsum(rng.uniform(0, pv_wh, 12))]))
+    jobs = []
+    for k in copies:
+        minutes = int(rng.integers(30, 120))
+        load = Profile(60.0 * np.arange(minutes + 1), np.linspace(0, rng.uniform(300, 1500), minutes + 1))
+        jobs += [FreeJob(load, float(rng.uniform(0, 20000)), 900.0, int(rng.integers(3, 6)))] * k
+    return SlotObjective(pred, jobs, slot_s=300.0)
+
+
+def test_twins_pair_only_jobs_identical_bit_for_bit():
+    ka = np.array([[0, 1], [0, 1], [0, 2], [0, 1]], dtype=np.int64)
+    energy = np.ones((4, 2, 2))
+    energy[3, 1, 1] = 1.0 + 1e-12
+    assert twins(ka, energy, np.array([2, 2, 2, 2])).tolist() == [-1, 0, -1, -1]
+    assert twins(ka, energy, np.array([2, 1, 2, 2])).tolist() == [-1, -1, -1, -1]
+
+
+def test_search_over_identical_jobs_equals_brute_force_with_far_fewer_nodes():
+    """GIVEN instances where jobs come in classes of identical copies WHEN the branch and bound searches them with the
+    twin chains and without THEN both give the brute-force optimum, and the twin chains cut the nodes (the
+    permutations of a class are searched once)."""
+    rng = np.random.default_rng(41)
+    with_twins = without = 0
+    for _ in range(4):
+        obj = _twin_problem(rng, (3, 2, 1), pv_wh=400.0)
+        ka, energy, counts = packed(obj)
+        rest0 = obj.base - obj.production
+        brute = min(obj.overshoot_wh(np.array(x)) for x in itertools.product(*[range(j.count) for j in obj.free]))
+        for chains in (twins(ka, energy, counts), np.full(counts.size, -1, dtype=np.int64)):
+            x = np.zeros(counts.size, dtype=np.int64)
+            best, nodes, _, hit = _search(rest0, ka, energy, counts, chains, x, np.inf, 10**7, 10**12, 0.0)
+            assert not hit and obj.overshoot_wh(x) == pytest.approx(brute, rel=1e-9, abs=1e-9)
+            if chains.max() >= 0:
+                with_twins += nodes
+                assert twins(ka, energy, counts).tolist() == [-1, 0, 1, -1, 3, -1]
+            else:
+                without += nodes
+    assert with_twins < 0.5 * without, (with_twins, without)
+
+
+def test_compiled_descent_ends_where_no_single_move_helps():
+    """GIVEN random starts WHEN the compiled coordinate descent runs THEN its schedule is no worse than the start and
+    no job can move alone to an option better by more than 1e-9 Wh (checked with the objective's own numpy form)."""
+    rng = np.random.default_rng(17)
+    moved = 0
+    for _ in range(8):
+        obj = _random_problem(rng, 6, pv_wh=400.0)
+        x0 = np.array([rng.integers(j.count) for j in obj.free])
+        x = descent(obj, x0)
+        assert obj.overshoot_wh(x) <= obj.overshoot_wh(x0) + 1e-9
+        for j in range(len(obj.free)):
+            assert obj.option_overshoots(j, x).min() >= obj.overshoot_wh(x) - 1e-6
+        moved += int((x != x0).any())
+    assert moved >= 4, "the starts were local optima already: the test would not see a broken descent"
+
+
+def test_evaluation_limit_binds_like_the_node_limit_and_is_counted():
+    """GIVEN the hard 6-job instance and a limit on option evaluations only WHEN solved THEN the search stops early,
+    says so in ``node_limit``, and still returns a schedule no worse than its incumbent; without the limit the same
+    instance needs no limit at all."""
+    rng = np.random.default_rng(5)
+    pred = Profile(3600.0 * np.arange(13), np.concatenate([[0], np.cumsum(rng.uniform(0, 300, 12))]))
+    load = Profile(60.0 * np.arange(91), np.linspace(0, 1500, 91))
+    obj = SlotObjective(pred, [FreeJob(load, lo, 1800.0, 12) for lo in rng.uniform(0, 20000, 6)], slot_s=300.0)
+    x0 = np.zeros(6, dtype=int)
+    tight = MilpScheduler(max_evals=50)
+    got = tight.solve(obj, x0, np.random.default_rng(0))
+    assert tight.limits["node_limit"] == 1 and tight.limits["milp_solves"] == 1
+    assert obj.value(got) <= obj.value(descent(obj, x0)) + 1e-9
+    free = MilpScheduler()
+    free.solve(obj, x0, np.random.default_rng(0))
+    assert free.limits["node_limit"] == 0

@@ -24,7 +24,7 @@ import highspy
 import numpy as np
 from scipy import optimize, sparse
 
-from vppfed.federates.neighbourhood.exact import branch_and_bound, neighbourhood_search
+from vppfed.federates.neighbourhood.exact import branch_and_bound, descent, neighbourhood_search
 from vppfed.federates.neighbourhood.objective import SlotObjective
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,10 @@ class MilpScheduler:
       25 producer solves recorded from a generated 20-job neighbourhood (2026-12-07, 2 cores at load 10-16): 0.25
       CPU s in all against about 6 CPU s for HiGHS (1000 nodes); of the 6 solves HiGHS searched, 4 equal, 1 better
       (0 vs 56 Wh overshoot), 1 worse (1557 vs 1534 Wh; the node limit bound). Whole runs of 20-200 jobs: see
-      ``benchmarks/bench_neighbourhood.py``.
+      ``benchmarks/bench_neighbourhood.py``. On PySSMic's ``less_producers_test`` (one producer, up to 29 jobs x 33
+      options, oversubscribed) no bound proves optimality in reach (HiGHS's own bound after 60 s is still 11-36 %
+      below its best schedule), so the node limit binds in most solves there and it is the limit that sets the
+      time (see ``max_evals``).
     * ``"highs"``: a MILP (a binary per job and option, a continuous overshoot per slot that can exceed the
       prediction) solved by HiGHS (highspy) from the :func:`pair_descent` schedule, with the options of
       :data:`HIGHS_OPTIONS`. Its LP bound is weak (a job split over its options smooths the consumption), so it
@@ -275,9 +278,18 @@ class MilpScheduler:
     Parameters
     ----------
     max_nodes : int
-        Node limit per solve (search: options tried, 4-25 microseconds each by size; HiGHS: branch-and-bound nodes, a
+        Node limit per solve (search: options tried, 2-25 microseconds each by size; HiGHS: branch-and-bound nodes, a
         few milliseconds each, so pass about 1000 with ``engine="highs"``). A node limit (unlike a time limit) keeps
         runs reproducible; when it binds it is counted in ``limits["node_limit"]``.
+    max_evals : int
+        Second work limit of the search engine: option increments evaluated per solve (a node of a small instance
+        evaluates 30-45, of PySSMic's ``less_producers_test`` 130-170), also counted in ``limits["node_limit"]``.
+        The default, 500,000, binds only on such large, crowded instances (there after about 3000 nodes):
+        replaying the searches recorded from whole runs (2026-12-07), it kept every accept/decline decision of
+        less_producers_test, best_case and generated 20/50/100-job runs as the 20000-node search took them, and
+        their total overshoot but for +11 Wh in 102 kWh (less_producers_test) and +1 Wh in 233 kWh (50 jobs), at
+        about a third of the CPU on less_producers_test. A plain 5000-node limit was as fast but lost up to 0.9 %
+        PV on 20 jobs (10 seeds), and 2000 nodes lost 2 of 224 accepts on 100 jobs.
     time_limit_s : float
         Wall-clock guard per HiGHS solve, s (the search has none; hitting it makes runs machine-dependent, so it is
         logged and counted in ``limits``).
@@ -290,6 +302,7 @@ class MilpScheduler:
     """
 
     max_nodes: int = 20_000
+    max_evals: int = 500_000
     time_limit_s: float = 30.0
     mip_rel_gap: float = 1e-4
     reject_probability: float = 0.0
@@ -333,14 +346,14 @@ class MilpScheduler:
 
     def _solve_search(self, objective: SlotObjective, x0: np.ndarray, cutoff_wh: float | None) -> np.ndarray:
         """The ``search`` engine: coordinate descent, group re-solves, then the full branch and bound."""
-        warm = coordinate_descent(objective, x0)
+        warm = descent(objective, x0)
         if len(objective.free) > self.group and objective.overshoot_wh(warm) > 1e-9:
             warm, _ = neighbourhood_search(objective, warm, self.group, self.group_nodes)
         if len(objective.free) <= 1 or objective.overshoot_wh(warm) <= 1e-9:
             # one job: coordinate descent tried every option; no overshoot: nothing can be better
             self.limits["exact_without_milp"] += 1
             return warm if objective.value(warm) < objective.value(x0) else x0
-        result = branch_and_bound(objective, warm, self.max_nodes, self.mip_rel_gap, cutoff_wh)
+        result = branch_and_bound(objective, warm, self.max_nodes, self.mip_rel_gap, cutoff_wh, self.max_evals)
         self.limits["milp_solves"] += 1
         if result.node_limit:
             self.limits["node_limit"] += 1
@@ -423,14 +436,14 @@ class MilpScheduler:
 
 
 def make_scheduler(name: str, eps: float = 1e-4, tol: float = 100.0, niter: int = 20, stepsize: float = 900.0,
-                   time_limit_s: float = 30.0, max_nodes: int = 20_000) -> Scheduler:
+                   time_limit_s: float = 30.0, max_nodes: int = 20_000, max_evals: int = 500_000) -> Scheduler:
     """Scheduler by the name users type (case-insensitive): milp, L-BFGS-B, SLSQP, TNC or fifty_fifty."""
     key = name.strip().lower()
     for method in SCIPY_METHODS:
         if key == method.lower():
             return BasinHopping(method=method, eps=eps, tol=tol, niter=niter, stepsize=stepsize)
     if key == "milp":
-        return MilpScheduler(max_nodes=max_nodes, time_limit_s=time_limit_s)
+        return MilpScheduler(max_nodes=max_nodes, max_evals=max_evals, time_limit_s=time_limit_s)
     if key in ("fifty_fifty", "fifty-fifty"):
         return FiftyFifty()
     raise ValueError(f"unknown optimiser {name!r} (choose from {', '.join(OPTIMISERS)})")

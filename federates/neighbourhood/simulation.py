@@ -37,6 +37,9 @@ class RunSettings:
     max_nodes : int
         Node limit per exact solve (options tried by the branch and bound, see :mod:`.exact`); a solve it stops is
         counted in the run's ``solver_limits``.
+    max_evals : int
+        Second work limit per exact solve: option increments the branch and bound evaluates (binds on large,
+        crowded producers only; counted as ``node_limit`` too).
     penalty, max_grid_share, slot_s, step_s : float
         Producer settings (see :class:`~.negotiation.ProducerSettings`).
     grid_start : str
@@ -51,6 +54,7 @@ class RunSettings:
     stepsize: float = 900.0
     time_limit_s: float = 30.0
     max_nodes: int = 20_000
+    max_evals: int = 500_000
     penalty: float = 1.0
     max_grid_share: float = 0.5
     slot_s: float = 300.0
@@ -71,6 +75,7 @@ class RunSettings:
         require(self.stepsize > 0, "stepsize", "must be > 0")
         require(self.time_limit_s > 0, "time_limit_s", "must be > 0")
         require(self.max_nodes >= 1, "max_nodes", "must be >= 1")
+        require(self.max_evals >= 1, "max_evals", "must be >= 1")
         require(self.penalty >= 0, "penalty", "must be >= 0")
         require(0 <= self.max_grid_share <= 1, "max_grid_share", "must be in [0, 1]")
         require(self.slot_s > 0, "slot_s", "must be > 0")
@@ -84,7 +89,7 @@ class RunSettings:
     def make_scheduler(self):
         """The scheduler these settings name."""
         return make_scheduler(self.optimizer, eps=self.eps, tol=self.tol, niter=self.niter, stepsize=self.stepsize,
-                              time_limit_s=self.time_limit_s, max_nodes=self.max_nodes)
+                              time_limit_s=self.time_limit_s, max_nodes=self.max_nodes, max_evals=self.max_evals)
 
 
 @dataclass
