@@ -15,11 +15,13 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from vppfed.cases import case_yaml
 from vppfed.configs.case import build_case
@@ -43,7 +45,7 @@ _ALONE = ("import sys, time, gridlabd\n"
           "g.finalize()\n")
 
 
-_CPU_LINE = re.compile(r": ([\d.]+) CPU s in this process, ([\d.]+) in its child processes")
+_CPU_LINE = re.compile(r": ([\d.]+) CPU s in this (?:process|thread), ([\d.]+) in its child processes")
 
 
 def where_the_time_goes(run_dir: Path, names: list[str]) -> dict[str, dict[str, float]]:
@@ -75,6 +77,15 @@ def gridlabd_alone_seconds(case_dir: Path, glm_name: str) -> float:
     return float(done.stdout.split()[-1])
 
 
+def _timed_run(runner: Path, cohost: bool) -> tuple[Any, float]:
+    """Run a built case; returns its summary and the CPU seconds of every process it started (children, their
+    children: the GridLAB-D worker is reaped by its federate, the federate by the launcher)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary = Launcher(runner, timeout=3600, cohost=cohost).run()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return summary, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hours", type=float, default=48.0, help="simulated hours (default 48)")
@@ -85,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", default="te30", help="built-in case (default te30)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a temporary folder)")
     parser.add_argument("--no-alone", action="store_true", help="skip the GridLAB-D-alone batch run")
+    parser.add_argument("--compare-processes", action="store_true",
+                        help="also run the case with a process per federate (as helics run starts it) and print "
+                             "its wall and CPU seconds beside the co-hosted run's (vppfed run's default)")
     args = parser.parse_args(argv)
     overrides: dict = {"case.hours": args.hours}
     if args.period:
@@ -97,7 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     built = build_case(case_yaml(args.case), out, overrides)
     build_s = time.perf_counter() - t0
-    summary = Launcher(built.runner, timeout=3600).run()
+    summary, cpu_s = _timed_run(built.runner, cohost=True)
+    processes = None
+    if args.compare_processes:
+        other = build_case(case_yaml(args.case), out.parent / f"{out.name}_processes", overrides)
+        p_summary, p_cpu = _timed_run(other.runner, cohost=False)
+        processes = {"wall_s": round(p_summary.wall_seconds, 2), "cpu_s": round(p_cpu, 2),
+                     "federate_time": where_the_time_goes(other.directory, [f["name"] for f in p_summary.federates])}
     period = built.settings.period_s
     alone_s = None
     if not args.no_alone:
@@ -112,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         "steps": int(summary.simulated_seconds // period),
         "gridlabd_alone_s": None if alone_s is None else round(alone_s, 2),
         "ratio": None if not alone_s else round(summary.wall_seconds / alone_s, 2),
+        "cpu_s": round(cpu_s, 2),
+        "process_per_federate": processes,
+        "ratio_process_per_federate": None if not (alone_s and processes) else round(processes["wall_s"] / alone_s, 2),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "federate_wall_s": {f["name"]: round(f["wall_s"], 2) for f in summary.federates},
         "federate_time": where_the_time_goes(built.directory, [f["name"] for f in summary.federates]),

@@ -72,6 +72,8 @@ ENV_PROGRESS_DIR = "VPPFED_PROGRESS_DIR"
 ENV_PID_DIR = "VPPFED_PID_DIR"
 ENV_RESUME = "VPPFED_RESUME"
 ENV_PROFILE_DIR = "VPPFED_PROFILE_DIR"
+#: HELICS core options the launcher adds to every vppfed federate's core (see vppfed.launcher.WATCHED_CORE_INIT)
+ENV_CORE_INIT = "VPPFED_CORE_INIT"
 
 
 #: Seconds a federate has, after SIGTERM/SIGINT, to end by itself before it exits hard (see below).
@@ -159,6 +161,18 @@ class StateReporter:
             self._thread.join(timeout=5.0)
 
 
+def write_failure_note(name: str, exc: BaseException, sim_time: float) -> None:
+    """``<state dir>/failures/<name>.json`` for the launcher (only under one), which names the federate that failed
+    first from these notes, not the ones that followed it."""
+    directory = os.environ.get(ENV_PROGRESS_DIR)
+    if not directory:
+        return
+    path = Path(directory).parent / "failures"
+    path.mkdir(parents=True, exist_ok=True)
+    note = {"name": name, "time": time.time(), "sim_time": sim_time, "error": f"{type(exc).__name__}: {exc}"}
+    (path / f"{name}.json").write_text(json.dumps(note), encoding="utf-8")
+
+
 class FederateStopped(Exception):
     """Raised inside the loop when SIGTERM/SIGINT arrives, so ``finally`` blocks run."""
 
@@ -202,6 +216,11 @@ class FederateBase:
         self._progress_written = 0.0
         self._state = StateReporter(self._progress_path.with_name(f"{self.name}.state")) \
             if self._progress_path is not None else None
+        #: HELICS config keys that replace the file's when the federate is created (a co-hosting process puts all
+        #: its federates on one shared core this way; see :mod:`vppfed.federates.host`)
+        self.core_overrides: dict[str, Any] = {}
+        #: True when this federate runs in a thread of a co-hosting process, beside others (CPU is then per thread)
+        self.hosted = False
 
     # ------------------------------------------------------------------ hooks
     def on_start(self) -> None:
@@ -261,14 +280,7 @@ class FederateBase:
 
     def _report_failure(self, exc: BaseException) -> None:
         """Leave a note for the launcher: it names the federate that failed first, not the ones that followed."""
-        directory = os.environ.get(ENV_PROGRESS_DIR)
-        if not directory:
-            return
-        path = Path(directory).parent / "failures"
-        path.mkdir(parents=True, exist_ok=True)
-        note = {"name": self.name, "time": time.time(), "sim_time": self.time,
-                "error": f"{type(exc).__name__}: {exc}"}
-        (path / f"{self.name}.json").write_text(json.dumps(note), encoding="utf-8")
+        write_failure_note(self.name, exc, self.time)
 
     def _create(self) -> None:
         """Create the HELICS federate from the config, with ``terminate_on_error`` forced on."""
@@ -281,6 +293,10 @@ class FederateBase:
         for sub in config.get("subscriptions", []):
             if "require" in sub and "required" not in sub:
                 sub["required"] = sub.pop("require")
+        config.update(self.core_overrides)
+        extra = os.environ.get(ENV_CORE_INIT, "").strip()
+        if extra:
+            config["core_init_string"] = f"{config.get('core_init_string', '')} {extra}".strip()
         # HELICS reads the file itself; write the effective config beside the original only if it changed
         if config != self.config:
             effective = self.config_path.with_name(f".{self.config_path.stem}.effective.json")
@@ -450,9 +466,17 @@ class FederateBase:
             iteration += 1
             self.on_iterate(float(granted), iteration)
 
-    def run(self) -> int:
-        """Create the federate, run the time loop and always disconnect; returns the process exit code."""
-        self._install_signal_handlers()
+    def request_stop(self) -> None:
+        """Ask the loop to end at its next step as if SIGTERM had arrived (a co-hosting process forwards signals)."""
+        self._stop_requested = True
+
+    def run(self, install_signal_handlers: bool = True) -> int:
+        """Create the federate, run the time loop and always disconnect; returns the process exit code.
+
+        ``install_signal_handlers`` is False in a thread of a co-hosting process: only the main thread may install
+        them, and that process forwards SIGTERM/SIGINT through :meth:`request_stop`."""
+        if install_signal_handlers:
+            self._install_signal_handlers()
         failed = True
         finished = False
         if self._state is not None:
@@ -463,6 +487,8 @@ class FederateBase:
             self.time = 0.0
             self.on_start()
             while self.time < self.stop_seconds:
+                if self._stop_requested:
+                    raise FederateStopped("a stop request")
                 t_request = min(self.next_time(self.time), self.stop_seconds)
                 granted = self._request(t_request)
                 if granted > self.stop_seconds + 1e-9:
@@ -514,10 +540,26 @@ class FederateBase:
                 self._state.stop_time = self.stop_seconds
                 self._state.set("done" if finished else "failed")
                 self._state.write()
-            own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-            # where a run's time goes (issue 15): this process's CPU, and its children's (GridLAB-D's worker)
-            log.info("%s: %.2f CPU s in this process, %.2f in its child processes", self.name,
-                     own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime)
+            self._log_cpu()
+
+    def _log_cpu(self) -> None:
+        """Where a run's time goes (issue 15): this federate's CPU and its child processes' (GridLAB-D's worker).
+
+        In a co-hosting process the federate's own CPU is its thread's; its children are the ones it recorded
+        (read from /proc before they end, see :meth:`child_cpu_seconds`), since the process's reaped-children
+        total mixes every federate's."""
+        if self.hosted:
+            own = resource.getrusage(resource.RUSAGE_THREAD)
+            log.info("%s: %.2f CPU s in this thread, %.2f in its child processes", self.name,
+                     own.ru_utime + own.ru_stime, self.child_cpu_seconds())
+            return
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        log.info("%s: %.2f CPU s in this process, %.2f in its child processes", self.name,
+                 own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime)
+
+    def child_cpu_seconds(self) -> float:
+        """CPU seconds of this federate's child processes (overridden by federates that start one)."""
+        return 0.0
 
 
 def base_argument_parser(description: str) -> argparse.ArgumentParser:

@@ -94,7 +94,7 @@ def test_sigkill_of_the_battery_then_case_resume_equals_an_uninterrupted_run(ref
     # GIVEN the case running, WHEN the battery federate is SIGKILLed half-way (pid from the launcher's records)
     built = build_case(case_yaml("peak-shaving"), tmp_path / "run", OVERRIDES)
     run = built.directory
-    launcher = Launcher(built.runner, timeout=600)
+    launcher = Launcher(built.runner, timeout=600, cohost=False)   # the battery in a process of its own, to kill
     outcome: list[BaseException | None] = []
 
     def target() -> None:

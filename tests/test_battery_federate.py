@@ -78,7 +78,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     Launcher(write_case(ref), timeout=120).run()
     # WHEN the battery federate is SIGKILLed in the middle of a (slowed) run
     run = tmp_path / "run"
-    launcher = Launcher(write_case(run, delay=0.02), timeout=120)
+    launcher = Launcher(write_case(run, delay=0.02), timeout=120, cohost=False)  # kill one process
     errors: list[BaseException] = []
     thread = threading.Thread(target=lambda: errors.append(_expect_failure(launcher)))
     thread.start()

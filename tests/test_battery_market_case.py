@@ -162,7 +162,7 @@ def test_sigkill_in_market_mode_then_resume_replays_the_bids(tmp_path):
     # GIVEN the same case running, WHEN battery_7 is SIGKILLed after its first simulated hour
     built = build_case(raw, tmp_path / "run", overrides, source="case.yaml")
     run = built.directory
-    launcher = Launcher(built.runner, timeout=600)
+    launcher = Launcher(built.runner, timeout=600, cohost=False)   # the battery in a process of its own, to kill
     outcome: list[BaseException | None] = []
     thread = threading.Thread(target=lambda: outcome.append(_run_catching(launcher)))
     thread.start()

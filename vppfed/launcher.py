@@ -5,6 +5,11 @@ broker silently captures new federates), it cannot say which federate failed, an
 federate dies. This launcher keeps the runner format (the same file still works with ``helics run --path``) and adds:
 
 - a free port per run, passed to every federate through HELICS's own ``HELICS_BROKER_PORT``;
+- vppfed's own federates of one folder and broker in one process on one shared HELICS core
+  (:mod:`vppfed.federates.host`; measured on te30, 12 h at load 2.5-3.4, three alternating pairs: 17.0/16.6/28.9 s
+  wall against 32.5/29.5/29.7 s with a process per federate, and 25-34 CPU s against 44-46), with an in-process
+  broker when that is every federate; ``cohost=False`` or the runner's ``vppfed.cohost: false`` start a process per
+  federate as ``helics run`` does;
 - every process (the real ``helics_broker`` binary, not its Python wrapper, and each federate) in its own process
   group, one log file per federate in the run folder;
 - on the first federate that exits non-zero, on a timeout or on Ctrl-C: SIGTERM to every group, SIGKILL after a
@@ -47,6 +52,16 @@ log = logging.getLogger(__name__)
 ENV_PROGRESS_DIR = "VPPFED_PROGRESS_DIR"  # same names as vppfed.federates.runtime (no helics import here)
 ENV_PID_DIR = "VPPFED_PID_DIR"
 ENV_RESUME = "VPPFED_RESUME"
+ENV_CORE_INIT = "VPPFED_CORE_INIT"
+#: HELICS options of every broker and every vppfed federate's core under this launcher. Why: HELICS pings between
+#: cores and brokers and declares "lost connection" after two silent ticks (5 s each); on a starved machine (a
+#: 2-core box at load 20, a sub-broker descheduled while 8 GridLAB-D feeders load) a healthy run then died with
+#: "core lost connection with broker" (measured: a sub-broker stopped for 40 s). The launcher watches every process
+#: itself (a dead process or a stalled federation ends the run within seconds), so HELICS's own timers are off here:
+#: cores ``--disable_timer``, brokers ``--slow_responding`` (nobody pings them). Outside the launcher (``helics run``)
+#: HELICS keeps its timers.
+WATCHED_CORE_INIT = "--disable_timer"
+WATCHED_BROKER_ARGS = ("--slow_responding",)
 GRACE_SECONDS = 3.0
 LOG_TAIL_LINES = 25
 #: A federate whose heartbeat file is older than this is frozen (stopped by a signal, or stuck holding the GIL).
@@ -286,7 +301,8 @@ class RunSummary:
         lines += [f"{name}: {figures['say']}" for name, figures in sorted(self.reports.items()) if figures.get("say")]
         verdict = "finished" if self.ok else f"FAILED ({self.failed}: {self.reason})"
         lines.append(f"run {verdict}: {self.simulated_seconds / 3600:.2f} of {self.stop_seconds / 3600:.2f} "
-                     f"simulated h in {self.wall_seconds:.1f} s wall (broker port {self.port})")
+                     f"simulated h in {self.wall_seconds:.1f} s wall "
+                     + (f"(broker port {self.port})" if self.port else "(one process, in-process broker)"))
         return "\n".join(lines)
 
 
@@ -369,7 +385,7 @@ class Launcher:
 
     def __init__(self, runner_path: str | Path, *, timeout: float | None = None, resume: bool = False,
                  progress: Callable[[float, float], None] | None = None, log_dir: str | Path | None = None,
-                 broker_log_level: str = "warning") -> None:
+                 broker_log_level: str = "warning", cohost: bool = True) -> None:
         self.runner_path = Path(runner_path).resolve()
         if not self.runner_path.exists():
             raise UserError(f"{runner_path}: runner file not found")
@@ -401,6 +417,12 @@ class Launcher:
         self.sub_brokers: list[ProcessRecord] = []
         self.port_blocks: list[PortBlock] = []
         self.port = 0
+        # co-hosting (vppfed.federates.host): off when asked, in the runner or here, and when profiling (cProfile
+        # profiles one thread; a process per federate gives one profile each)
+        self.cohost = (cohost and extra.get("cohost", True) is not False
+                       and not os.environ.get("VPPFED_PROFILE_DIR"))
+        #: host process name -> its members, for the summary
+        self.hosts: dict[str, list[str]] = {}
 
     # -------------------------------------------------------------- starting
     def _environment(self, extra: dict[str, str], port: int) -> dict[str, str]:
@@ -410,6 +432,7 @@ class Launcher:
         env.pop("HELICS_BROKER_ADDRESS", None)
         env[ENV_PROGRESS_DIR] = str(self.state_dir / "progress")
         env[ENV_PID_DIR] = str(self.state_dir / "pids")
+        env.setdefault(ENV_CORE_INIT, WATCHED_CORE_INIT)
         env["PYTHONUNBUFFERED"] = "1"
         # a federate started by python must find the same vppfed as the launcher
         env.setdefault("MPLBACKEND", "Agg")
@@ -447,7 +470,7 @@ class Launcher:
             port = block.port
             args = [helics_broker_binary(), "-f", str(count), f"--loglevel={self.broker_log_level}",
                     f"--port={port}", f"--name={name}_{os.getpid()}_{port}", "--terminate_on_error",
-                    "--timeout=60s"]
+                    "--timeout=60s", *WATCHED_BROKER_ARGS]
             if parent_port is not None:
                 args.append(f"--broker_address=tcp://127.0.0.1:{parent_port}")
             record = self._spawn(name, args, self.base, dict(os.environ))
@@ -485,6 +508,68 @@ class Launcher:
                 if b == sub:
                     ports[name] = port
         return {f["name"]: ports.get(f["name"], self.port) for f in feds}
+
+    def _host_groups(self, feds: list[dict[str, Any]], ports: dict[str, int]) -> list[list[dict[str, Any]]]:
+        """The runner's federates that one co-hosting process runs together: vppfed federates that share a folder,
+        an environment and a broker (groups of one stay processes of their own)."""
+        if not self.cohost:
+            return []
+        from vppfed.federates.host import hostable_command
+
+        groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+        for fed in feds:
+            if hostable_command(fed["exec"]) is None:
+                continue
+            key = (str((self.base / fed.get("directory", ".")).resolve()),
+                   json.dumps(fed.get("env") or {}, sort_keys=True), ports.get(fed["name"], 0))
+            groups.setdefault(key, []).append(fed)
+        return [group for group in groups.values() if len(group) > 1]
+
+    def _one_host_for_all(self, feds: list[dict[str, Any]]) -> bool:
+        """True when every federate can run in one process with no broker process at all (an in-process core
+        and broker): all are hostable vppfed federates in one folder and environment, and no sub-broker is asked."""
+        if not self.cohost or len(feds) < 2 or (self.runner.get("vppfed") or {}).get("brokers"):
+            return False
+        groups = self._host_groups(feds, {})
+        return len(groups) == 1 and len(groups[0]) == len(feds)
+
+    def _spawn_host(self, group: list[dict[str, Any]], port: int | None, index: int) -> list[ProcessRecord]:
+        """Start one co-hosting process for ``group``; one record per member (sharing the process), so progress,
+        logs, failures and the summary stay per federate."""
+        names = [fed["name"] for fed in group]
+        host_name = f"host_{index}" if index else "host"
+        cwd = (self.base / group[0].get("directory", ".")).resolve()
+        env = self._environment(group[0].get("env") or {}, port or 0)
+        core_type = "zmq"
+        if port is None:
+            env.pop("HELICS_BROKER_PORT", None)
+            core_type = "inproc"
+        args = [sys.executable, "-m", "vppfed.federates.host", "--runner", str(self.runner_path),
+                "--log-dir", str(self.log_dir.resolve()), "--core-type", core_type, *names]
+        record = self._spawn(host_name, args, cwd, env)
+        self.hosts[host_name] = names
+        return [ProcessRecord(name=name, popen=record.popen, log_path=self.log_dir / f"{name}.log",
+                              started=record.started) for name in names]
+
+    def _start_federates(self, feds: list[dict[str, Any]]) -> None:
+        """Start the brokers and every federate: co-hosted groups as one process each, the rest one process each."""
+        if self._one_host_for_all(feds):
+            records = self._spawn_host(feds, None, 0)
+        else:
+            ports = self._start_brokers(feds)
+            records = []
+            hosted: set[str] = set()
+            for index, group in enumerate(self._host_groups(feds, ports)):
+                records += self._spawn_host(group, ports[group[0]["name"]], index)
+                hosted |= {fed["name"] for fed in group}
+            for fed in feds:
+                if fed["name"] in hosted:
+                    continue
+                cwd = (self.base / fed.get("directory", ".")).resolve()
+                env = self._environment(fed.get("env") or {}, ports[fed["name"]])
+                records.append(self._spawn(fed["name"], self._command(fed["exec"]), cwd, env))
+        order = {fed["name"]: i for i, fed in enumerate(feds)}
+        self.processes.extend(sorted(records, key=lambda r: order[r.name]))
 
     # ------------------------------------------------------------- teardown
     def _all_records(self) -> list[ProcessRecord]:
@@ -553,7 +638,11 @@ class Launcher:
         signalled = [r for r in self.processes if r.returncode is not None and r.returncode < 0 and r.ended_in_run]
         if signalled:
             first = min(signalled, key=lambda r: r.ended or 0.0)
-            return first.name, f"killed by {_signal_name(-first.returncode)} (exit code {first.returncode})"
+            why = f"killed by {_signal_name(-first.returncode)} (exit code {first.returncode})"
+            for host_name, members in self.hosts.items():
+                if first.name in members:   # the process of several federates died, not one of them
+                    return host_name, f"{why}; it ran {', '.join(members)}"
+            return first.name, why
         notes = []
         for path in (self.state_dir / "failures").glob("*.json"):
             try:
@@ -635,11 +724,7 @@ class Launcher:
         except ValueError:   # not the main thread (a launcher inside a test thread): SIGTERM stays as it was
             previous_sigterm = None
         try:
-            ports = self._start_brokers(feds)
-            for fed in feds:
-                cwd = (self.base / fed.get("directory", ".")).resolve()
-                env = self._environment(fed.get("env") or {}, ports[fed["name"]])
-                self.processes.append(self._spawn(fed["name"], self._command(fed["exec"]), cwd, env))
+            self._start_federates(feds)
             last_progress = 0.0
             advanced_at, reached, reached_min = time.monotonic(), -1.0, 0.0
             while True:

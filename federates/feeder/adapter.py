@@ -174,6 +174,9 @@ class FeederFederate(FederateBase):
         for key, value in self.core.step(t).items():
             self.publish(key, value)
 
+    def child_cpu_seconds(self) -> float:
+        return self.session.stats.worker_cpu_s
+
     def on_finish(self, failed: bool) -> None:
         stats = self.session.stats
         # finished the way a batch run ends, so the model's own recorder/metrics files are complete (session.finish)

@@ -79,6 +79,7 @@ class SessionStats:
     writes: int = 0
     round_trips: int = 0      # batched steps (:meth:`GridlabdSession.exchange`): one pipe round trip each
     pipe_s: float = 0.0       # their wall time outside GridLAB-D's own calls (pipe, JSON, waiting for a core)
+    worker_cpu_s: float = 0.0  # the worker process's CPU, read from /proc as it ends (not part of the summary line)
 
     def as_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
@@ -101,6 +102,19 @@ class SessionStats:
         g = found.groups()
         return cls(solve_s=float(g[1]), read_s=float(g[2]), write_s=float(g[4]), steps=int(g[0]), reads=int(g[3]),
                    writes=int(g[5]), round_trips=int(g[6]), pipe_s=float(g[7]))
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process, from ``/proc/<pid>/stat`` (0.0 where that cannot be read).
+
+    Why /proc: a process's reaped-children total (``RUSAGE_CHILDREN``) cannot tell whose child a worker was when
+    several feeders share one co-hosting process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        fields = text[text.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 _SUMMARY_RE = re.compile(r"GridLAB-D (\d+) steps, solve ([\d.]+) s, reads ([\d.]+) s \((\d+)\), writes ([\d.]+) s "
@@ -281,6 +295,7 @@ class GridlabdSession:
                 if isinstance(result, BaseException):
                     log.warning("%s: GridLAB-D's end-of-run step failed (%s); finalizing anyway", self.glm.name, result)
                 stage = "finalize"
+            self.stats.worker_cpu_s = process_cpu_seconds(proc.pid)   # finalize exits the worker
             ok, result = _bounded(self._gld.exit_gld, max(0.0, deadline - time.perf_counter()))
             if not ok:
                 raise _FinishTimeout(stage)

@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="continue a killed run in --out: reuse its folder; federates with saved state resume")
     run.add_argument("--timeout", type=float, default=None, help="wall seconds before the run is ended as failed")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--process-per-federate", action="store_true",
+                     help="start every federate as its own process, as helics run does (default: vppfed's own "
+                          "federates share one process and one HELICS core, which is several times cheaper)")
     run.add_argument("--no-report", action="store_true",
                      help="do not write RUN_DIR/report.html (the self-contained HTML report of the run)")
     run.set_defaults(func=cmd_run)
@@ -140,7 +143,7 @@ def _progress_bar(enabled: bool):
 
 
 def run_one(case_source: Path, out: Path, overrides: dict[str, Any], *, resume: bool, timeout: float | None,
-            progress: bool) -> Any:
+            progress: bool, cohost: bool = True) -> Any:
     """Build (unless resuming a built folder) and launch one run; returns the launcher's summary."""
     from vppfed.configs.case import build_case
     from vppfed.launcher import Launcher
@@ -160,7 +163,7 @@ def run_one(case_source: Path, out: Path, overrides: dict[str, Any], *, resume: 
               f"{', '.join(f.name for f in built.federates)})")
     update, close = _progress_bar(progress)
     try:
-        summary = Launcher(runner, timeout=timeout, resume=resume, progress=update).run()
+        summary = Launcher(runner, timeout=timeout, resume=resume, progress=update, cohost=cohost).run()
     finally:
         close()
     return summary
@@ -201,7 +204,7 @@ def _run_all(args: argparse.Namespace, source: Path, out: Path, overrides: dict[
             print(f"run {i + 1}/{runs} (seed {run_overrides['case.seed']}) -> {run_dir}")
         try:
             summary = run_one(source, run_dir, run_overrides, resume=args.resume, timeout=args.timeout,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, cohost=not args.process_per_federate)
         except CosimError:
             if not args.no_report:
                 _report(run_dir)   # a failed run's report says what is missing
