@@ -19,9 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser(
         "run", help="build a case folder and run the co-simulation",
         description="Build the case folder from its YAML description (a built-in case name, a YAML file, or an "
-                    "existing case folder) and run it: a private HELICS broker on a free port, one log per federate, "
-                    "a progress bar over simulated time and a summary. A failing federate ends the whole run "
-                    "within seconds and is named with the tail of its log.",
+                    "existing case folder) and run it: vppfed's own federates in one process on one HELICS core "
+                    "(with its own broker when they are all there is; otherwise a private HELICS broker on a free "
+                    "port), one log per federate, a progress bar over simulated time and a summary. A failing "
+                    "federate ends the whole run within seconds and is named with the tail of its log.",
         epilog="examples:\n  vppfed run te30 --hours 24 --out runs/te30\n  vppfed run te30 --market --out runs/te30m\n"
                "  vppfed run my_case.yaml --set feeder.houses=60 --seed 3\n  vppfed run runs/te30 --resume",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--process-per-federate", action="store_true",
                      help="start every federate as its own process, as helics run does (default: vppfed's own "
-                          "federates share one process and one HELICS core, which is several times cheaper)")
+                          "federates share one process and one HELICS core: te30 48 h took 68 s instead of 106 s "
+                          "on an idle 2-core machine)")
     run.add_argument("--no-report", action="store_true",
                      help="do not write RUN_DIR/report.html (the self-contained HTML report of the run)")
     run.set_defaults(func=cmd_run)
