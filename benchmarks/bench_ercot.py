@@ -59,6 +59,7 @@ from typing import Any
 from vppfed.cases import case_yaml
 from vppfed.configs.case import build_case
 from vppfed.federates.feeder.session import SessionStats
+from vppfed.io import proc_stat_fields
 from vppfed.launcher import Launcher
 
 #: layout -> (feeders.sub_brokers, feeders.region_brokers) for F feeders
@@ -73,18 +74,11 @@ _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2 ** 20
 
 def _proc_stat(pid: int) -> tuple[float, float] | None:
     """(utime + stime in s, resident MB) of a running process, from /proc."""
+    fields = proc_stat_fields(pid)
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLK, int(fields[21]) * _PAGE_MB
-    except (OSError, IndexError, ValueError):
+        return ((int(fields[11]) + int(fields[12])) / _CLK, int(fields[21]) * _PAGE_MB) if fields else None
+    except (IndexError, ValueError):
         return None
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a running process (seconds), from /proc."""
-    stat = _proc_stat(pid)
-    return stat[0] if stat else None
 
 
 def _worker_pids(launcher: Launcher) -> dict[str, int]:

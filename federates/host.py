@@ -77,13 +77,12 @@ class Member:
 class _ThreadFilter(logging.Filter):
     """Passes the records logged from one member's thread, so each member's log file holds its own lines."""
 
-    def __init__(self, thread_name: str, accept: bool = True) -> None:
+    def __init__(self, thread_name: str) -> None:
         super().__init__()
         self.thread_name = thread_name
-        self.accept = accept
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return (record.threadName == self.thread_name) == self.accept
+        return record.threadName == self.thread_name
 
 
 class _NotMembers(logging.Filter):

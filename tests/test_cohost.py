@@ -90,11 +90,6 @@ def test_te30_cohosted_gives_the_same_bytes_as_a_process_per_federate(tmp_path):
     assert len(runs["hosted"]) >= 10 and runs["hosted"] == runs["processes"]
 
 
-def _pid_alive(pid: int) -> bool:
-    """Running (a zombie is dead: in a container nobody may reap an orphan)."""
-    return _alive(pid)
-
-
 @pytest.mark.slow
 def test_a_member_that_cannot_start_is_named_and_nothing_is_left(tmp_path):
     from vppfed.cases import case_yaml
@@ -107,7 +102,7 @@ def test_a_member_that_cannot_start_is_named_and_nothing_is_left(tmp_path):
         launcher.run()
     assert str(info.value).splitlines()[0].startswith("federate 'pypower' failed")
     for record in launcher._all_records():
-        assert not _pid_alive(record.popen.pid)
+        assert not _alive(record.popen.pid)
 
 
 @pytest.mark.slow
@@ -128,4 +123,4 @@ def test_a_killed_host_is_named_with_its_federates_and_its_gridlabd_worker_ends(
     assert first.startswith("federate 'host' failed") and "gld_7, pypower, sub_7" in first, first
     time.sleep(0.3)
     for pid in worker_pids + [r.popen.pid for r in launcher._all_records()]:
-        assert not _pid_alive(pid)
+        assert not _alive(pid)

@@ -2,9 +2,6 @@
 with a root broker and two sub-brokers through the launcher."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from vppfed.cases import case_yaml
@@ -14,18 +11,9 @@ from vppfed.io import load_yaml
 from vppfed.errors import UserError
 from vppfed.formats.ppcase import load_pp_case
 
+from ercot_helpers import read, small
+
 ERCOT = case_yaml("ercot8")
-
-
-def small(**extra) -> dict:
-    """Overrides for a small, fast build: 3 houses per feeder, 1 h."""
-    out = {"case.hours": 1, "feeder.houses": 3}
-    out.update(extra)
-    return out
-
-
-def read(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def test_buses_option_keeps_the_first_buses_each_with_its_feeder_folder(tmp_path):

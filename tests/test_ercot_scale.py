@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,19 +17,11 @@ from vppfed.configs.sections.feeders import BusFeeder, FeedersSection, GridTempl
 from vppfed.errors import UserError
 from vppfed.formats.ppcase import load_pp_case
 
+from ercot_helpers import read, small
+
 ERCOT = case_yaml("ercot8")
 #: sha256 of the default 8-bus model's JSON text, taken from the tree before substation buses existed (150d499)
 EIGHT_BUS_SHA256 = "9621ac2310b29677196c629742e877b1bafd5e885da4879ecfc67bacfb63343e"
-
-
-def small(**extra) -> dict:
-    out = {"case.hours": 1, "feeder.houses": 3}
-    out.update(extra)
-    return out
-
-
-def read(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 # ------------------------------------------------------------------------------------------------ the grid

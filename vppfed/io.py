@@ -446,3 +446,18 @@ def core_default(cls: type, name: str) -> Any:
                 raise TypeError(f"{cls.__name__}.{name} has no plain default")
             return f.default
     raise TypeError(f"{cls.__name__} has no field {name!r}")
+
+
+def proc_stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (``[0]`` the state letter, ``[11]``/``[12]`` utime
+    and stime in clock ticks, ``[21]`` resident pages), or None when the process is gone or the file unreadable.
+
+    One parser for the launcher (is a process alive, stopped, a zombie), the feeder (its GridLAB-D worker's CPU) and
+    the benchmarks: the command name may itself hold spaces and parentheses, so the fields start after the last ')'.
+    """
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    head, sep, rest = text.rpartition(")")
+    return rest.split() if sep else None

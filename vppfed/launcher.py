@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from vppfed.errors import CosimError, RunInterrupted, UserError
-from vppfed.io import load_json
+from vppfed.io import load_json, proc_stat_fields
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,8 @@ def default_stall_seconds(stop_seconds: float) -> float:
 
 def _proc_state(pid: int) -> str:
     """The Linux process state letter (R, S, D, T, Z ...) or '' when unknown."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return text.rsplit(")", 1)[-1].split()[0] if ")" in text else ""
+    fields = proc_stat_fields(pid)
+    return fields[0] if fields else ""
 
 
 def read_states(records: Sequence["ProcessRecord"], state_dir: Path) -> dict[str, dict[str, Any]]:
@@ -315,11 +312,8 @@ def _signal_name(number: int) -> str:
 
 def _alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie counts as gone: only its parent can reap it)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
+    state = _proc_state(pid)
+    return state != "" and state != "Z"
 
 
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

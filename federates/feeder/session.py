@@ -28,6 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from vppfed.federates.feeder.clock import GldClock
 from vppfed.formats.gld_strings import format_complex
+from vppfed.io import proc_stat_fields
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +110,10 @@ def process_cpu_seconds(pid: int) -> float:
 
     Why /proc: a process's reaped-children total (``RUSAGE_CHILDREN``) cannot tell whose child a worker was when
     several feeders share one co-hosting process."""
+    fields = proc_stat_fields(pid)
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-        fields = text[text.rindex(")") + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
+    except (ValueError, IndexError):
         return 0.0
 
 
