@@ -185,8 +185,11 @@ class AgileFleet:
                     self.b_Emax, self.b_Pmax, self._b_negPmin, b_up, b_down, kb, self._neg_kb)
         sum_f = float(np.sum(F))
         if rules == "strict":
-            # forced + top-up, capped at the headroom (the sum can round one ulp above it)
-            walk(self._d_order.argsort(K), self._want, self.is_bak, signal - sum_f, 0, P, F, room)
+            # forced + top-up, capped at the headroom (the sum can round one ulp above it); a walk with nothing to
+            # hand out changes nothing, and its order is not built (the next repair starts from an older one)
+            budget = signal - sum_f
+            if budget > 0:
+                walk(self._d_order.argsort(K), self._want, self.is_bak, budget, 0, P, F, room)
         elif sum_f > signal and rules == "2015b":
             P[:] = F
         elif sum_f > signal:
@@ -194,8 +197,9 @@ class AgileFleet:
             P = greedy_fill(F, self._no_aon_d, available)
         else:
             P[:] = 0.0
-            walk(self._d_order.argsort(K), room, self.is_bak if rules == "2015b" else self._no_aon_d, signal, 1, P,
-                 F, room)
+            if signal > 0:
+                walk(self._d_order.argsort(K), room, self.is_bak if rules == "2015b" else self._no_aon_d, signal, 1,
+                     P, F, room)
         finish(P, self.is_bak, self.is_bat, self.running, self.ever_on, self._bak_out, self._bat_out)
         rest = signal - float(np.sum(P))
         Pb = np.zeros(self.bkt.size, dtype=np.float64)
