@@ -33,8 +33,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal, Mapping
 
-from vppfed.io import check_out_dir, load_yaml, parse_dataclass, plain_name_problem, require, require_plain_name
+from vppfed.envvars import ENV_SHARED_DATA
 from vppfed.errors import UserError
+from vppfed.io import check_out_dir, load_yaml, parse_dataclass, plain_name_problem, require, require_plain_name
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,6 @@ MAX_RUNS = 1000
 #: Longest grid step (case.period_s), seconds: one hour; metrics and market intervals at most one day.
 MAX_PERIOD_S = 3600
 MAX_INTERVAL_S = 86400
-ENV_SHARED_DATA = "VPPFED_SHARED_DATA"
 
 
 def shared_data_dir() -> Path:

@@ -178,7 +178,9 @@ def host(runner_path: Path, names: Sequence[str], log_dir: Path, core_type: str 
     """Build every member, run each in its own thread on one shared core, and return the group's exit code."""
     members = _members_of(runner_path, names)
     _setup_logs(members, log_dir)
-    core_name = f"vppfed_host_{os.getpid()}_{members[0].name}"
+    # named after its first member, unique within the federation (members are), and the same from run to run, so
+    # that the effective configs the members write are too (no pid: zmq cores register with their own broker)
+    core_name = f"vppfed_host_{members[0].name}"
     broker: Any = None
     broker_name = None
     if core_type == "inproc":
@@ -196,8 +198,7 @@ def host(runner_path: Path, names: Sequence[str], log_dir: Path, core_type: str 
             threading.current_thread().name = "MainThread"
             _finish_built(members)
             return 2
-        member.federate.core_overrides = dict(overrides)
-        member.federate.hosted = True
+        member.federate.core_overrides = dict(overrides)  # (which also makes it `hosted`)
     threading.current_thread().name = "MainThread"
     stopping: list[str] = []
 

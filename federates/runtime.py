@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from vppfed.envvars import ENV_CORE_INIT, ENV_PID_DIR, ENV_PROFILE_DIR, ENV_PROGRESS_DIR, ENV_RESUME
 from vppfed.io import atomic_write_json, atomic_write_text, normalize_key, parse_complex  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -67,13 +68,6 @@ class _LazyHelics:
 h = _LazyHelics()
 
 
-#: Environment variables the launcher sets for every federate it starts.
-ENV_PROGRESS_DIR = "VPPFED_PROGRESS_DIR"
-ENV_PID_DIR = "VPPFED_PID_DIR"
-ENV_RESUME = "VPPFED_RESUME"
-ENV_PROFILE_DIR = "VPPFED_PROFILE_DIR"
-#: HELICS core options the launcher adds to every vppfed federate's core (see vppfed.launcher.WATCHED_CORE_INIT)
-ENV_CORE_INIT = "VPPFED_CORE_INIT"
 
 
 #: Seconds a federate has, after SIGTERM/SIGINT, to end by itself before it exits hard (see below).
@@ -219,8 +213,12 @@ class FederateBase:
         #: HELICS config keys that replace the file's when the federate is created (a co-hosting process puts all
         #: its federates on one shared core this way; see :mod:`vppfed.federates.host`)
         self.core_overrides: dict[str, Any] = {}
-        #: True when this federate runs in a thread of a co-hosting process, beside others (CPU is then per thread)
-        self.hosted = False
+
+    @property
+    def hosted(self) -> bool:
+        """True when this federate runs in a thread of a co-hosting process, beside others (its CPU is then its
+        thread's): exactly when the host gave it the shared core's settings."""
+        return bool(self.core_overrides)
 
     # ------------------------------------------------------------------ hooks
     def on_start(self) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-#: Environment variable naming the reference-data folder (the same one ``vppfed.configs.case`` reads).
-ENV_SHARED_DATA = "VPPFED_SHARED_DATA"
+from vppfed.envvars import ENV_SHARED_DATA  # the reference-data folder (the one vppfed.configs.case reads)
+
 #: Environment flag (set by CI) that turns a missing reference file from a skip into a failure.
 ENV_REQUIRE_SHARED_DATA = "VPPFED_REQUIRE_SHARED_DATA"
 #: Default reference-data folder: ``shared/data`` beside the checkout.

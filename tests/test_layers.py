@@ -2,8 +2,8 @@
 
 The layers, bottom first::
 
-    bottom      vppfed.errors, vppfed.io, vppfed.formats.*,     imports only the bottom
-                vppfed.plugins (the registries)
+    bottom      vppfed.errors, vppfed.envvars, vppfed.io,        imports only the bottom
+                vppfed.formats.*, vppfed.plugins (the registries)
     federates   vppfed.federates.*                               bottom, federates (no configs, no postprocess)
     configs     vppfed.configs.*, vppfed.cases                   bottom, federates, configs (no postprocess)
     postprocess vppfed.postprocess.*                             bottom, postprocess (no federate core, no configs)
@@ -52,7 +52,7 @@ def layer_of(module: str) -> str | None:
     if len(parts) == 1:
         return TOP
     head = parts[1]
-    if head in ("errors", "io", "formats", "plugins"):
+    if head in ("errors", "envvars", "io", "formats", "plugins"):
         return BOTTOM
     if head == "federates":
         return FEDERATES

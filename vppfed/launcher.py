@@ -44,15 +44,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from vppfed.envvars import ENV_CORE_INIT, ENV_PID_DIR, ENV_PROFILE_DIR, ENV_PROGRESS_DIR, ENV_RESUME
 from vppfed.errors import CosimError, RunInterrupted, UserError
 from vppfed.io import load_json, proc_stat_fields
 
 log = logging.getLogger(__name__)
 
-ENV_PROGRESS_DIR = "VPPFED_PROGRESS_DIR"  # same names as vppfed.federates.runtime (no helics import here)
-ENV_PID_DIR = "VPPFED_PID_DIR"
-ENV_RESUME = "VPPFED_RESUME"
-ENV_CORE_INIT = "VPPFED_CORE_INIT"
 #: HELICS options of every broker and every vppfed federate's core under this launcher. Why: HELICS pings between
 #: cores and brokers and declares "lost connection" after two silent ticks (5 s each); on a starved machine (a
 #: 2-core box at load 20, a sub-broker descheduled while 8 GridLAB-D feeders load) a healthy run then died with
@@ -414,7 +411,7 @@ class Launcher:
         # co-hosting (vppfed.federates.host): off when asked, in the runner or here, and when profiling (cProfile
         # profiles one thread; a process per federate gives one profile each)
         self.cohost = (cohost and extra.get("cohost", True) is not False
-                       and not os.environ.get("VPPFED_PROFILE_DIR"))
+                       and not os.environ.get(ENV_PROFILE_DIR))
         #: host process name -> its members, for the summary
         self.hosts: dict[str, list[str]] = {}
 

@@ -21,7 +21,8 @@ from vppfed.federates.feeder.core import (FeederCore, SubstationScale, SwingHead
 from vppfed.federates.feeder.discover import load_inventory
 from vppfed.federates.feeder.session import GridlabdError, GridlabdSession
 from vppfed.federates.metrics import MetricsWriter
-from vppfed.federates.runtime import ENV_PID_DIR, FederateBase, base_argument_parser, run_federate, stop_seconds
+from vppfed.envvars import ENV_PID_DIR
+from vppfed.federates.runtime import FederateBase, base_argument_parser, run_federate, stop_seconds
 
 log = logging.getLogger(__name__)
 
