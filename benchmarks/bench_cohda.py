@@ -25,6 +25,13 @@ mango-library is never a vppfed dependency).
     /work/venv/bin/python benchmarks/bench_cohda.py --sizes 10 100 1000 10000 --schedules 10 --intervals 96
     VPPFED_MANGO_PYTHON=/work/scratch/cohda/venv-mango/bin/python python benchmarks/bench_cohda.py --sizes 100 \
         --family blocks --runs 5 --methods cohda mango milp
+
+At 1,000 agents mango-library's COHDA does not end within an hour on this machine; ``--mango-deadline`` gives it a
+CPU budget and reports its best complete candidate at the end of it (``"stopped": "deadline"``, with a per-minute
+``trace``), and ``--first-run`` lets two processes share the seeds:
+
+    python benchmarks/bench_cohda.py --sizes 1000 --family mixed --runs 5 --methods cohda mango milp \
+        --mango-deadline 600 --mango-timeout 3000
 """
 from __future__ import annotations
 
@@ -70,14 +77,17 @@ def trace_summary(trace: list[dict], norm: float) -> dict:
     return out
 
 
-def run_mango(python: str, inst, seed: int, timeout: float) -> dict:
-    """mango-library's COHDA on ``inst`` in the interpreter ``python`` (its JSON line, selection dropped)."""
+def run_mango(python: str, inst, seed: int, timeout: float, deadline: float | None = None) -> dict:
+    """mango-library's COHDA on ``inst`` in the interpreter ``python`` (its JSON line, selection dropped).
+
+    ``deadline`` (CPU s of the runner) makes the runner stop and report its best complete candidate then, for
+    sizes where mango does not end within an hour; ``timeout`` stays the hard limit of the subprocess."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "instance.npz"
         inst.save(path)
         t0 = time.perf_counter()
-        out = subprocess.run([python, str(RUNNER), str(path), str(seed)], capture_output=True, text=True,
-                             timeout=timeout, check=True)
+        cmd = [python, str(RUNNER), str(path), str(seed)] + ([] if deadline is None else [str(deadline)])
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
     row = json.loads(out.stdout.strip().splitlines()[-1])
     row.pop("selection")
     row["process_seconds"] = round(time.perf_counter() - t0, 3)
@@ -91,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--intervals", type=int, default=96)
     p.add_argument("--seed", type=int, default=1, help="instance seed")
     p.add_argument("--runs", type=int, default=1, help="simulator seeds 0..runs-1 per size (sizes <= 1000)")
+    p.add_argument("--first-run", type=int, default=0,
+                   help="first simulator seed (seeds first-run..first-run+runs-1: split long runs across processes)")
     p.add_argument("--milp-time-limit", type=float, default=60.0, help="s; 0 skips the MILP")
     p.add_argument("--milp-max-agents", type=int, default=1000)
     p.add_argument("--cpu-limit", type=float, default=110.0,
@@ -102,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="instance distribution: the project's generator or a family of cohda_families.py")
     p.add_argument("--mango-python", default=os.environ.get("VPPFED_MANGO_PYTHON"),
                    help="python of a separate venv with mango-library (default $VPPFED_MANGO_PYTHON)")
-    p.add_argument("--mango-timeout", type=float, default=1800.0, help="s per mango run")
+    p.add_argument("--mango-timeout", type=float, default=1800.0, help="s per mango run (hard limit)")
+    p.add_argument("--mango-deadline", type=float, default=None,
+                   help="CPU s after which mango stops and reports its best complete candidate (anytime result)")
     p.add_argument("--python-max-agents", type=int, default=1000,
                    help="largest size for cohda-python (the Python agents of the HELICS transport, in process)")
     args = p.parse_args(argv)
@@ -121,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         for method in ("cohda", "cohda-plain", "cohda-warm", "cohda+pairwise", "cohda-python"):
             if method not in args.methods or (method == "cohda-python" and n > args.python_max_agents):
                 continue
-            for seed in range(runs):
+            for seed in range(args.first_run, args.first_run + runs):
                 res = solve(inst, seed=seed, improve=method == "cohda+pairwise", warm_start=method == "cohda-warm",
                             config=InprocConfig(cpu_limit=args.cpu_limit),
                             engine="python" if method == "cohda-python" else "compiled",
@@ -135,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                 print("mango skipped: no interpreter with mango-library (--mango-python or VPPFED_MANGO_PYTHON)",
                       file=sys.stderr)
             else:
-                for seed in range(runs):
-                    emit({**base, "method": "mango", **run_mango(args.mango_python, inst, seed, args.mango_timeout)})
+                for seed in range(args.first_run, args.first_run + runs):
+                    row = run_mango(args.mango_python, inst, seed, args.mango_timeout, args.mango_deadline)
+                    emit({**base, "method": "mango", **row})
         if "one_opt" in args.methods:
             oo = one_opt(inst.schedules, L1Objective(inst.target), inst.init_selection())
             emit({**base, "method": "one_opt", "D": oo.D, "rel_D": oo.D / norm, "seconds": oo.seconds, **oo.detail})

@@ -1,6 +1,6 @@
 """Run mango-library's COHDA decider on a vppfed instance file; executed by a SEPARATE interpreter with mango-library.
 
-    /path/to/venv-mango/bin/python benchmarks/mango_cohda_runner.py INSTANCE.npz SEED
+    /path/to/venv-mango/bin/python benchmarks/mango_cohda_runner.py INSTANCE.npz SEED [DEADLINE_S]
 
 mango-library is never a vppfed dependency: ``bench_cohda.py`` calls this script with the interpreter named by
 ``--mango-python`` / ``VPPFED_MANGO_PYTHON``. Every agent is one ``COHDANegotiation`` object of mango-library (its own
@@ -10,6 +10,12 @@ in each round every agent with a non-empty inbox (seeded random order) handles i
 role's periodic inbox check does, and a returned working memory goes to the overlay neighbours (a snapshot, as a
 serialising container would deliver it). One seeded agent starts; the run ends when no message is in flight
 (the state mango's weight-based termination detector reports). Prints one JSON object.
+
+With ``DEADLINE_S`` the loop also stops after that many CPU seconds of this process (CPU, not wall, so that a busy
+machine does not cut mango short) and reports the best complete candidate any agent holds then (``"stopped":
+"deadline"``; ``"quiet"`` when it ended by itself): mango's anytime result, for sizes where it does not end in an
+hour (1,000 agents). ``trace`` lists ``[cpu_seconds, messages, rel_D]`` about once a CPU minute (``rel_D`` null while
+no agent holds a complete candidate), so its progress is visible, not only its end.
 """
 from __future__ import annotations
 
@@ -22,8 +28,34 @@ from mango_library.negotiation.cohda.cohda_negotiation import COHDANegotiation
 from mango_library.negotiation.cohda.data_classes import SolutionCandidate, SystemConfig, WorkingMemory
 
 
+def best_candidate(agents: list) -> SolutionCandidate:
+    """The candidate with the most agents, then the best performance, over all agents' working memories."""
+    best = None
+    for a in agents:
+        c = a._memory.solution_candidate
+        if best is None or len(c.schedules) > len(best.schedules) or (
+                len(c.schedules) == len(best.schedules) and c.perf > best.perf):
+            best = c
+    return best
+
+
+def selection_of(candidate: SolutionCandidate, names: list[str], schedules: np.ndarray) -> list[int] | None:
+    """Each agent's option index in ``candidate`` (None while the candidate is incomplete)."""
+    if len(candidate.schedules) < len(names):
+        return None
+    return [int(np.argmin(np.abs(schedules[i] - candidate.schedules[name][None, :]).sum(axis=1)))
+            for i, name in enumerate(names)]
+
+
+def distance(sel: list[int], schedules: np.ndarray, target: np.ndarray) -> float:
+    """L1 distance of the selection's sum to the target."""
+    total = schedules[np.arange(len(sel)), sel].sum(axis=0)
+    return float(np.abs(target - total).sum())
+
+
 def main() -> int:
     path, seed = sys.argv[1], int(sys.argv[2])
+    deadline = float(sys.argv[3]) if len(sys.argv) > 3 else float("inf")
     data = np.load(path)
     schedules, target, edges = data["schedules"], data["target"], data["edges"]
     n, m, t = schedules.shape
@@ -41,7 +73,12 @@ def main() -> int:
     inbox[int(rng.integers(n))].append(
         WorkingMemory(params, SystemConfig({}), SolutionCandidate("init", {}, float("-inf"))))
     messages = rounds = 0
+    norm = float(np.abs(target).sum())
+    trace: list[list] = []
+    stopped = "quiet"
     t0 = time.perf_counter()
+    c0 = time.process_time()
+    next_trace = c0 + 60.0
     while any(inbox):
         rounds += 1
         active = [i for i in range(n) if inbox[i]]
@@ -50,6 +87,16 @@ def main() -> int:
         for i in active:
             inbox[i] = []
         for i in active:
+            now = time.process_time()
+            if now - c0 > deadline:
+                stopped = "deadline"
+                break
+            if now >= next_trace:
+                sel = selection_of(best_candidate(agents), names, schedules)
+                trace.append([round(now - c0, 1), messages,
+                              None if sel is None else distance(sel, schedules, target) / norm])
+                print(json.dumps({"trace": trace[-1]}), file=sys.stderr, flush=True)
+                next_trace = now + 60.0
             wm = agents[i].handle_cohda_msgs(batch[i])
             if wm is None:
                 continue
@@ -58,21 +105,15 @@ def main() -> int:
             for j in sorted(nbrs[i]):
                 inbox[j].append(snap)
                 messages += 1
+        if stopped == "deadline":
+            break
     seconds = time.perf_counter() - t0
-    best = None
-    for a in agents:
-        c = a._memory.solution_candidate
-        if best is None or len(c.schedules) > len(best.schedules) or (
-                len(c.schedules) == len(best.schedules) and c.perf > best.perf):
-            best = c
-    sel = []
-    for i in range(n):
-        s = best.schedules[names[i]]
-        sel.append(int(np.argmin(np.abs(schedules[i] - s[None, :]).sum(axis=1))))
-    total = schedules[np.arange(n), sel].sum(axis=0)
-    d = float(np.abs(target - total).sum())
-    print(json.dumps({"selection": sel, "D": d, "rel_D": d / float(np.abs(target).sum()), "messages": messages,
-                      "rounds": rounds, "seconds": seconds, "seed": seed}))
+    cpu_seconds = time.process_time() - c0
+    sel = selection_of(best_candidate(agents), names, schedules)
+    d = None if sel is None else distance(sel, schedules, target)
+    print(json.dumps({"selection": sel, "D": d, "rel_D": None if d is None else d / norm, "messages": messages,
+                      "rounds": rounds, "seconds": seconds, "cpu_seconds": cpu_seconds, "seed": seed,
+                      "stopped": stopped, "trace": trace}))
     return 0
 
 
