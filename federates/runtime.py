@@ -180,6 +180,23 @@ class Interfaces:
     endpoints: dict[str, Any]
 
 
+
+@dataclass(frozen=True)
+class FederateOptions:
+    """What every federate adapter is started with; each adapter's options dataclass extends it with its own.
+
+    Attributes
+    ----------
+    config : Path
+        HELICS JSON config of the federate.
+    stop_s : float
+        Simulated seconds to run.
+    """
+
+    config: Path
+    stop_s: float
+
+
 class FederateBase:
     """Base of every vppfed federate: create from config, loop over granted times, call hooks, always disconnect.
 

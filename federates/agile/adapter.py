@@ -51,7 +51,8 @@ from vppfed.federates.agile.portfolio import read_params_csv
 from vppfed.federates.agile.signal import SignalInput, read_signal_csv
 from vppfed.federates.agile.unit_host import Measurement, UnitHost
 from vppfed.federates.metrics import MetricsWriter
-from vppfed.federates.runtime import FederateBase, base_argument_parser, run_federate, stop_seconds
+from vppfed.federates.runtime import (FederateBase, FederateOptions, base_argument_parser, run_federate,
+                                      stop_seconds)
 
 log = logging.getLogger(__name__)
 ENDPOINT = "vpp"
@@ -97,15 +98,13 @@ class StepClock:
 
 
 @dataclass(frozen=True)
-class AggregatorOptions:
+class AggregatorOptions(FederateOptions):
     """What the aggregator federate is started with (the typed form of :func:`build_parser`'s options).
+
+    ``config`` and ``stop_s`` come from :class:`~vppfed.federates.runtime.FederateOptions`.
 
     Attributes
     ----------
-    config : Path
-        HELICS JSON config of the federate.
-    stop_s : float
-        Simulated seconds to run.
     step_s : float
         Dispatch step S [s] (>= 3).
     ts_hours : float
@@ -132,8 +131,6 @@ class AggregatorOptions:
         Loss, delay and jitter of the dispatch messages.
     """
 
-    config: Path
-    stop_s: float
     step_s: float = 60.0
     ts_hours: float = 1.0
     seed: int = 0
@@ -330,15 +327,13 @@ def project_battery_energy(measured: Measurement, bank: DeviceBank, lag: float) 
 
 
 @dataclass(frozen=True)
-class UnitHostOptions:
+class UnitHostOptions(FederateOptions):
     """What a unit-host federate is started with (the typed form of :func:`build_parser`'s options).
+
+    ``config`` and ``stop_s`` come from :class:`~vppfed.federates.runtime.FederateOptions`.
 
     Attributes
     ----------
-    config : Path
-        HELICS JSON config of the federate.
-    stop_s : float
-        Simulated seconds to run.
     params : Path
         Params CSV of the whole portfolio (this host takes block ``index`` of ``of``).
     step_s : float
@@ -365,8 +360,6 @@ class UnitHostOptions:
         Federate name of the aggregator.
     """
 
-    config: Path
-    stop_s: float
     params: Path
     step_s: float = 60.0
     ts_hours: float = 1.0

@@ -51,7 +51,8 @@ from vppfed.federates.battery.plant import li_ion_ocv
 from vppfed.federates.battery.wiring import ManagerFile, UnitFile, read_manager_file
 from vppfed.federates.metrics import MetricsWriter
 from vppfed.formats.metrics import metrics_path, recover
-from vppfed.federates.runtime import FederateBase, base_argument_parser, run_federate, stop_seconds
+from vppfed.federates.runtime import (FederateBase, FederateOptions, base_argument_parser, run_federate,
+                                      stop_seconds)
 
 LOG = logging.getLogger(__name__)
 
@@ -122,15 +123,13 @@ class _Unit:
 
 
 @dataclass(frozen=True)
-class BatteryOptions:
+class BatteryOptions(FederateOptions):
     """What the battery federate is started with (the typed form of :func:`build_parser`'s options).
+
+    ``config`` and ``stop_s`` come from :class:`~vppfed.federates.runtime.FederateOptions`.
 
     Attributes
     ----------
-    config : Path
-        HELICS JSON config of the federate.
-    stop_s : float
-        Simulated seconds to run.
     manager : Path
         Manager JSON: the battery config and the feeder wiring (:func:`~.wiring.read_manager_file`).
     metrics_root : str or None
@@ -141,8 +140,6 @@ class BatteryOptions:
         Continue from the saved state (also set by ``VPPFED_RESUME=1``).
     """
 
-    config: Path
-    stop_s: float
     manager: Path
     metrics_root: str | None = None
     metrics_dir: Path = Path(".")

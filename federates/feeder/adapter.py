@@ -22,7 +22,8 @@ from vppfed.federates.feeder.discover import load_inventory
 from vppfed.federates.feeder.session import GridlabdError, GridlabdSession
 from vppfed.federates.metrics import MetricsWriter
 from vppfed.envvars import ENV_PID_DIR
-from vppfed.federates.runtime import FederateBase, base_argument_parser, run_federate, stop_seconds
+from vppfed.federates.runtime import (FederateBase, FederateOptions, base_argument_parser, run_federate,
+                                      stop_seconds)
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +31,13 @@ __all__ = ["FeederFederate", "FeederOptions", "build_parser", "main"]
 
 
 @dataclass(frozen=True)
-class FeederOptions:
+class FeederOptions(FederateOptions):
     """What the feeder federate is started with (the typed form of :func:`build_parser`'s options).
+
+    ``config`` and ``stop_s`` come from :class:`~vppfed.federates.runtime.FederateOptions`.
 
     Attributes
     ----------
-    config : Path
-        HELICS JSON config of the federate (TESP ``<root>_gridlabd.json``).
-    stop_s : float
-        Simulated seconds to run.
     glm : Path
         GridLAB-D model (with the co-simulation heartbeat recorder).
     weather : Path or None
@@ -63,8 +62,6 @@ class FeederOptions:
         Volts at the bulk bus that make 1 pu at the head of a user's model.
     """
 
-    config: Path
-    stop_s: float
     glm: Path
     weather: Path | None = None
     inventory: Path | None = None
