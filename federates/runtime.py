@@ -68,8 +68,6 @@ class _LazyHelics:
 h = _LazyHelics()
 
 
-
-
 #: Seconds a federate has, after SIGTERM/SIGINT, to end by itself before it exits hard (see below).
 STOP_GRACE_SECONDS = 5.0
 
@@ -178,7 +176,6 @@ class Interfaces:
     publications: dict[str, Any]
     inputs: dict[str, Any]
     endpoints: dict[str, Any]
-
 
 
 @dataclass(frozen=True)
