@@ -77,12 +77,17 @@ def test_search_equals_brute_force_and_says_it_was_not_cut_short(n_jobs):
     assert searched >= 1, "every instance was solved before the search: the test would not see a broken bound"
 
 
-def test_search_with_a_binding_node_limit_keeps_its_incumbent_and_counts_it():
+def _hard_six_jobs() -> tuple[SlotObjective, np.ndarray]:
+    """Six free jobs on a ramping PV profile that the exact search cannot settle in a few nodes, and a start."""
     rng = np.random.default_rng(5)
     pred = Profile(3600.0 * np.arange(13), np.concatenate([[0], np.cumsum(rng.uniform(0, 300, 12))]))
     load = Profile(60.0 * np.arange(91), np.linspace(0, 1500, 91))
     obj = SlotObjective(pred, [FreeJob(load, lo, 1800.0, 12) for lo in rng.uniform(0, 20000, 6)], slot_s=300.0)
-    x0 = np.zeros(6, dtype=int)
+    return obj, np.zeros(6, dtype=int)
+
+
+def test_search_with_a_binding_node_limit_keeps_its_incumbent_and_counts_it():
+    obj, x0 = _hard_six_jobs()
     scheduler = MilpScheduler(max_nodes=3)
     got = scheduler.solve(obj, x0, np.random.default_rng(0))
     assert scheduler.limits == {"milp_solves": 1, "exact_without_milp": 0, "node_limit": 1, "time_limit": 0}
@@ -96,11 +101,7 @@ def test_search_with_a_binding_node_limit_keeps_its_incumbent_and_counts_it():
 def test_milp_result_is_decided_by_node_limits_not_by_time(engine):
     """GIVEN a hard instance and a node limit that binds WHEN solved twice, once with a 60 s wall-clock guard and
     once with a far larger one THEN both give the same schedule and the same counts (no time limit decided)."""
-    rng = np.random.default_rng(5)
-    pred = Profile(3600.0 * np.arange(13), np.concatenate([[0], np.cumsum(rng.uniform(0, 300, 12))]))
-    load = Profile(60.0 * np.arange(91), np.linspace(0, 1500, 91))
-    obj = SlotObjective(pred, [FreeJob(load, lo, 1800.0, 12) for lo in rng.uniform(0, 20000, 6)], slot_s=300.0)
-    x0 = np.zeros(6, dtype=int)
+    obj, x0 = _hard_six_jobs()
     a = MilpScheduler(max_nodes=3, time_limit_s=60.0, engine=engine)
     b = MilpScheduler(max_nodes=3, time_limit_s=6000.0, engine=engine)
     xa, xb = a.solve(obj, x0, np.random.default_rng(0)), b.solve(obj, x0, np.random.default_rng(1))
@@ -203,11 +204,7 @@ def test_evaluation_limit_binds_like_the_node_limit_and_is_counted():
     """GIVEN the hard 6-job instance and a limit on option evaluations only WHEN solved THEN the search stops early,
     says so in ``node_limit``, and still returns a schedule no worse than its incumbent; without the limit the same
     instance needs no limit at all."""
-    rng = np.random.default_rng(5)
-    pred = Profile(3600.0 * np.arange(13), np.concatenate([[0], np.cumsum(rng.uniform(0, 300, 12))]))
-    load = Profile(60.0 * np.arange(91), np.linspace(0, 1500, 91))
-    obj = SlotObjective(pred, [FreeJob(load, lo, 1800.0, 12) for lo in rng.uniform(0, 20000, 6)], slot_s=300.0)
-    x0 = np.zeros(6, dtype=int)
+    obj, x0 = _hard_six_jobs()
     tight = MilpScheduler(max_evals=50)
     got = tight.solve(obj, x0, np.random.default_rng(0))
     assert tight.limits["node_limit"] == 1 and tight.limits["milp_solves"] == 1
