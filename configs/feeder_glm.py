@@ -258,18 +258,26 @@ def _scheduled_thermostat(res: ResidentialDraws, i: int, heat: float, deadband: 
             ("total_thermal_mass_per_floor_area", _f(res.mass_per_floor[i], 3))]
 
 
-def _end_use_loads(house: str, res: ResidentialDraws, i: int, skew: int) -> list[str]:
-    """``residential`` model: one ZIPload per end use of :data:`~vppfed.configs.residential_loads.END_USES`, named
-    ``<house>_<end use>``, on schedule ``res_<end use>`` times the house's mean power of it."""
+def _end_use_loads(res: ResidentialDraws, i: int, skew: int) -> list[str]:
+    """``residential`` model: one ZIPload per end use of :data:`~vppfed.configs.residential_loads.END_USES`, on
+    schedule ``res_<end use>`` times the house's mean power of it.
+
+    Unnamed, with the end use in a comment, as TESP's feeder generator writes its ZIPloads. Why (issue 15): GridLAB-D
+    (PyPI 6.0.0) files every named object in a name tree whose rebalancing recomputes subtree heights, so loading a
+    model costs time quadratic in its named objects (98 % of loading a 2,000-house feeder was in ``tree_get_height``). Five named
+    end uses per house were half of a feeder's names; nothing reads them by name (the house's loads are read through
+    the house), and GridLAB-D computes the same with or without them.
+    """
     loads = []
     for use in END_USES:
-        loads.append(_obj("ZIPload", [
-            ("name", f"{house}_{use.name}"), ("schedule_skew", str(skew)),
+        block = _obj("ZIPload", [
+            ("schedule_skew", str(skew)),
             ("base_power", f"res_{use.name}*{_f(use.mean_kw * float(res.end_use_scale[i]), 4)}"),
             ("heatgain_fraction", _f(use.heatgain_fraction, 2)), ("power_fraction", _f(use.p, 2)),
             ("impedance_fraction", _f(use.z, 2)), ("current_fraction", _f(use.i, 2)),
             ("power_pf", _f(use.pf, 2)), ("current_pf", _f(use.pf, 2)), ("impedance_pf", _f(use.pf, 2)),
-        ], indent="  "))
+        ], indent="  ")
+        loads.append(block.replace(" {", f" {{ // {use.name}", 1))
     return loads
 
 
@@ -478,7 +486,7 @@ def generate_feeder(spec: FeederSpec, *, fed_name: str = "gld_7", bulk_bus: int 
                 ("power_pf", "0.95"), ("current_pf", "0.95"), ("impedance_pf", "0.95"),
             ], indent="  ")]
         else:
-            house_children = _end_use_loads(house, res, i, int(skew[i]))
+            house_children = _end_use_loads(res, i, int(skew[i]))
         if spec.job_loads:
             house_children.append(_obj("ZIPload", [
                 ("name", f"{house}_jobs"), ("base_power", "0"), ("heatgain_fraction", "0"),

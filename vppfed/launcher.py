@@ -126,7 +126,6 @@ def diagnose_stall(records: Sequence["ProcessRecord"], state_dir: Path, now: flo
                        f"t={float(lowest[1].get('granted', 0.0)):g} s")
 
 
-
 def _hold_signals() -> dict[int, Any]:
     """Ignore SIGINT and SIGTERM (main thread only); returns the handlers to put back."""
     held: dict[int, Any] = {}
@@ -511,10 +510,14 @@ class Launcher:
         for fed in feds:
             if hostable_command(fed["exec"]) is None:
                 continue
-            key = (str((self.base / fed.get("directory", ".")).resolve()),
+            key = (str(self._federate_dir(fed)),
                    json.dumps(fed.get("env") or {}, sort_keys=True), ports.get(fed["name"], 0))
             groups.setdefault(key, []).append(fed)
         return [group for group in groups.values() if len(group) > 1]
+
+    def _federate_dir(self, fed: dict[str, Any]) -> Path:
+        """The folder a runner entry runs in: its ``directory``, relative to the runner's folder (default: that)."""
+        return (self.base / fed.get("directory", ".")).resolve()
 
     def _one_host_for_all(self, feds: list[dict[str, Any]]) -> bool:
         """True when every federate can run in one process with no broker process at all (an in-process core
@@ -529,7 +532,7 @@ class Launcher:
         logs, failures and the summary stay per federate."""
         names = [fed["name"] for fed in group]
         host_name = f"host_{index}" if index else "host"
-        cwd = (self.base / group[0].get("directory", ".")).resolve()
+        cwd = self._federate_dir(group[0])
         env = self._environment(group[0].get("env") or {}, port or 0)
         core_type = "zmq"
         if port is None:
@@ -556,7 +559,7 @@ class Launcher:
             for fed in feds:
                 if fed["name"] in hosted:
                     continue
-                cwd = (self.base / fed.get("directory", ".")).resolve()
+                cwd = self._federate_dir(fed)
                 env = self._environment(fed.get("env") or {}, ports[fed["name"]])
                 records.append(self._spawn(fed["name"], self._command(fed["exec"]), cwd, env))
         order = {fed["name"]: i for i, fed in enumerate(feds)}
