@@ -112,7 +112,8 @@ class CaseSettings:
         Wall-clock seconds after which the launcher ends the run as failed (0 = from hours, generous); finite.
     stall_s : float
         Wall seconds without any federate's granted time advancing after which the launcher ends the run as stalled
-        and names the federate that stopped requesting time (0 = from hours: 5 s per simulated hour, 60-600 s).
+        and names the federate that stopped requesting time (0 = from hours: 5 s per simulated hour, 60-600 s). A
+        federate computing one long step (its process or GridLAB-D worker using CPU) is not stalled.
     runs : int
         Number of seeded repetitions ``vppfed run`` makes (seed, seed+1, ...), each in ``run_NN/``; 1 to 1000.
 

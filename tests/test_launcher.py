@@ -304,6 +304,18 @@ def test_a_stall_is_detected_and_blamed_on_the_federate_that_stopped_requesting_
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("where", ["", "--compute-in-child"])
+def test_a_federate_computing_one_step_longer_than_the_stall_window_is_not_a_stall(tmp_path, where):
+    # GIVEN fedB spending 8 CPU s in its step at t=600 (itself, or in a recorded child it waits for, as a feeder waits
+    # for its GridLAB-D worker) and a 3 s stall window
+    runner = _runner_with(write_toy_case(tmp_path, hours=0.5, b_args=f"--compute-at 600 {where}"), stall_s=3)
+    # WHEN run THEN it is not ended as stalled: it reaches the stop time (a federate that sleeps is, test above)
+    summary = Launcher(runner, timeout=120).run()
+    assert summary.ok and summary.simulated_seconds == 1800
+    assert "finished failed=False steps=30" in (tmp_path / "fedB.log").read_text()
+
+
+@pytest.mark.integration
 def test_a_sigstopped_federate_is_named_as_stopped(tmp_path):
     # GIVEN a run whose fedB process is stopped with SIGSTOP mid-run
     import signal as _signal

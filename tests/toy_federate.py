@@ -2,6 +2,8 @@
 
 ``python toy_federate.py --config X.json --hours H [--crash-at T] [--hang-at T] [--child]`` — ``--child`` starts a
 sleeping child process in its own session and records its pid, like the GridLAB-D worker does.
+``--compute-at T --compute-seconds S`` spends S s of CPU in the step at T (``--compute-in-child``: in a recorded
+child process the step waits for, as a feeder waits for its GridLAB-D worker).
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ class ToyFederate(FederateBase):
         self.hang_at = args.hang_at
         self.child = None
         self.spawn_child = args.child
+        self.compute_at, self.compute_seconds, self.compute_in_child = (args.compute_at, args.compute_seconds,
+                                                                       args.compute_in_child)
         self.received: list[tuple[float, float]] = []
         self.count = 0
 
@@ -41,6 +45,17 @@ class ToyFederate(FederateBase):
             raise RuntimeError(f"deliberate crash at t={t}")
         if self.hang_at is not None and t >= self.hang_at:
             time.sleep(3600)
+        if self.compute_at is not None and t == self.compute_at:
+            self._compute()
+
+    def _compute(self) -> None:
+        spin = f"import time\nend = time.process_time() + {self.compute_seconds}\nwhile time.process_time() < end: pass"
+        if self.compute_in_child:
+            child = subprocess.Popen([sys.executable, "-c", spin], start_new_session=True)
+            write_pid(f"{self.name}_compute", child.pid)
+            child.wait()
+        else:
+            exec(spin)  # noqa: S102 - the same loop in this process
 
     def on_finish(self, failed: bool) -> None:
         print(f"finished failed={failed} steps={self.count} received={len(self.received)}", flush=True)
@@ -51,6 +66,9 @@ def main() -> int:
     parser.add_argument("--crash-at", type=float, default=None)
     parser.add_argument("--hang-at", type=float, default=None)
     parser.add_argument("--child", action="store_true")
+    parser.add_argument("--compute-at", type=float, default=None)
+    parser.add_argument("--compute-seconds", type=float, default=8.0)
+    parser.add_argument("--compute-in-child", action="store_true")
     return run_federate(ToyFederate, parser)
 
 

@@ -461,3 +461,15 @@ def proc_stat_fields(pid: int) -> list[str] | None:
         return None
     head, sep, rest = text.rpartition(")")
     return rest.split() if sep else None
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process, from ``/proc/<pid>/stat`` (0.0 where that cannot be read).
+
+    Why /proc: a process's reaped-children total (``RUSAGE_CHILDREN``) cannot tell whose child a worker was when
+    several feeders share one co-hosting process, and the launcher asks about processes that are not its children."""
+    fields = proc_stat_fields(pid)
+    try:
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
+    except (ValueError, IndexError):
+        return 0.0

@@ -21,7 +21,8 @@ federate dies. This launcher keeps the runner format (the same file still works 
 - stall detection: when no federate's granted time has advanced for the stall window (``vppfed.stall_s`` of the
   runner; default from the horizon), the run ends and the federate that stalled it is named from the heartbeat files
   of the runtime (a stopped or frozen process, or one that stopped requesting time), not merely one still running;
-  the same diagnosis names the culprit of a timeout;
+  the same diagnosis names the culprit of a timeout. A federate working on one step while it (or its GridLAB-D
+  worker) uses CPU is computing, not stalled (:class:`ComputeWatch`): only the timeout bounds it;
 - SIGTERM to the launcher is handled as Ctrl-C: teardown, summary.json, a message, exit 143;
 - a run whose federates all exited 0 but did not reach the stop time is a failure, never a success.
 """
@@ -46,7 +47,7 @@ from typing import Any, Callable, Sequence
 
 from vppfed.envvars import ENV_CORE_INIT, ENV_PID_DIR, ENV_PROFILE_DIR, ENV_PROGRESS_DIR, ENV_RESUME
 from vppfed.errors import CosimError, RunInterrupted, UserError
-from vppfed.io import load_json, proc_stat_fields
+from vppfed.io import load_json, proc_stat_fields, process_cpu_seconds
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,42 @@ LOG_TAIL_LINES = 25
 HEARTBEAT_STALE_SECONDS = 5.0
 
 
+#: A federate working on one step is computing, not stalled, while its process or a child process it recorded (its
+#: GridLAB-D worker) gains at least this share of one core's CPU time.
+BUSY_CPU_SHARE = 0.25
+
+
+class ComputeWatch:
+    """Tells a federate that computes one long step from one that is stuck: samples the CPU time of given processes.
+
+    Why (issue 15): the stall window is minutes at most, and one step of a large feeder can take longer (a
+    3,000-house feeder's first step ran past the 60 s window of a 6-minute run and was ended as "stalled" while its
+    GridLAB-D worker computed). A stuck federate (sleeping, blocked on I/O, deadlocked in HELICS) gains no CPU time, so
+    it is still caught; one computing forever is bounded by the run's timeout instead.
+    """
+
+    def __init__(self) -> None:
+        self._cpu: dict[int, float] = {}
+        self._at = time.monotonic()
+
+    def computing(self, pids: Sequence[int], now: float) -> bool:
+        """True when one of ``pids`` gained :data:`BUSY_CPU_SHARE` of a core since the last call (a process not
+        sampled then counts from now on)."""
+        elapsed = now - self._at
+        cpu = {pid: process_cpu_seconds(pid) for pid in set(pids)}
+        busy = elapsed > 0 and any(seconds - self._cpu[pid] >= BUSY_CPU_SHARE * elapsed
+                                   for pid, seconds in cpu.items() if pid in self._cpu)
+        self._cpu, self._at = cpu, now
+        return busy
+
+
 def default_stall_seconds(stop_seconds: float) -> float:
     """Stall window derived from the horizon: 5 wall seconds per simulated hour, within [60, 600] s.
 
-    Why these numbers: the slowest single steps measured in the built-in cases (a feeder step of a 3,000-house feeder,
-    a neighbourhood MILP) take seconds to tens of seconds; a window below a minute would end healthy runs on a loaded
-    machine, one above ten minutes keeps a user waiting for a run that will never move again.
+    Why these numbers: the slowest single steps measured in the built-in cases (a neighbourhood MILP, a large
+    feeder) take seconds to minutes; a window below a minute would end healthy runs on a loaded machine, one above ten
+    minutes keeps a user waiting for a run that will never move again. A step that computes for longer than the
+    window (a 3,000-house feeder's first one) is not a stall: see :class:`ComputeWatch`.
     """
     return min(600.0, max(60.0, 5.0 * stop_seconds / 3600.0))
 
@@ -692,6 +723,14 @@ class Launcher:
             self._reported.add(record.name)
         return values
 
+    def _working_pids(self) -> list[int]:
+        """Processes of the federates working on a step (their heartbeat says so) and the child processes the
+        federates recorded (GridLAB-D workers, which use CPU only when their federate asks them to)."""
+        running = [r for r in self.processes if r.ended is None]
+        states = read_states(running, self.state_dir)
+        working = [r.popen.pid for r in running if states.get(r.name, {}).get("phase") == "working"]
+        return working + self._recorded_children()
+
     def _simulated_seconds(self) -> float:
         """Simulated time the whole federation has reached (the slowest federate's)."""
         values = self._granted_times()
@@ -719,8 +758,9 @@ class Launcher:
             previous_sigterm = None
         try:
             self._start_federates(feds)
-            last_progress = 0.0
+            last_progress = cpu_checked = 0.0
             advanced_at, reached, reached_min = time.monotonic(), -1.0, 0.0
+            compute_watch = ComputeWatch()
             while True:
                 for record in self.processes:
                     if record.ended is None and record.popen.poll() is not None:
@@ -745,6 +785,10 @@ class Launcher:
                     # only federates that report no progress are left (TESP's own, running on to their Tmax):
                     # nothing to judge a stall by; the timeout still bounds the run
                     advanced_at = now
+                if now - cpu_checked >= 1.0:
+                    cpu_checked = now
+                    if compute_watch.computing(self._working_pids(), now):
+                        advanced_at = now
                 if now - started > self.timeout:
                     failed, why = diagnose_stall(self.processes, self.state_dir)
                     reason = f"timeout after {self.timeout:.0f} s; {why}"

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from vppfed.federates.feeder.clock import GldClock
 from vppfed.formats.gld_strings import format_complex
-from vppfed.io import proc_stat_fields
+from vppfed.io import process_cpu_seconds
 
 log = logging.getLogger(__name__)
 
@@ -103,18 +103,6 @@ class SessionStats:
         g = found.groups()
         return cls(solve_s=float(g[1]), read_s=float(g[2]), write_s=float(g[4]), steps=int(g[0]), reads=int(g[3]),
                    writes=int(g[5]), round_trips=int(g[6]), pipe_s=float(g[7]))
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a live process, from ``/proc/<pid>/stat`` (0.0 where that cannot be read).
-
-    Why /proc: a process's reaped-children total (``RUSAGE_CHILDREN``) cannot tell whose child a worker was when
-    several feeders share one co-hosting process."""
-    fields = proc_stat_fields(pid)
-    try:
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
-    except (ValueError, IndexError):
-        return 0.0
 
 
 _SUMMARY_RE = re.compile(r"GridLAB-D (\d+) steps, solve ([\d.]+) s, reads ([\d.]+) s \((\d+)\), writes ([\d.]+) s "
