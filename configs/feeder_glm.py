@@ -264,9 +264,9 @@ def _end_use_loads(res: ResidentialDraws, i: int, skew: int) -> list[str]:
 
     Unnamed, with the end use in a comment, as TESP's feeder generator writes its ZIPloads. Why (issue 15): GridLAB-D
     (PyPI 6.0.0) files every named object in a name tree whose rebalancing recomputes subtree heights, so loading a
-    model costs time quadratic in its named objects (98 % of loading a 2,000-house feeder was in ``tree_get_height``). Five named
-    end uses per house were half of a feeder's names; nothing reads them by name (the house's loads are read through
-    the house), and GridLAB-D computes the same with or without them.
+    model costs time quadratic in its named objects (98 % of loading a 2,000-house feeder was ``tree_get_height``).
+    Five named end uses per house were half of a feeder's names; nothing reads them by name (the house's loads are
+    read through the house), and GridLAB-D computes the same with or without them.
     """
     loads = []
     for use in END_USES:

@@ -39,7 +39,7 @@ from vppfed.formats.gld_strings import format_complex, parse_complex, parse_floa
 __all__ = ["SEED_LIMIT", "core_default", "PLAIN_NAME", "PLAIN_NAME_MAX", "parse_yaml_text", "read_text_file", "load_yaml", "load_json",
            "read_csv_rows", "parse_dataclass", "require", "plain_name_problem", "require_plain_name", "check_out_dir",
            "check_timeout", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "normalize_key",
-           "parse_complex", "parse_float", "split_unit", "format_complex"]
+           "parse_complex", "parse_float", "split_unit", "format_complex", "proc_stat_fields", "process_cpu_seconds"]
 
 T = TypeVar("T")
 
