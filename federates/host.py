@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from vppfed.envvars import ENV_CORE_INIT
 from vppfed.federates.runtime import STOP_GRACE_SECONDS, FederateBase, h, write_failure_note
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,20 @@ def _core_overrides(core_type: str, core_name: str, count: int, broker: str | No
     return {"coreType": core_type, "coreName": core_name, "core_init_string": init}
 
 
+def _inproc_broker_init(count: int) -> str:
+    """Init string of the in-process broker of an all-hosted federation.
+
+    Under the launcher (its cores get ``--disable_timer`` through ``VPPFED_CORE_INIT``) the broker's timers go off as
+    well, as the launcher's broker processes run with theirs off (:data:`vppfed.launcher.WATCHED_BROKER_ARGS`): the
+    launcher watches the process itself. Why: on a starved machine the broker's ping of a core went unanswered for
+    two ticks and it ended a healthy te30 run with "lost comms" (CI at load 6, two te30 runs beside a 3,000-house
+    feeder)."""
+    init = f"-f {count} --terminate_on_error --timeout=60s"
+    if "--disable_timer" in os.environ.get(ENV_CORE_INIT, ""):
+        init += " --slow_responding --disable_timer"
+    return init
+
+
 def _name_native_thread(name: str) -> None:
     """Give the OS thread the member's name (``top -H``, ``perf`` and /proc show it; Linux keeps 15 bytes)."""
     try:
@@ -185,8 +200,7 @@ def host(runner_path: Path, names: Sequence[str], log_dir: Path, core_type: str 
     broker_name = None
     if core_type == "inproc":
         broker_name = f"{core_name}_broker"
-        broker = h.helicsCreateBroker("inproc", broker_name,
-                                      f"-f {len(members)} --terminate_on_error --timeout=60s")
+        broker = h.helicsCreateBroker("inproc", broker_name, _inproc_broker_init(len(members)))
     overrides = _core_overrides(core_type, core_name, len(members), broker_name)
     for member in members:
         threading.current_thread().name = member.name  # the build's log lines go to the member's file

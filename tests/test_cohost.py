@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from vppfed.errors import CosimError
-from vppfed.federates.host import hostable_command
+from vppfed.envvars import ENV_CORE_INIT
+from vppfed.federates.host import _inproc_broker_init, hostable_command
 from vppfed.launcher import Launcher, _alive
 
 from launcher_helpers import run_in_thread, wait_until_running
@@ -124,3 +125,17 @@ def test_a_killed_host_is_named_with_its_federates_and_its_gridlabd_worker_ends(
     time.sleep(0.3)
     for pid in worker_pids + [r.popen.pid for r in launcher._all_records()]:
         assert not _alive(pid)
+
+
+def test_the_in_process_broker_keeps_no_timers_under_the_launcher(monkeypatch):
+    # GIVEN the launcher's environment (its cores run with --disable_timer) THEN the in-process broker's timers are off
+    # too (its ping of a starved core ended a healthy run with "lost comms"); outside the launcher HELICS keeps them
+    monkeypatch.setenv(ENV_CORE_INIT, "--disable_timer")
+    assert _inproc_broker_init(3).endswith("--slow_responding --disable_timer")
+    monkeypatch.delenv(ENV_CORE_INIT)
+    assert "--disable_timer" not in _inproc_broker_init(3)
+    import helics as h
+
+    broker = h.helicsCreateBroker("inproc", "vppfed_test_timerless_broker", "-f 1 --slow_responding --disable_timer")
+    assert h.helicsBrokerIsConnected(broker)   # HELICS accepts the flags (an unknown one raises)
+    h.helicsBrokerDisconnect(broker)

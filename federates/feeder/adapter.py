@@ -183,6 +183,14 @@ class FeederFederate(FederateBase):
         else:
             self.session.close(failed=failed)
         log.info("%s: %s%s", self.name, stats.summary(), " (failed)" if failed else "")
+        count, first = self.session.errors
+        if count:
+            where = (self.options.worker_log.name if self.options.worker_log is not None
+                     else "GridLAB-D's stderr; --worker-log keeps it")
+            log.warning("%s: GridLAB-D reported %d error(s) in %s; its results may be wrong. First: %s", self.name,
+                        count, where, first)
+            self.write_report({"gridlabd_errors": count, "first_gridlabd_error": first,
+                               "say": f"GridLAB-D reported {count} error(s) (see {where}); first: {first}"})
 
 
 def build_parser() -> argparse.ArgumentParser:
